@@ -1,0 +1,221 @@
+"""The one module that talks HTTP to Asterisk: ARI REST calls and the event websocket.
+
+It owns auth, timeouts, reconnect with jittered backoff and the resync hook after every (re)connect
+(Asterisk replays no StasisStart for channels already in the app). The websocket reader does nothing
+but read and queue: a slow reader is disconnected by Asterisk (ASTERISK-NOTES).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import aiohttp
+
+from callcenter import metrics
+from callcenter.ari.events import AriEvent, Bridge, Channel, parse_event
+from callcenter.errors import AriError, AriNotFound
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[AriEvent], Awaitable[None]]
+ConnectHandler = Callable[[], Awaitable[None]]
+
+
+class AriClient:
+    def __init__(self, base_url: str, user: str, password: str, app: str, *,
+                 request_timeout: float = 5.0, reconnect_min: float = 0.2, reconnect_max: float = 5.0,
+                 session: aiohttp.ClientSession | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.app = app
+        self.auth = aiohttp.BasicAuth(user, password)
+        self.request_timeout = request_timeout
+        self.reconnect_min = reconnect_min
+        self.reconnect_max = reconnect_max
+        self._session = session
+        self._own_session = session is None
+        self.connected = asyncio.Event()
+        self.last_error = "not connected yet"
+        self.connections = 0
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._down_logged = False
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                auth=self.auth, connector=aiohttp.TCPConnector(limit=100),
+                timeout=aiohttp.ClientTimeout(total=self.request_timeout))
+        return self._session
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._own_session and self._session is not None:
+            await self._session.close()
+
+    # -- REST ---------------------------------------------------------------------------------------
+
+    async def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                      body: Any = None, timeout: float | None = None) -> Any:
+        url = f"{self.base_url}/ari{path}"
+        query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        started = time.perf_counter()
+        try:
+            async with self.session.request(
+                    method, url, params=query, json=body,
+                    timeout=aiohttp.ClientTimeout(total=timeout or self.request_timeout)) as response:
+                text = await response.text()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise AriError(method, path, 0, f"{type(exc).__name__}: {exc}") from None
+        finally:
+            metrics.ARI_REQUESTS.labels(method).observe(time.perf_counter() - started)
+        if status >= 400:
+            message = text
+            with contextlib.suppress(ValueError, AttributeError):
+                message = json.loads(text).get("message", text)
+            cls = AriNotFound if status == 404 else AriError
+            raise cls(method, path, status, message)
+        if not text:
+            return None
+        return json.loads(text)
+
+    async def answer(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/answer")
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        await self.request("DELETE", f"/channels/{channel_id}", params={"reason": reason})
+
+    async def play(self, channel_id: str, media: list[str] | str, playback_id: str,
+                   lang: str | None = None) -> None:
+        media_list = [media] if isinstance(media, str) else media
+        await self.request("POST", f"/channels/{channel_id}/play/{playback_id}",
+                           params={"media": ",".join(media_list), "lang": lang})
+
+    async def stop_playback(self, playback_id: str) -> None:
+        await self.request("DELETE", f"/playbacks/{playback_id}")
+
+    async def playback_exists(self, playback_id: str) -> bool:
+        try:
+            await self.request("GET", f"/playbacks/{playback_id}")
+        except AriNotFound:
+            return False
+        return True
+
+    async def continue_in_dialplan(self, channel_id: str, context: str, extension: str,
+                                   priority: int = 1) -> None:
+        await self.request("POST", f"/channels/{channel_id}/continue",
+                           params={"context": context, "extension": extension, "priority": priority})
+
+    async def get_channel(self, channel_id: str) -> Channel:
+        return Channel.from_json(await self.request("GET", f"/channels/{channel_id}"))
+
+    async def list_channels(self) -> list[Channel]:
+        return [Channel.from_json(c) for c in await self.request("GET", "/channels")]
+
+    async def list_bridges(self) -> list[Bridge]:
+        return [Bridge.from_json(b) for b in await self.request("GET", "/bridges")]
+
+    async def application(self) -> dict[str, Any]:
+        """What the app still owns: ``channel_ids`` and ``bridge_ids``, among others."""
+        result: dict[str, Any] = await self.request("GET", f"/applications/{self.app}")
+        return result
+
+    async def reload_module(self, module: str) -> None:
+        await self.request("PUT", f"/asterisk/modules/{module}")
+
+    async def asterisk_info(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", "/asterisk/info")
+        return result
+
+    # -- events -------------------------------------------------------------------------------------
+
+    def _backoff(self, attempt: int) -> float:
+        # Full jitter: many controllers (or a restart storm) do not reconnect in lockstep.
+        ceiling = min(self.reconnect_max, self.reconnect_min * (2 ** min(attempt, 16)))
+        return random.uniform(self.reconnect_min, max(self.reconnect_min, ceiling))
+
+    async def run(self, on_event: EventHandler, on_connect: ConnectHandler) -> None:
+        """Reads events until cancelled, reconnecting for ever. ``on_connect`` runs after each
+        (re)connection, before queued events are handled, so the domain can resync first."""
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        dispatcher = asyncio.create_task(self._dispatch(queue, on_event), name="ari-dispatch")
+        attempt = 0
+        try:
+            while True:
+                try:
+                    await self._read_socket(queue, on_connect)
+                    attempt = 0
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                finally:
+                    self.connected.clear()
+                    metrics.ARI_CONNECTED.set(0)
+                if not self._down_logged:
+                    log.warning("ARI event socket down (%s); reconnecting", self.last_error)
+                    self._down_logged = True
+                await asyncio.sleep(self._backoff(attempt))
+                attempt += 1
+        finally:
+            dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dispatcher
+
+    async def _read_socket(self, queue: asyncio.Queue[dict[str, Any] | None],
+                           on_connect: ConnectHandler) -> None:
+        url = self.base_url.replace("http", "ws", 1) + "/ari/events"
+        async with self.session.ws_connect(
+                url, params={"app": self.app, "subscribeAll": "false"}, heartbeat=20,
+                timeout=aiohttp.ClientWSTimeout(ws_close=2), max_msg_size=0,
+                compress=0, autoping=True) as ws:
+            self._ws = ws
+            self.connections += 1
+            metrics.ARI_RECONNECTS.inc()
+            if self._down_logged:
+                log.info("ARI event socket back (connection %d); resyncing", self.connections)
+                self._down_logged = False
+            # The domain resyncs before events that arrived meanwhile are handled: they wait in the
+            # queue behind this marker.
+            await on_connect()
+            self.connected.set()
+            self.last_error = ""
+            metrics.ARI_CONNECTED.set(1)
+            async for message in ws:
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    queue.put_nowait(json.loads(message.data))
+                elif message.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                    break
+            self.last_error = f"socket closed ({ws.close_code})"
+        self._ws = None
+
+    async def _dispatch(self, queue: asyncio.Queue[dict[str, Any] | None], on_event: EventHandler) -> None:
+        while True:
+            data = await queue.get()
+            if data is None:
+                continue
+            event = parse_event(data)
+            metrics.ARI_EVENTS.labels(event.type).inc()
+            try:
+                await on_event(event)
+            except Exception:  # a bad event must never stop the controller
+                log.exception("handling ARI event %s failed", event.type)
+
+    async def drop_connection(self) -> None:
+        """Closes the event socket as if the network failed (used by fault-injection tests)."""
+        if self._ws is not None:
+            await self._ws.close()
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

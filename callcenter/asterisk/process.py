@@ -1,0 +1,131 @@
+"""Starts and stops the Asterisk that the controller manages, on its rendered configuration."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from callcenter.asterisk.install import prepare_chroot
+from callcenter.asterisk.layout import AsteriskLayout
+from callcenter.errors import AsteriskError
+
+log = logging.getLogger(__name__)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class AsteriskProcess:
+    """One Asterisk process on one instance directory.
+
+    The pid file lets a new controller stop an Asterisk that a killed one left behind, so there is
+    never an orphan on our ports.
+    """
+
+    def __init__(self, layout: AsteriskLayout, log_file: Path) -> None:
+        self.layout = layout
+        self.log_file = log_file
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def pid_file(self) -> Path:
+        return self.layout.host("run", "asterisk.pid")
+
+    def _stale_pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _pid_alive(pid) else None
+
+    def stop_leftover(self) -> None:
+        """Stops an Asterisk left running on this instance by a controller that died."""
+        pid = self._stale_pid()
+        if pid is None:
+            return
+        log.warning("stopping Asterisk (pid %s) left running on instance %s", pid, self.layout.instance)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    async def start(self) -> None:
+        if self.layout.mode == "chroot":
+            assert self.layout.root is not None
+            prepare_chroot(self.layout.root)
+        self.stop_leftover()
+        args = ["-f", "-n", "-q"]
+        if self.layout.mode == "chroot":
+            args += ["-U", "asterisk", "-G", "asterisk"]
+        argv = self.layout.command(*args)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        out = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child, closed below
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        finally:
+            out.close()
+        log.info("started Asterisk pid %s: %s", self.proc.pid, " ".join(argv))
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    async def wait_exit(self) -> int:
+        assert self.proc is not None
+        return await self.proc.wait()
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        if not self.running:
+            return
+        assert self.proc is not None
+        # `core stop now` hangs up calls and exits cleanly; SIGTERM does the same if the CLI fails.
+        try:
+            cli = await asyncio.create_subprocess_exec(
+                *self.layout.cli("core stop now"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            await asyncio.wait_for(cli.wait(), 5)
+        except (TimeoutError, OSError):
+            pass
+        try:
+            await asyncio.wait_for(self.proc.wait(), timeout)
+        except TimeoutError:
+            log.warning("Asterisk did not stop in %.0f s; terminating", timeout)
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 5)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
+                await self.proc.wait()
+        log.info("Asterisk stopped")
+
+
+async def run_cli(layout: AsteriskLayout, command: str, timeout: float = 10) -> str:
+    """Runs one Asterisk CLI command over the control socket and returns its output."""
+    proc = await asyncio.create_subprocess_exec(
+        *layout.cli(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        raise AsteriskError(f"asterisk -rx {command!r} timed out") from None
+    return out.decode(errors="replace")

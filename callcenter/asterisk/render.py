@@ -1,0 +1,135 @@
+"""Renders the Asterisk configuration from the jinja2 templates in ``dialplan/``."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from callcenter.asterisk.layout import DATA_DIR, MODULE_DIR, AsteriskLayout
+from callcenter.config import Settings
+from callcenter.secrets import Secrets
+
+# Which module to reload when a rendered file changes while Asterisk runs.
+RELOAD_MODULE = {
+    "pjsip.conf": "res_pjsip.so",
+    "extensions.conf": "pbx_config.so",
+    "musiconhold.conf": "res_musiconhold.so",
+}
+WRITABLE_DIRS = ("spool", "spool/recording", "run", "log", "lib")
+
+
+@dataclass(frozen=True)
+class SipUser:
+    extension: str
+    name: str
+    sip_secret: str
+
+
+def _environment(template_dir: Path) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # noqa: S701 - these are Asterisk config files, not HTML
+    )
+
+
+def _asterisk_ids(layout: AsteriskLayout) -> tuple[int, int] | None:
+    """uid/gid of the `asterisk` user that the chroot's Asterisk drops to."""
+    if layout.mode != "chroot":
+        return None
+    assert layout.root is not None
+    for line in (layout.root / "etc/passwd").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == "asterisk":
+            return int(fields[2]), int(fields[3])
+    return None
+
+
+def rtp_range(instance: str) -> tuple[int, int]:
+    """Separate RTP ranges per instance so a test Asterisk never competes with `make run`'s."""
+    if instance == "main":
+        return 10000, 14999
+    slot = sum(instance.encode()) % 40
+    start = 15000 + slot * 1000
+    return start, start + 999
+
+
+class Renderer:
+    def __init__(self, settings: Settings, layout: AsteriskLayout, secrets: Secrets) -> None:
+        self.settings = settings
+        self.layout = layout
+        self.secrets = secrets
+        self.env = _environment(Path(settings.paths.dialplan_dir).resolve())
+
+    def prepare_dirs(self) -> None:
+        ids = _asterisk_ids(self.layout)
+        self.layout.host("etc").mkdir(parents=True, exist_ok=True)
+        for name in WRITABLE_DIRS:
+            path = self.layout.host(name)
+            path.mkdir(parents=True, exist_ok=True)
+            if ids:
+                os.chown(path, *ids)
+        self.copy_sounds()
+
+    def copy_sounds(self) -> None:
+        """Our prompts, copied where Asterisk (maybe in a chroot) can read them."""
+        source = Path(self.settings.paths.sounds_dir).resolve()
+        target = self.layout.sounds_host
+        target.mkdir(parents=True, exist_ok=True)
+        if not source.is_dir():
+            return
+        for file in source.rglob("*"):
+            if file.is_file() and file.suffix in (".wav", ".gsm", ".ulaw", ".alaw", ".sln"):
+                dest = target / file.relative_to(source)
+                if not dest.exists() or dest.stat().st_mtime < file.stat().st_mtime:
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(file, dest)
+
+    def context(self, users: Sequence[SipUser]) -> dict[str, object]:
+        start, end = rtp_range(self.layout.instance)
+        return {
+            "settings": self.settings,
+            "secrets": self.secrets,
+            "layout": self.layout,
+            "users": sorted(users, key=lambda u: u.extension),
+            "dids": sorted(self.settings.dids),
+            "app": self.settings.asterisk.app,
+            "module_dir": MODULE_DIR,
+            "data_dir": DATA_DIR,
+            "rtp_start": start,
+            "rtp_end": end,
+        }
+
+    def render(self, users: Sequence[SipUser], only: Iterable[str] | None = None) -> list[str]:
+        """Writes every template (or only the named files); returns the names of files that changed."""
+        context = self.context(users)
+        wanted = set(only) if only is not None else None
+        changed: list[str] = []
+        for template_name in sorted(self.env.list_templates(filter_func=lambda n: n.endswith(".conf.j2"))):
+            name = template_name.removesuffix(".j2")
+            if wanted is not None and name not in wanted:
+                continue
+            text = self.env.get_template(template_name).render(context)
+            target = self.layout.host("etc", name)
+            if target.exists() and target.read_text() == text:
+                continue
+            tmp = target.with_suffix(".tmp")
+            # ari.conf and manager.conf hold credentials; Asterisk (maybe another uid) must read them.
+            tmp.write_text(text)
+            ids = _asterisk_ids(self.layout)
+            if name in ("ari.conf", "manager.conf", "pjsip.conf"):
+                os.chmod(tmp, 0o640)
+                if ids:
+                    os.chown(tmp, 0, ids[1])
+            os.replace(tmp, target)
+            changed.append(name)
+        return changed

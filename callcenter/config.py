@@ -1,0 +1,282 @@
+"""One typed place for settings: defaults, then the TOML file, then the environment.
+
+Environment variables override single keys as ``CALLCENTER_<SECTION>__<KEY>`` (for example
+``CALLCENTER_WEB__PORT=8081``); ``CALLCENTER_CONFIG`` names the file. A wrong key or value stops
+start-up with the file, the line, the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from callcenter.errors import ConfigError
+
+DEFAULT_CONFIG = Path("config/callcenter.toml")
+ENV_PREFIX = "CALLCENTER_"
+
+
+def _opt(default: Any, *, choices: tuple[str, ...] = (), lo: float | None = None,
+         hi: float | None = None, pattern: str | None = None) -> Any:
+    return field(default=default, metadata={"choices": choices, "lo": lo, "hi": hi, "pattern": pattern})
+
+
+@dataclass(frozen=True)
+class SipSettings:
+    bind: str = _opt("127.0.0.1")
+    port: int = _opt(5060, lo=1, hi=65535)
+    # Calls from this address that match no user name come in on the `pstn` trunk endpoint.
+    trunk_address: str = _opt("127.0.0.1")
+
+
+@dataclass(frozen=True)
+class AsteriskSettings:
+    mode: str = _opt("auto", choices=("auto", "chroot", "system"))
+    root: str = _opt(".asterisk/root")
+    binary: str = _opt("asterisk")
+    instance: str = _opt("main", pattern=r"^[A-Za-z0-9_-]+$")
+    manage: bool = _opt(True)
+    http_port: int = _opt(8088, lo=1, hi=65535)
+    ami_port: int = _opt(5038, lo=1, hi=65535)
+    app: str = _opt("callcenter", pattern=r"^[A-Za-z0-9_-]+$")
+    dial_timeout: int = _opt(30, lo=1, hi=600)
+    boot_timeout: float = _opt(60.0, lo=1, hi=600)
+
+
+@dataclass(frozen=True)
+class AriSettings:
+    request_timeout: float = _opt(5.0, lo=0.1, hi=120)
+    reconnect_min: float = _opt(0.2, lo=0.01, hi=60)
+    reconnect_max: float = _opt(5.0, lo=0.1, hi=300)
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    bind: str = _opt("127.0.0.1")
+    port: int = _opt(8080, lo=1, hi=65535)
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    # Empty means a SQLite file var/callcenter.db under paths.var_dir.
+    url: str = _opt("")
+
+
+@dataclass(frozen=True)
+class PathsSettings:
+    var_dir: str = _opt("var")
+    sounds_dir: str = _opt("sounds")
+    dialplan_dir: str = _opt("dialplan")
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = _opt("info", choices=("debug", "info", "warning", "error"))
+    format: str = _opt("text", choices=("text", "json"))
+
+
+@dataclass(frozen=True)
+class CdrSettings:
+    poll_interval: float = _opt(0.2, lo=0.01, hi=10)
+
+
+@dataclass(frozen=True)
+class DidRoute:
+    name: str
+    route: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    sip: SipSettings = field(default_factory=SipSettings)
+    asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
+    ari: AriSettings = field(default_factory=AriSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    paths: PathsSettings = field(default_factory=PathsSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    cdr: CdrSettings = field(default_factory=CdrSettings)
+    dids: Mapping[str, DidRoute] = field(default_factory=dict)
+    source: str = "<defaults>"
+
+    @property
+    def var_dir(self) -> Path:
+        return Path(self.paths.var_dir).resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.var_dir / 'callcenter.db'}"
+
+
+SECTIONS: dict[str, type] = {
+    f.name: typing.get_type_hints(Settings)[f.name]
+    for f in dataclasses.fields(Settings)
+    if f.name not in ("dids", "source")
+}
+
+ROUTE_KINDS = ("greeting", "extension")
+_DID_RE = re.compile(r"^[0-9+*#]{1,32}$")
+
+
+class _Located:
+    """Finds the line of a key in the TOML text, so errors can name it."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def line_of(self, section: str, key: str | None = None) -> int | None:
+        current = ""
+        header = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+")
+        for number, line in enumerate(self.lines, start=1):
+            match = header.match(line)
+            if match:
+                current = match.group(1).replace('"', "").strip()
+                if key is None and current == section:
+                    return number
+                continue
+            if key is not None and current == section:
+                name = line.split("=", 1)[0].strip().strip('"')
+                if "=" in line and name == key:
+                    return number
+        return None
+
+
+def _coerce(value: Any, kind: Any, source: str) -> Any:
+    """Turns a TOML or environment value into the declared type; raises ValueError with a reason."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if source == "env" and isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no"):
+            return value.lower() in ("1", "true", "yes")
+        raise ValueError(f"must be true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool):
+            raise ValueError(f"must be a whole number, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if source == "env" and isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+            return int(value)
+        raise ValueError(f"must be a whole number, got {value!r}")
+    if kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if source == "env" and isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ValueError(f"must be a number, got {value!r}")
+    if kind is str:
+        if isinstance(value, str):
+            return value
+        raise ValueError(f"must be a string, got {value!r}")
+    raise ValueError(f"unsupported type {kind!r}")  # pragma: no cover - a programming error
+
+
+def _check(f: dataclasses.Field[Any], value: Any) -> None:
+    meta = f.metadata
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ValueError(f"must be one of {', '.join(meta['choices'])}, got {value!r}")
+    if meta.get("lo") is not None and value < meta["lo"]:
+        raise ValueError(f"must be at least {meta['lo']}, got {value!r}")
+    if meta.get("hi") is not None and value > meta["hi"]:
+        raise ValueError(f"must be at most {meta['hi']}, got {value!r}")
+    if meta.get("pattern") and not re.fullmatch(meta["pattern"], value):
+        raise ValueError(f"must match {meta['pattern']}, got {value!r}")
+
+
+def _build_section(cls: type, name: str, values: Mapping[str, tuple[Any, str]],
+                   file: str, where: _Located) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, (raw, source) in values.items():
+        label = f"{'env ' + ENV_PREFIX + name.upper() + '__' + key.upper() if source == 'env' else f'[{name}] {key}'}"
+        line = where.line_of(name, key) if source == "file" else None
+        if key not in known:
+            choices = ", ".join(sorted(known))
+            raise ConfigError(file if source == "file" else "<environment>", label,
+                              f"unknown key (known keys: {choices})", line)
+        try:
+            value = _coerce(raw, hints[key], source)
+            _check(known[key], value)
+        except ValueError as exc:
+            raise ConfigError(file if source == "file" else "<environment>", label, str(exc), line) from None
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _parse_dids(raw: Any, file: str, where: _Located) -> dict[str, DidRoute]:
+    if not isinstance(raw, dict):
+        raise ConfigError(file, "[dids]", "must be a table of DID = { name, route }", where.line_of("dids"))
+    dids: dict[str, DidRoute] = {}
+    for did, spec in raw.items():
+        line = where.line_of(f"dids.{did}") or where.line_of("dids", did)
+        key = f"[dids.{did}]"
+        if not _DID_RE.match(did):
+            raise ConfigError(file, key, "a DID is 1-32 digits, +, * or #", line)
+        if not isinstance(spec, dict) or set(spec) - {"name", "route"} or "route" not in spec:
+            raise ConfigError(file, key, 'must be { name = "...", route = "kind:target" }', line)
+        route = spec["route"]
+        kind, _, target = str(route).partition(":")
+        if kind not in ROUTE_KINDS or not target:
+            raise ConfigError(file, key, f"route {route!r}: must be one of "
+                              f"{', '.join(k + ':<target>' for k in ROUTE_KINDS)}", line)
+        dids[did] = DidRoute(name=str(spec.get("name", did)), route=str(route))
+    return dids
+
+
+def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Loads the settings: defaults, the file (if it exists), then environment overrides."""
+    environ = os.environ if environ is None else environ
+    explicit = path is not None or "CALLCENTER_CONFIG" in environ
+    file_path = Path(path or environ.get("CALLCENTER_CONFIG") or DEFAULT_CONFIG)
+    file = str(file_path)
+    data: dict[str, Any] = {}
+    text = ""
+    if file_path.exists():
+        text = file_path.read_text(encoding="utf-8")
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            match = re.search(r"line (\d+)", str(exc))
+            raise ConfigError(file, "syntax", str(exc), int(match.group(1)) if match else None) from None
+    elif explicit:
+        raise ConfigError(file, "file", "does not exist")
+    where = _Located(text)
+
+    for section in data:
+        if section not in SECTIONS and section != "dids":
+            raise ConfigError(file, f"[{section}]", f"unknown section (known: {', '.join([*SECTIONS, 'dids'])})",
+                              where.line_of(section))
+
+    overrides: dict[str, dict[str, tuple[Any, str]]] = {name: {} for name in SECTIONS}
+    for name in SECTIONS:
+        section_data = data.get(name, {})
+        if not isinstance(section_data, dict):
+            raise ConfigError(file, f"[{name}]", "must be a table", where.line_of(name))
+        for key, value in section_data.items():
+            overrides[name][key] = (value, "file")
+    for env_key, value in environ.items():
+        if not env_key.startswith(ENV_PREFIX) or "__" not in env_key:
+            continue
+        section, _, key = env_key[len(ENV_PREFIX):].lower().partition("__")
+        if section not in SECTIONS:
+            raise ConfigError("<environment>", env_key, f"unknown section {section!r}")
+        overrides[section][key] = (value, "env")
+
+    sections = {name: _build_section(cls, name, overrides[name], file, where) for name, cls in SECTIONS.items()}
+    dids = _parse_dids(data.get("dids", {"1000": {"name": "Demo greeting", "route": "greeting:welcome"}}),
+                       file, where)
+    settings = Settings(**sections, dids=dids, source=file if text else "<defaults>")
+    if settings.ari.reconnect_min > settings.ari.reconnect_max:
+        raise ConfigError(file, "[ari] reconnect_min", "must not exceed reconnect_max",
+                          where.line_of("ari", "reconnect_min"))
+    return settings

@@ -1,0 +1,150 @@
+"""SQLAlchemy models. The schema is created and changed only by the alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps are stored in UTC and always come back timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class OrgUnit(Base):
+    __tablename__ = "org_units"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), nullable=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    extension: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # Kept readable: SIP phones need it and admins hand it out (as FreePBX and Wazo do).
+    sip_secret: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    roles: Mapped[str] = mapped_column(String(200), default="agent")  # comma-separated
+    org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    org_unit: Mapped[OrgUnit | None] = relationship()
+
+    @property
+    def role_list(self) -> list[str]:
+        return [r for r in self.roles.split(",") if r]
+
+
+class Call(Base):
+    """One call: every channel that shares an Asterisk linkedid."""
+
+    __tablename__ = "calls"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    linkedid: Mapped[str] = mapped_column(String(64), unique=True)
+    direction: Mapped[str] = mapped_column(String(16), default="")
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    src: Mapped[str] = mapped_column(String(80), default="")
+    dst: Mapped[str] = mapped_column(String(80), default="")
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    legs: Mapped[list[CallLeg]] = relationship(back_populates="call", order_by="CallLeg.id")
+
+
+class CallLeg(Base):
+    """One channel of a call, with what happened to it."""
+
+    __tablename__ = "call_legs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"), index=True)
+    uniqueid: Mapped[str] = mapped_column(String(64), unique=True)
+    channel: Mapped[str] = mapped_column(String(120), default="")
+    caller_num: Mapped[str] = mapped_column(String(80), default="")
+    caller_name: Mapped[str] = mapped_column(String(120), default="")
+    exten: Mapped[str] = mapped_column(String(80), default="")
+    context: Mapped[str] = mapped_column(String(80), default="")
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    hangup_cause: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    dial_status: Mapped[str] = mapped_column(String(20), default="")
+    call: Mapped[Call] = relationship(back_populates="legs")
+
+
+class CallEvent(Base):
+    __tablename__ = "call_events"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"), index=True)
+    leg_id: Mapped[int | None] = mapped_column(ForeignKey("call_legs.id"), nullable=True)
+    event_type: Mapped[str] = mapped_column(String(32))
+    event_time: Mapped[datetime] = mapped_column(UtcDateTime())
+    app: Mapped[str] = mapped_column(String(40), default="")
+    app_data: Mapped[str] = mapped_column(Text, default="")
+    peer: Mapped[str] = mapped_column(String(120), default="")
+    extra: Mapped[str] = mapped_column(Text, default="")
+
+
+class Cdr(Base):
+    """One row per call, in the column order of the CDR CSV (CDR-1)."""
+
+    __tablename__ = "cdr"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"), unique=True)
+    linkedid: Mapped[str] = mapped_column(String(64), unique=True)
+    calldate: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    src_id: Mapped[str] = mapped_column(String(80), default="")
+    src: Mapped[str] = mapped_column(String(80), default="")
+    clid: Mapped[str] = mapped_column(String(200), default="")
+    dst: Mapped[str] = mapped_column(String(80), default="")
+    dst_name: Mapped[str] = mapped_column(String(120), default="")
+    duration: Mapped[int] = mapped_column(Integer)
+    billsec: Mapped[int] = mapped_column(Integer)
+    disposition: Mapped[str] = mapped_column(String(20))
+    destination: Mapped[str] = mapped_column(String(120), default="")
+    rate: Mapped[float | None] = mapped_column(Numeric(12, 5), nullable=True)
+    charge: Mapped[float | None] = mapped_column(Numeric(12, 5), nullable=True)
+    t_cause: Mapped[str] = mapped_column(String(80), default="")
+
+
+class IngestCursor(Base):
+    """How far the controller has read Asterisk's channel event log (stored with the events)."""
+
+    __tablename__ = "ingest_cursors"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    file_id: Mapped[str] = mapped_column(String(80), default="")
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+Index("ix_calls_state", Call.state)

@@ -1,0 +1,18 @@
+"""Prometheus metrics, served at /metrics. Defined once per process."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+ARI_EVENTS = Counter("callcenter_ari_events_total", "ARI events received", ["type"])
+ARI_RECONNECTS = Counter("callcenter_ari_reconnects_total", "ARI websocket (re)connections")
+ARI_REQUESTS = Histogram("callcenter_ari_request_seconds", "ARI REST request latency", ["method"],
+                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+ARI_CONNECTED = Gauge("callcenter_ari_connected", "1 while the ARI event websocket is up")
+AMI_CONNECTED = Gauge("callcenter_ami_connected", "1 while logged in to AMI")
+AMI_EVENTS = Counter("callcenter_ami_events_total", "AMI events handled", ["event"])
+STASIS_CALLS = Counter("callcenter_stasis_calls_total", "Channels that entered the Stasis app", ["kind"])
+STASIS_ACTIVE = Gauge("callcenter_stasis_active_channels", "Channels now in the Stasis app")
+CEL_EVENTS = Counter("callcenter_cel_events_total", "Channel events read from Asterisk's event log")
+CDR_WRITTEN = Counter("callcenter_cdr_written_total", "CDRs written", ["disposition"])
+LEDGER_ERRORS = Counter("callcenter_ledger_errors_total", "Failed attempts to store call events")
