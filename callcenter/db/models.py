@@ -52,7 +52,9 @@ class OrgUnit(Base):
 class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    extension: Mapped[str] = mapped_column(String(20), unique=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    # Users without an extension (an admin who only uses the panel) get no SIP endpoint.
+    extension: Mapped[str | None] = mapped_column(String(20), unique=True, nullable=True)
     name: Mapped[str] = mapped_column(String(100))
     # Kept readable: SIP phones need it and admins hand it out (as FreePBX and Wazo do).
     sip_secret: Mapped[str] = mapped_column(String(64))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 15:37:21.486293
+Create Date: 2026-11-23 15:39:28.531771
 """
 from alembic import op
 import sqlalchemy as sa
@@ -94,7 +94,8 @@ def upgrade() -> None:
 
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('extension', sa.String(length=20), nullable=False),
+    sa.Column('login', sa.String(length=64), nullable=False),
+    sa.Column('extension', sa.String(length=20), nullable=True),
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('sip_secret', sa.String(length=64), nullable=False),
     sa.Column('password_hash', sa.String(length=200), nullable=True),
@@ -103,7 +104,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['org_unit_id'], ['org_units.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('extension')
+    sa.UniqueConstraint('extension'),
+    sa.UniqueConstraint('login')
     )
     op.create_table('call_events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),

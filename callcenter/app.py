@@ -1,0 +1,244 @@
+"""The composition root: every adapter and service of the controller is wired here, nowhere else."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from callcenter.ami.client import AmiClient
+from callcenter.ari.client import AriClient
+from callcenter.asterisk.layout import AsteriskLayout, resolve_layout
+from callcenter.asterisk.process import AsteriskProcess
+from callcenter.asterisk.render import RELOAD_MODULE, Renderer
+from callcenter.calls.ledger import CelIngestor
+from callcenter.calls.services import CallService, Prompts
+from callcenter.calls.stasis import StasisAdapter
+from callcenter.config import Settings
+from callcenter.db.engine import Database
+from callcenter.errors import AmiError, AriError, AsteriskError
+from callcenter.secrets import Secrets, load_or_create
+from callcenter.users import services as users
+from callcenter.users.presence import PhonePresence
+from callcenter.web.app import make_app
+
+log = logging.getLogger(__name__)
+
+
+class Controller:
+    def __init__(self, settings: Settings, *, instance: str | None = None) -> None:
+        self.settings = settings
+        self.secrets: Secrets = load_or_create(settings.var_dir)
+        self.db = Database(settings.database_url)
+        self.layout: AsteriskLayout = resolve_layout(settings, instance)
+        self.renderer = Renderer(settings, self.layout, self.secrets)
+        self.asterisk = AsteriskProcess(self.layout, settings.var_dir / "log" / f"asterisk-{self.layout.instance}.log")
+        self.ari = AriClient(
+            f"http://127.0.0.1:{settings.asterisk.http_port}", self.secrets.ari_user,
+            self.secrets.ari_password, settings.asterisk.app,
+            request_timeout=settings.ari.request_timeout, reconnect_min=settings.ari.reconnect_min,
+            reconnect_max=settings.ari.reconnect_max)
+        self.presence = PhonePresence()
+        self.ami = AmiClient("127.0.0.1", settings.asterisk.ami_port, self.secrets.ami_user,
+                             self.secrets.ami_password, on_login=self._ami_resync)
+        self.ami.on_event("DeviceStateChange",
+                          lambda e: self.presence.device_state(e.get("Device", ""), e.get("State", "")))
+        prompts = Prompts(self.layout.sounds_host, self.layout.ast("sounds"))
+        self.calls = CallService(self.ari, settings.dids, prompts)
+        self.stasis = StasisAdapter(self.ari, self.calls)
+        self.ingestor = CelIngestor(self.layout.cel_log, self.db,
+                                    {did: route.name for did, route in settings.dids.items()})
+        self.initial_admin_password: str | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._web: web.AppRunner | None = None
+        self._db_error = ""
+        self._user_names: dict[str, str] = {}
+
+    # -- start and stop -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._prepare_database)
+        self.renderer.prepare_dirs()
+        await asyncio.to_thread(self._render)
+        if self.settings.asterisk.manage:
+            await self.asterisk.start()
+        await self._wait_for_asterisk()
+        self._tasks.append(asyncio.create_task(self.ari.run(self.stasis.on_event, self.stasis.on_connect),
+                                               name="ari"))
+        self._tasks.append(asyncio.create_task(self._ingest_loop(), name="cel-ingest"))
+        if self.settings.asterisk.manage:
+            self._tasks.append(asyncio.create_task(self._watch_asterisk(), name="asterisk-watch"))
+        await asyncio.wait_for(self.ari.connected.wait(), self.settings.asterisk.boot_timeout)
+        await self._start_web()
+        log.info("controller ready")
+
+    def _prepare_database(self) -> None:
+        self.db.migrate()
+        with self.db.session() as session:
+            created = users.seed_demo(session)
+        if created:
+            self.initial_admin_password = created["admin"]
+            path = self.settings.var_dir / "initial-admin-password"
+            path.write_text(created["admin"] + "\n")
+            path.chmod(0o600)
+
+    def _render(self) -> list[str]:
+        with self.db.session() as session:
+            sip_users = users.sip_users(session)
+        self._user_names = {u.extension: u.name for u in sip_users}
+        return self.renderer.render(sip_users)
+
+    async def _wait_for_asterisk(self) -> None:
+        """Until AMI says FullyBooted and ARI answers; fails early if the managed Asterisk exits."""
+        deadline = time.monotonic() + self.settings.asterisk.boot_timeout
+        await self.ami.connect()
+        while time.monotonic() < deadline:
+            if self.settings.asterisk.manage and not self.asterisk.running:
+                raise AsteriskError(f"Asterisk exited during start-up; see {self.asterisk.log_file} and "
+                                    f"{self.layout.host('log', 'messages.log')}")
+            if self.ami.fully_booted.is_set():
+                with contextlib.suppress(AriError):
+                    await self.ari.asterisk_info()
+                    return
+            await asyncio.sleep(0.1)
+        raise AsteriskError(f"Asterisk was not ready within {self.settings.asterisk.boot_timeout:.0f} s "
+                            f"(AMI: {self.ami.last_error or 'ok'}); see {self.asterisk.log_file}")
+
+    async def _start_web(self) -> None:
+        app = make_app(self.health, self.status)
+        self._web = web.AppRunner(app, access_log=None)
+        await self._web.setup()
+        site = web.TCPSite(self._web, self.settings.web.bind, self.settings.web.port)
+        await site.start()
+
+    async def stop(self) -> None:
+        if self._web is not None:
+            await self._web.cleanup()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        self.ami.close()
+        await self.ari.close()
+        if self.settings.asterisk.manage:
+            await self.asterisk.stop()
+        # Whatever Asterisk logged up to its exit goes in before we leave.
+        with contextlib.suppress(Exception):
+            while await asyncio.to_thread(self.ingestor.poll):
+                pass
+        self.db.dispose()
+
+    async def _watch_asterisk(self) -> None:
+        code = await self.asterisk.wait_exit()
+        log.error("Asterisk exited with code %s; see %s", code, self.asterisk.log_file)
+
+    # -- background work ----------------------------------------------------------------------------
+
+    async def _ingest_loop(self) -> None:
+        delay = self.settings.cdr.poll_interval
+        failing = False
+        while True:
+            try:
+                count = await asyncio.to_thread(self.ingestor.poll)
+                if failing:
+                    log.info("database back: call events are stored again")
+                    failing = False
+                self._db_error = ""
+                delay = self.settings.cdr.poll_interval
+            except Exception as exc:  # the database went away: nothing is lost, we read on later
+                self._db_error = f"{type(exc).__name__}: {exc}"
+                if not failing:
+                    log.error("storing call events failed (%s); retrying", self._db_error)
+                    failing = True
+                count = 0
+                delay = min(5.0, max(delay * 2, 0.5))
+            if count == 0:
+                await asyncio.sleep(delay)
+
+    async def _ami_resync(self) -> None:
+        try:
+            events = await self.ami.action({"Action": "DeviceStateList"})
+        except AmiError as exc:
+            log.warning("device state resync failed: %s", exc)
+            return
+        self.presence.replace_all(events)
+
+    async def reload_users(self) -> list[str]:
+        """Renders the user-dependent files again and reloads what changed; calls go on."""
+        changed = await asyncio.to_thread(self._render)
+        for name in changed:
+            module = RELOAD_MODULE.get(name)
+            if module:
+                await self.ari.reload_module(module)
+        if changed:
+            log.info("users changed: reloaded %s", ", ".join(changed))
+        return changed
+
+    # -- reporting ----------------------------------------------------------------------------------
+
+    async def health(self) -> dict[str, Any]:
+        report: dict[str, Any] = {}
+        try:
+            await asyncio.wait_for(self.ari.asterisk_info(), 2)
+            ari_ok = self.ari.connected.is_set()
+            report["ari"] = {"ok": ari_ok, **({} if ari_ok else {"error": self.ari.last_error})}
+        except (AriError, TimeoutError) as exc:
+            report["ari"] = {"ok": False, "error": str(exc)}
+        ami_ok = self.ami.logged_in.is_set()
+        report["ami"] = {"ok": ami_ok, **({} if ami_ok else {"error": self.ami.last_error})}
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self.db.ping), 2)
+            report["database"] = {"ok": not self._db_error, **({"error": self._db_error} if self._db_error else {})}
+        except Exception as exc:  # noqa: BLE001 - any failure is a health finding
+            report["database"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        return report
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "sip": f"udp {self.settings.sip.bind}:{self.settings.sip.port}",
+            "stasis_calls": len(self.calls.calls),
+            "phones": [{"extension": ext, "name": name, "state": self.presence.states.get(ext, "UNAVAILABLE")}
+                       for ext, name in sorted(self._user_names.items())],
+        }
+
+    def banner(self) -> str:
+        with self.db.session() as session:
+            listed = [u for u in users.list_users(session) if u.extension]
+            admin_password = self._admin_password(session)
+        s = self.settings
+        lines = [
+            "",
+            "Call centre is running.",
+            f"  SIP (UDP):   {s.sip.bind}:{s.sip.port}  (register a softphone with user = extension)",
+            f"  Panel:       http://{s.web.bind}:{s.web.port}/   health: /health   metrics: /metrics",
+            f"  Admin login: admin / {admin_password}",
+            "  Extensions:",
+        ]
+        for user in listed:
+            lines.append(f"    {user.extension}  {user.name:<16} SIP password {user.sip_secret}")
+        lines += [f"  DIDs:        {did} -> {route.name} ({route.route})" for did, route in s.dids.items()]
+        lines.append(f"  Try: call {next(iter(s.dids), '1000')} from 2001, or 2002 from 2001. "
+                     "Stop with Ctrl-C.")
+        return "\n".join(lines)
+
+    def _admin_password(self, session: Any) -> str:
+        path = self.settings.var_dir / "initial-admin-password"
+        if not path.exists():
+            return "(set with `callcenter users passwd admin`)"
+        initial = path.read_text().strip()
+        try:
+            admin = users.find_user(session, "admin")
+        except Exception:  # noqa: BLE001
+            return "(no admin user)"
+        return initial if users.verify_password(admin.password_hash, initial) else "(changed since install)"
+
+
+def lock_path(settings: Settings) -> Path:
+    return settings.var_dir / "callcenter.lock"

@@ -1,0 +1,243 @@
+"""The call ledger: Asterisk's channel event log (CEL) turned into calls, legs, events and CDRs.
+
+Asterisk appends one JSON line per channel event to ``cel.jsonl`` as it happens (cel_custom). The
+controller reads the file from a cursor it stores in the same transaction as the rows it writes, so
+a crash of the controller, of the database or of Asterisk loses nothing and writes nothing twice:
+after a restart it reads on from the last committed position.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from callcenter import metrics
+from callcenter.cdr.builder import build_cdr
+from callcenter.db.engine import Database
+from callcenter.db.models import Call, CallEvent, CallLeg, Cdr, IngestCursor, User
+
+log = logging.getLogger(__name__)
+
+CURSOR = "cel"
+MAX_BATCH_BYTES = 1 << 20
+DIRECTIONS = {"from-pstn": "inbound", "from-users": "internal"}
+
+
+@dataclass(frozen=True)
+class CelRecord:
+    event: str
+    time: datetime
+    caller_name: str
+    caller_num: str
+    exten: str
+    context: str
+    channel: str
+    app: str
+    app_data: str
+    uniqueid: str
+    linkedid: str
+    peer: str
+    extra: dict[str, Any]
+    extra_text: str
+
+    @classmethod
+    def from_json(cls, line: str) -> CelRecord:
+        data = json.loads(line)
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        for key in ("eventtype", "eventtime", "uniqueid", "linkedid"):
+            if not data.get(key):
+                raise ValueError(f"no {key}")
+        extra_text = str(data.get("eventextra") or "")
+        extra: dict[str, Any] = {}
+        if extra_text.startswith("{"):
+            try:
+                extra = json.loads(extra_text)
+            except ValueError:
+                extra = {}
+        return cls(
+            event=str(data["eventtype"]),
+            time=datetime.fromtimestamp(float(data["eventtime"]), tz=UTC),
+            caller_name=str(data.get("name", "")),
+            caller_num=str(data.get("num", "")),
+            exten=str(data.get("exten", "")),
+            context=str(data.get("context", "")),
+            channel=str(data.get("channame", "")),
+            app=str(data.get("appname", "")),
+            app_data=str(data.get("appdata", "")),
+            uniqueid=str(data["uniqueid"]),
+            linkedid=str(data["linkedid"]),
+            peer=str(data.get("peer", "")),
+            extra=extra,
+            extra_text=extra_text,
+        )
+
+
+class LedgerBatch:
+    """Applies CEL records to the calls in one session (one transaction)."""
+
+    def __init__(self, session: Session, names: dict[str, str] | None = None) -> None:
+        self.session = session
+        self.calls: dict[str, Call] = {}
+        self.legs: dict[str, CallLeg] = {}
+        self._names = names
+        self._sip_users: frozenset[str] | None = None
+        self.cdrs: list[Cdr] = []
+
+    def _call(self, linkedid: str, when: datetime) -> Call:
+        call = self.calls.get(linkedid)
+        if call is None:
+            call = self.session.scalar(select(Call).where(Call.linkedid == linkedid))
+            if call is None:
+                call = Call(linkedid=linkedid, started_at=when, state="active")
+                self.session.add(call)
+                self.session.flush()
+            self.calls[linkedid] = call
+        return call
+
+    def _leg(self, record: CelRecord, call: Call) -> CallLeg:
+        leg = self.legs.get(record.uniqueid)
+        if leg is None:
+            leg = self.session.scalar(select(CallLeg).where(CallLeg.uniqueid == record.uniqueid))
+            if leg is None:
+                leg = CallLeg(uniqueid=record.uniqueid, call=call, started_at=record.time,
+                              channel=record.channel, caller_num=record.caller_num,
+                              caller_name=record.caller_name, exten=record.exten, context=record.context)
+                self.session.add(leg)
+                self.session.flush()
+            self.legs[record.uniqueid] = leg
+        if leg.call_id != call.id:
+            # Bridging gave this channel another linkedid: it now belongs to that call.
+            leg.call = call
+            for event in self.session.scalars(select(CallEvent).where(CallEvent.leg_id == leg.id)):
+                event.call_id = call.id
+        return leg
+
+    def apply(self, record: CelRecord) -> None:
+        call = self._call(record.linkedid, record.time)
+        leg = self._leg(record, call)
+        is_origin = record.uniqueid == record.linkedid
+        if record.event == "CHAN_START":
+            leg.started_at = record.time
+            leg.channel, leg.exten, leg.context = record.channel, record.exten, record.context
+            leg.caller_num, leg.caller_name = record.caller_num, record.caller_name
+            if is_origin:
+                call.started_at = record.time
+                call.src, call.dst = record.caller_num, record.exten
+                call.direction = DIRECTIONS.get(record.context, "")
+        elif record.event == "ANSWER":
+            if leg.answered_at is None:
+                leg.answered_at = record.time
+            if is_origin and call.answered_at is None:
+                call.answered_at = record.time
+        elif record.event == "HANGUP":
+            cause = record.extra.get("hangupcause")
+            leg.hangup_cause = int(cause) if cause is not None and str(cause).lstrip("-").isdigit() else None
+            leg.dial_status = str(record.extra.get("dialstatus", "") or leg.dial_status)
+        elif record.event == "CHAN_END":
+            leg.ended_at = record.time
+        elif record.event == "LINKEDID_END":
+            self._finish(call, record.time)
+        self.session.add(CallEvent(
+            call_id=call.id, leg_id=leg.id, event_type=record.event, event_time=record.time,
+            app=record.app, app_data=record.app_data, peer=record.peer, extra=record.extra_text))
+
+    def _directory(self) -> tuple[dict[str, str], frozenset[str]]:
+        if self._sip_users is None:
+            users = self.session.execute(select(User.extension, User.name)).all()
+            self._sip_users = frozenset(ext for ext, _ in users)
+            self._names = {**(self._names or {}), **{ext: name for ext, name in users}}
+        return self._names or {}, self._sip_users
+
+    def _finish(self, call: Call, when: datetime) -> None:
+        call.ended_at = when
+        self.session.flush()
+        legs = list(self.session.scalars(select(CallLeg).where(CallLeg.call_id == call.id)))
+        if not legs:
+            call.state = "merged"  # every channel moved to another call
+            return
+        call.state = "ended"
+        if self.session.scalar(select(Cdr.id).where(Cdr.call_id == call.id)) is not None:
+            return
+        names, sip_users = self._directory()
+        row = build_cdr(call, legs, names, sip_users)
+        cdr = Cdr(call_id=call.id, linkedid=call.linkedid, **row.__dict__)
+        self.session.add(cdr)
+        self.cdrs.append(cdr)
+        metrics.CDR_WRITTEN.labels(row.disposition).inc()
+
+
+def _file_id(stat: os.stat_result) -> str:
+    return f"{stat.st_dev}:{stat.st_ino}"
+
+
+def read_lines(path: Path, offset: int, limit: int = MAX_BATCH_BYTES) -> tuple[list[tuple[int, str]], int]:
+    """Complete lines from ``offset`` on (each with its offset) and the offset after the last one."""
+    with open(path, "rb") as source:
+        source.seek(offset)
+        chunk = source.read(limit)
+    end = chunk.rfind(b"\n")
+    if end < 0:
+        return [], offset
+    lines: list[tuple[int, str]] = []
+    position = offset
+    for raw in chunk[: end + 1].splitlines(keepends=True):
+        lines.append((position, raw.decode("utf-8", errors="replace").strip()))
+        position += len(raw)
+    return lines, offset + end + 1
+
+
+class CelIngestor:
+    """Tails Asterisk's CEL file into the database. ``poll`` is blocking: run it in a thread."""
+
+    def __init__(self, path: Path, db: Database, did_names: dict[str, str]) -> None:
+        self.path = path
+        self.db = db
+        self.did_names = did_names
+        self.bad_lines = 0
+
+    def poll(self) -> int:
+        """Reads what is new and stores it in one transaction; returns the number of records."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return 0
+        with self.db.session() as session:
+            cursor = session.get(IngestCursor, CURSOR)
+            if cursor is None:
+                cursor = IngestCursor(name=CURSOR, file_id=_file_id(stat), offset=0)
+                session.add(cursor)
+            if cursor.file_id != _file_id(stat) or stat.st_size < cursor.offset:
+                log.warning("CEL file %s was replaced or truncated; reading it from the start", self.path)
+                cursor.file_id, cursor.offset = _file_id(stat), 0
+            if stat.st_size == cursor.offset:
+                return 0
+            lines, new_offset = read_lines(self.path, cursor.offset)
+            batch = LedgerBatch(session, dict(self.did_names))
+            count = 0
+            for record in self._records(lines):
+                batch.apply(record)
+                count += 1
+            cursor.offset = new_offset
+        metrics.CEL_EVENTS.inc(count)
+        return count
+
+    def _records(self, lines: Iterable[tuple[int, str]]) -> Iterator[CelRecord]:
+        for offset, line in lines:
+            if not line:
+                continue
+            try:
+                yield CelRecord.from_json(line)
+            except (ValueError, KeyError, TypeError) as exc:
+                # Reported and skipped: one bad line must not hold back every call after it.
+                self.bad_lines += 1
+                log.error("%s at byte %d: bad CEL record skipped (%s): %.200s", self.path, offset, exc, line)

@@ -1,0 +1,155 @@
+"""Call handling in the Stasis app: what happens to a channel that Asterisk hands to the controller.
+
+Plain Python over a small ``CallControl`` interface (the ARI client implements it), so unit tests
+drive it without Asterisk. Each call is an explicit state machine:
+``answering -> playing -> hanging_up -> ended`` for a greeting, ``routing -> ended`` for a
+hand-over to the dialplan.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from callcenter import metrics
+from callcenter.config import DidRoute
+from callcenter.errors import AriError, AriNotFound
+
+log = logging.getLogger(__name__)
+
+NO_SERVICE_PROMPT = "no-service"
+
+
+class CallControl(Protocol):
+    async def answer(self, channel_id: str) -> None: ...
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None: ...
+    async def play(self, channel_id: str, media: list[str] | str, playback_id: str,
+                   lang: str | None = None) -> None: ...
+    async def playback_exists(self, playback_id: str) -> bool: ...
+    async def continue_in_dialplan(self, channel_id: str, context: str, extension: str,
+                                   priority: int = 1) -> None: ...
+
+
+class CallState(enum.Enum):
+    ANSWERING = "answering"
+    PLAYING = "playing"
+    ROUTING = "routing"
+    HANGING_UP = "hanging_up"
+    ENDED = "ended"
+
+
+@dataclass
+class StasisCall:
+    channel_id: str
+    kind: str  # "did" or "feature"
+    number: str
+    state: CallState = CallState.ANSWERING
+    playback_id: str | None = None
+    history: list[CallState] = field(default_factory=list)
+
+    def to(self, state: CallState) -> None:
+        self.history.append(self.state)
+        self.state = state
+
+
+class Prompts:
+    """Finds a prompt: ours in sounds/<lang>/ first, else Asterisk's sound library by name."""
+
+    def __init__(self, host_dir: Path, asterisk_dir: str) -> None:
+        self.host_dir = host_dir
+        self.asterisk_dir = asterisk_dir
+
+    def media(self, name: str, lang: str = "en") -> str:
+        for language in dict.fromkeys((lang, "en")):
+            if any((self.host_dir / language).glob(f"{name}.*")):
+                return f"sound:{self.asterisk_dir}/{language}/{name}"
+        return f"sound:{name}"
+
+
+class CallService:
+    def __init__(self, control: CallControl, dids: Mapping[str, DidRoute], prompts: Prompts) -> None:
+        self.control = control
+        self.dids = dids
+        self.prompts = prompts
+        self.calls: dict[str, StasisCall] = {}
+
+    def _update_gauge(self) -> None:
+        metrics.STASIS_ACTIVE.set(len(self.calls))
+
+    async def start(self, channel_id: str, args: tuple[str, ...]) -> None:
+        """A channel entered the app: ``args`` are what the dialplan passed (kind, number)."""
+        kind = args[0] if args else "did"
+        number = args[1] if len(args) > 1 else ""
+        call = StasisCall(channel_id, kind, number)
+        self.calls[channel_id] = call
+        self._update_gauge()
+        metrics.STASIS_CALLS.labels(kind).inc()
+        route = self.dids.get(number) if kind == "did" else None
+        try:
+            if route is None:
+                # A number or feature code nobody configured: say so, then hang up.
+                await self._greet(call, NO_SERVICE_PROMPT)
+                return
+            route_kind, _, target = route.route.partition(":")
+            if route_kind == "extension":
+                call.to(CallState.ROUTING)
+                await self.control.continue_in_dialplan(channel_id, "users", target)
+            else:
+                await self._greet(call, target)
+        except AriNotFound:
+            self._forget(channel_id)  # the caller hung up meanwhile
+        except AriError:
+            log.exception("call %s: Asterisk refused a step; hanging up", channel_id)
+            await self._hangup(call)
+
+    async def _greet(self, call: StasisCall, prompt: str) -> None:
+        await self.control.answer(call.channel_id)
+        call.to(CallState.PLAYING)
+        call.playback_id = f"pb-{call.channel_id}-{len(call.history)}"
+        await self.control.play(call.channel_id, self.prompts.media(prompt), call.playback_id)
+
+    async def playback_finished(self, playback_id: str) -> None:
+        call = next((c for c in self.calls.values() if c.playback_id == playback_id), None)
+        if call is not None and call.state is CallState.PLAYING:
+            await self._hangup(call)
+
+    async def _hangup(self, call: StasisCall) -> None:
+        call.to(CallState.HANGING_UP)
+        try:
+            await self.control.hangup(call.channel_id)
+        except AriNotFound:
+            self._forget(call.channel_id)
+
+    def ended(self, channel_id: str) -> None:
+        """The channel left the app (hung up, or handed to the dialplan)."""
+        self._forget(channel_id)
+
+    def _forget(self, channel_id: str) -> None:
+        call = self.calls.pop(channel_id, None)
+        if call is not None:
+            call.to(CallState.ENDED)
+        self._update_gauge()
+
+    async def resync(self, owned: Mapping[str, tuple[str, ...]]) -> None:
+        """After a (re)connect: ``owned`` maps the channels still in the app to their Stasis args.
+
+        Calls we track that left meanwhile are forgotten; a playback that finished while we were
+        away moves its call on; channels we do not know (the controller restarted) start afresh.
+        """
+        for channel_id in list(self.calls):
+            if channel_id not in owned:
+                self._forget(channel_id)
+        for channel_id, args in owned.items():
+            call = self.calls.get(channel_id)
+            if call is None:
+                log.info("adopting channel %s still in the app after a restart", channel_id)
+                await self.start(channel_id, args)
+            elif call.state is CallState.PLAYING and call.playback_id:
+                if not await self.control.playback_exists(call.playback_id):
+                    await self._hangup(call)
+            elif call.state is CallState.HANGING_UP:
+                await self._hangup(call)

@@ -1,0 +1,47 @@
+"""Turns ARI events into calls on the call service, and resyncs it after every (re)connect."""
+
+from __future__ import annotations
+
+import logging
+
+from callcenter.ari.client import AriClient
+from callcenter.ari.events import AriEvent, PlaybackFinished, StasisEnd, StasisStart
+from callcenter.calls.services import CallService
+from callcenter.errors import AriError, AriNotFound
+
+log = logging.getLogger(__name__)
+
+
+class StasisAdapter:
+    def __init__(self, ari: AriClient, calls: CallService) -> None:
+        self.ari = ari
+        self.calls = calls
+
+    async def on_event(self, event: AriEvent) -> None:
+        if isinstance(event, StasisStart):
+            await self.calls.start(event.channel.id, event.args)
+        elif isinstance(event, PlaybackFinished):
+            await self.calls.playback_finished(event.playback.id)
+        elif isinstance(event, StasisEnd):
+            self.calls.ended(event.channel.id)
+
+    async def on_connect(self) -> None:
+        """Asterisk replays no StasisStart: ask what the app still owns and hand it to the service."""
+        try:
+            app = await self.ari.application()
+        except AriNotFound:
+            app = {"channel_ids": []}
+        owned: dict[str, tuple[str, ...]] = {}
+        for channel_id in app.get("channel_ids", []):
+            try:
+                data = await self.ari.request("GET", f"/channels/{channel_id}")
+            except AriNotFound:
+                continue
+            dialplan = data.get("dialplan") or {}
+            app_data = str(dialplan.get("app_data", ""))
+            parts = app_data.split(",")
+            owned[channel_id] = tuple(parts[1:]) if parts and parts[0] == self.ari.app else ()
+        try:
+            await self.calls.resync(owned)
+        except AriError:
+            log.exception("resync after reconnect failed")

@@ -1,0 +1,154 @@
+"""Builds the one CDR of a finished call from its legs (CDR-1). Pure: no database, no Asterisk.
+
+How each column is computed:
+- ``calldate``: when the call's first channel (uniqueid == linkedid) was created, UTC.
+- ``src`` / ``clid``: that channel's caller number / ``"name" <number>``.
+- ``src_id``: the SIP user name of the caller when the first channel belongs to one of our users.
+- ``dst``: the number the caller dialled (the first channel's extension at creation).
+- ``dst_name``: the name of the user with that extension, or of the DID.
+- ``duration``: from calldate to the end of the last channel; ``billsec``: from the first channel's
+  answer to that end. Whole seconds, truncated, as Asterisk's own CDRs count them.
+- ``disposition``: ANSWERED when the first channel was answered; otherwise from the dial status and
+  hang-up cause: BUSY, NO ANSWER, CONGESTION or FAILED.
+- ``t_cause``: the first channel's Q.850 hang-up cause as text.
+- ``destination``, ``rate``, ``charge``: from the rate table for outbound PSTN calls; empty for
+  calls that did not leave through a trunk.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+CDR_COLUMNS = ("id", "calldate", "src_id", "src", "clid", "dst", "dst_name", "duration", "billsec",
+               "disposition", "destination", "rate", "charge", "t_cause")
+
+# Q.850 causes as Asterisk names them (ast_cause2str), for the causes a call centre sees.
+CAUSE_TEXT = {
+    0: "Unknown",
+    1: "Unallocated (unassigned) number",
+    3: "No route to destination",
+    16: "Normal Clearing",
+    17: "User busy",
+    18: "No user responding",
+    19: "User alerting, no answer",
+    20: "Subscriber absent",
+    21: "Call Rejected",
+    22: "Number changed",
+    27: "Destination out of order",
+    28: "Invalid number format",
+    31: "Normal, unspecified",
+    34: "Circuit/channel congestion",
+    38: "Network out of order",
+    41: "Temporary failure",
+    42: "Switching equipment congestion",
+    58: "Bearer capability not available",
+    127: "Interworking, unspecified",
+}
+
+
+class LegLike(Protocol):
+    uniqueid: str
+    channel: str
+    caller_num: str
+    caller_name: str
+    exten: str
+    context: str
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    hangup_cause: int | None
+    dial_status: str
+
+
+class CallLike(Protocol):
+    linkedid: str
+    started_at: datetime
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CdrRow:
+    calldate: datetime
+    src_id: str
+    src: str
+    clid: str
+    dst: str
+    dst_name: str
+    duration: int
+    billsec: int
+    disposition: str
+    destination: str
+    rate: Decimal | None
+    charge: Decimal | None
+    t_cause: str
+
+
+def cause_text(cause: int | None) -> str:
+    if cause is None:
+        return ""
+    return CAUSE_TEXT.get(cause, f"Cause {cause}")
+
+
+def disposition(answered: bool, dial_status: str, cause: int | None) -> str:
+    if answered:
+        return "ANSWERED"
+    status = dial_status.upper()
+    if status == "BUSY" or cause == 17:
+        return "BUSY"
+    if status in ("NOANSWER", "CANCEL") or cause in (18, 19):
+        return "NO ANSWER"
+    if status == "CONGESTION" or cause in (34, 42):
+        return "CONGESTION"
+    if not status and cause == 16:
+        # The caller hung up before anyone answered (in the IVR or while it rang).
+        return "NO ANSWER"
+    return "FAILED"
+
+
+def endpoint_of(channel: str) -> str:
+    """'PJSIP/2001-0000002a' -> '2001'."""
+    tech, _, rest = channel.partition("/")
+    if not rest:
+        return ""
+    return rest.rsplit("-", 1)[0] if "-" in rest else rest
+
+
+def _seconds(start: datetime, end: datetime) -> int:
+    return max(0, math.floor((end - start).total_seconds()))
+
+
+def build_cdr(call: CallLike, legs: Sequence[LegLike], names: Mapping[str, str],
+              sip_users: frozenset[str] | set[str]) -> CdrRow:
+    """The CDR of a finished call. ``names`` maps extensions and DIDs to their names; ``sip_users``
+    holds the SIP user names of our phones."""
+    if not legs:
+        raise ValueError(f"call {call.linkedid} has no channels")
+    origin = next((leg for leg in legs if leg.uniqueid == call.linkedid),
+                  min(legs, key=lambda leg: leg.started_at))
+    calldate = origin.started_at
+    ends = [leg.ended_at for leg in legs if leg.ended_at is not None]
+    end = call.ended_at or (max(ends) if ends else calldate)
+    answered_at = origin.answered_at
+    endpoint = endpoint_of(origin.channel)
+    name = origin.caller_name
+    clid = f'"{name}" <{origin.caller_num}>' if name else origin.caller_num
+    return CdrRow(
+        calldate=calldate,
+        src_id=endpoint if endpoint in sip_users else "",
+        src=origin.caller_num,
+        clid=clid,
+        dst=origin.exten,
+        dst_name=names.get(origin.exten, ""),
+        duration=_seconds(calldate, end),
+        billsec=_seconds(answered_at, end) if answered_at else 0,
+        disposition=disposition(answered_at is not None, origin.dial_status, origin.hangup_cause),
+        destination="",
+        rate=None,
+        charge=None,
+        t_cause=cause_text(origin.hangup_cause),
+    )

@@ -1,0 +1,264 @@
+"""The `callcenter` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from callcenter.config import Settings, load_settings
+from callcenter.errors import AlreadyRunning, CallcenterError, UserError
+
+log = logging.getLogger("callcenter")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 3), "level": record.levelname.lower(),
+            "logger": record.name, "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def setup_logging(settings: Settings | None, level: str | None = None) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if settings is not None and settings.log.format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel((level or (settings.log.level if settings else "info")).upper())
+    # panoramisk logs every reconnect attempt; we log once when AMI goes and once when it is back.
+    logging.getLogger("callcenter.ami.panoramisk").setLevel(logging.CRITICAL)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def single_instance(path: Path) -> Iterator[IO[str]]:
+    """Holds an exclusive lock for the controller's lifetime; the file names the holder's pid."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115 - held for the whole run
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        pid = handle.read().strip() or "?"
+        handle.close()
+        raise AlreadyRunning(f"a controller is already running (pid {pid}, lock {path})") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+def running_controller_pid(path: Path) -> int | None:
+    if not path.exists():
+        return None
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            text = handle.read().strip()
+            return int(text) if text.isdigit() else None
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
+# -- commands ---------------------------------------------------------------------------------------
+
+def cmd_install(settings: Settings, _args: argparse.Namespace) -> int:
+    from callcenter.asterisk.install import Installer
+    from callcenter.sounds.build import build_prompts
+
+    started = time.monotonic()
+    report = Installer(settings).install()
+    made = build_prompts(Path(settings.paths.sounds_dir))
+    if made:
+        report.did(f"made prompts {', '.join(made)}")
+    elapsed = time.monotonic() - started
+    print(f"Asterisk: {report.asterisk}")
+    print("; ".join(report.actions) + f" ({elapsed:.1f} s)" if report.actions
+          else f"everything already installed ({elapsed:.2f} s)")
+    return 0
+
+
+def cmd_sounds(settings: Settings, _args: argparse.Namespace) -> int:
+    from callcenter.sounds.build import build_prompts
+
+    made = build_prompts(Path(settings.paths.sounds_dir))
+    print("made " + ", ".join(made) if made else "prompts up to date")
+    return 0
+
+
+def cmd_config_check(settings: Settings, _args: argparse.Namespace) -> int:
+    print(f"{settings.source}: ok")
+    return 0
+
+
+async def _run_controller(settings: Settings) -> int:
+    from callcenter.app import Controller
+
+    controller = Controller(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    def reload() -> None:
+        task = asyncio.ensure_future(controller.reload_users())
+        task.add_done_callback(lambda t: t.exception() and log.error("reload failed: %s", t.exception()))
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    try:
+        await controller.start()
+    except BaseException:
+        await controller.stop()
+        raise
+    print(controller.banner(), flush=True)
+    await stop.wait()
+    log.info("stopping")
+    await controller.stop()
+    return 0
+
+
+def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
+    from callcenter.app import lock_path
+
+    with single_instance(lock_path(settings)):
+        return asyncio.run(_run_controller(settings))
+
+
+def _users_db(settings: Settings) -> Any:
+    from callcenter.db.engine import Database
+
+    db = Database(settings.database_url)
+    db.migrate()
+    return db
+
+
+def _notify_controller(settings: Settings) -> None:
+    from callcenter.app import lock_path
+
+    pid = running_controller_pid(lock_path(settings))
+    if pid:
+        os.kill(pid, signal.SIGHUP)
+        print(f"the running controller (pid {pid}) reloads its phones now")
+
+
+def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
+    from callcenter.users import services as users
+
+    db = _users_db(settings)
+    if args.action == "list":
+        with db.session() as session:
+            rows = users.list_users(session)
+            print(f"{'login':<12} {'ext':<6} {'name':<22} {'roles':<20} {'org unit':<12} SIP password")
+            for u in rows:
+                print(f"{u.login:<12} {u.extension or '-':<6} {u.name:<22} {u.roles:<20} "
+                      f"{u.org_unit.name if u.org_unit else '-':<12} {u.sip_secret or '-'}")
+        return 0
+    with db.session() as session:
+        if args.action == "add":
+            created = users.add_user(session, name=args.name, extension=args.extension, login=args.login,
+                                     roles=args.roles.split(","), org_unit=args.org_unit,
+                                     sip_password=args.sip_password, panel_password=args.password)
+            print(f"added {created.user.login} ({created.user.name})")
+            if created.sip_password:
+                print(f"  SIP user {created.user.extension}, password {created.sip_password}")
+            print(f"  panel login {created.user.login}, password {created.panel_password}")
+        elif args.action == "passwd":
+            changed = users.set_passwords(session, args.user, sip_password=args.sip_password,
+                                          panel_password=args.password, generate=args.generate)
+            if changed.sip_password:
+                print(f"SIP password of {changed.user.extension}: {changed.sip_password}")
+            if changed.panel_password:
+                print(f"panel password of {changed.user.login}: {changed.panel_password}")
+        elif args.action == "remove":
+            removed = users.remove_user(session, args.user)
+            print(f"removed {removed.login}")
+    _notify_controller(settings)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callcenter", description="Call-centre server on Asterisk")
+    parser.add_argument("--config", help="settings file (default config/callcenter.toml or $CALLCENTER_CONFIG)")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("run", help="start Asterisk, the controller and the panel").set_defaults(func=cmd_run)
+    ast = sub.add_parser("asterisk", help="Asterisk provisioning")
+    ast_sub = ast.add_subparsers(dest="action", required=True)
+    ast_sub.add_parser("install", help="install Asterisk 20+ and the tools we use (idempotent)") \
+        .set_defaults(func=cmd_install)
+    sub.add_parser("sounds", help="make our prompts from sounds/prompts.toml").set_defaults(func=cmd_sounds)
+    config = sub.add_parser("config", help="configuration")
+    config.add_subparsers(dest="action", required=True).add_parser("check", help="validate the settings") \
+        .set_defaults(func=cmd_config_check)
+
+    users = sub.add_parser("users", help="manage users and their phones")
+    users_sub = users.add_subparsers(dest="action", required=True)
+    add = users_sub.add_parser("add", help="add a user")
+    add.add_argument("--name", required=True)
+    add.add_argument("--extension", help="SIP extension (omit for a panel-only user)")
+    add.add_argument("--login", help="panel login (default: the extension)")
+    add.add_argument("--roles", default="agent", help="comma-separated: agent, supervisor, admin")
+    add.add_argument("--org-unit")
+    add.add_argument("--sip-password", help="default: generated")
+    add.add_argument("--password", help="panel password (default: generated)")
+    users_sub.add_parser("list", help="list users")
+    passwd = users_sub.add_parser("passwd", help="set a user's passwords")
+    passwd.add_argument("user", help="extension or login")
+    passwd.add_argument("--sip-password")
+    passwd.add_argument("--password", help="panel password")
+    passwd.add_argument("--generate", action="store_true", help="generate new passwords")
+    remove = users_sub.add_parser("remove", help="remove a user")
+    remove.add_argument("user", help="extension or login")
+    users.set_defaults(func=cmd_users)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings: Settings | None = None
+    try:
+        settings = load_settings(args.config)
+        setup_logging(settings, args.log_level)
+        return int(args.func(settings, args))
+    except AlreadyRunning as exc:
+        print(f"callcenter: {exc}", file=sys.stderr)
+        return 3
+    except UserError as exc:
+        print(f"callcenter: {exc}", file=sys.stderr)
+        return 2
+    except CallcenterError as exc:
+        if settings is None:
+            setup_logging(None)
+        print(f"callcenter: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

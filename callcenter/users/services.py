@@ -1,0 +1,155 @@
+"""Users: who may log in to the panel and which SIP phone (extension) each one has."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from callcenter.asterisk.render import SipUser
+from callcenter.db.models import OrgUnit, User
+from callcenter.errors import UserError
+from callcenter.secrets import new_password
+
+ROLES = ("agent", "supervisor", "admin")
+EXTENSION_RE = re.compile(r"^[1-9][0-9]{1,9}$")
+LOGIN_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+_hasher = PasswordHasher()
+
+DEMO_USERS = (
+    ("2001", "Agent Alice", ("agent",)),
+    ("2002", "Agent Bob", ("agent",)),
+    ("2003", "Agent Carol", ("agent",)),
+    ("2004", "Agent Dave", ("agent",)),
+    ("2005", "Supervisor Sam", ("supervisor",)),
+)
+
+
+@dataclass(frozen=True)
+class NewUser:
+    user: User
+    sip_password: str | None
+    panel_password: str | None
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    if not password_hash:
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _check_roles(roles: Sequence[str]) -> str:
+    bad = [r for r in roles if r not in ROLES]
+    if bad or not roles:
+        raise UserError(f"roles must be among {', '.join(ROLES)}; got {', '.join(roles) or 'none'}")
+    return ",".join(dict.fromkeys(roles))
+
+
+def _org_unit(session: Session, name: str | None) -> OrgUnit | None:
+    if not name:
+        return None
+    unit = session.scalar(select(OrgUnit).where(OrgUnit.name == name))
+    if unit is None:
+        unit = OrgUnit(name=name)
+        session.add(unit)
+    return unit
+
+
+def find_user(session: Session, key: str) -> User:
+    """A user by extension or login name."""
+    user = session.scalar(select(User).where((User.extension == key) | (User.login == key)))
+    if user is None:
+        raise UserError(f"no user with extension or login {key!r}")
+    return user
+
+
+def add_user(session: Session, *, name: str, extension: str | None = None, login: str | None = None,
+             roles: Sequence[str] = ("agent",), org_unit: str | None = None,
+             sip_password: str | None = None, panel_password: str | None = None) -> NewUser:
+    """Creates a user; passwords not given are generated (and returned, to be shown once)."""
+    if extension is not None and not EXTENSION_RE.match(extension):
+        raise UserError(f"extension {extension!r}: 2-10 digits, not starting with 0")
+    login = login or extension
+    if not login or not LOGIN_RE.match(login):
+        raise UserError(f"login {login!r}: 1-64 letters, digits or _.@-")
+    if not name.strip():
+        raise UserError("name must not be empty")
+    if extension and session.scalar(select(User.id).where(User.extension == extension)) is not None:
+        raise UserError(f"extension {extension} is taken")
+    if session.scalar(select(User.id).where(User.login == login)) is not None:
+        raise UserError(f"login {login} is taken")
+    if sip_password is not None and not re.fullmatch(r"[A-Za-z0-9._~!-]{8,64}", sip_password):
+        raise UserError("SIP password: 8-64 characters among letters, digits and ._~!-")
+    sip_password = sip_password or new_password() if extension else None
+    panel_password = panel_password or new_password(12)
+    user = User(login=login, extension=extension, name=name.strip(), sip_secret=sip_password or "",
+                password_hash=hash_password(panel_password), roles=_check_roles(roles),
+                org_unit=_org_unit(session, org_unit), created_at=datetime.now(UTC))
+    session.add(user)
+    session.flush()
+    return NewUser(user, sip_password, panel_password)
+
+
+def set_passwords(session: Session, key: str, *, sip_password: str | None = None,
+                  panel_password: str | None = None, generate: bool = False) -> NewUser:
+    user = find_user(session, key)
+    if generate:
+        sip_password = sip_password or (new_password() if user.extension else None)
+        panel_password = panel_password or new_password(12)
+    if sip_password:
+        if not user.extension:
+            raise UserError(f"{user.login} has no extension, so no SIP password")
+        user.sip_secret = sip_password
+    if panel_password:
+        user.password_hash = hash_password(panel_password)
+    if not sip_password and not panel_password:
+        raise UserError("give --sip-password, --password or --generate")
+    return NewUser(user, sip_password, panel_password)
+
+
+def remove_user(session: Session, key: str) -> User:
+    user = find_user(session, key)
+    if "admin" in user.role_list:
+        admins = [u for u in session.scalars(select(User)) if "admin" in u.role_list]
+        if len(admins) == 1:
+            raise UserError("the last admin cannot be removed")
+    session.delete(user)
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.extension.is_(None), User.extension, User.login)))
+
+
+def sip_users(session: Session) -> list[SipUser]:
+    rows = session.execute(select(User.extension, User.name, User.sip_secret)
+                           .where(User.extension.is_not(None))).all()
+    return [SipUser(ext, name, secret) for ext, name, secret in rows]
+
+
+def seed_demo(session: Session) -> dict[str, str] | None:
+    """On an empty database: the admin and the demo agents 2001-2004 and supervisor 2005.
+    Returns the admin's initial password, or None when users already existed."""
+    if session.scalar(select(User.id).limit(1)) is not None:
+        return None
+    admin = add_user(session, name="Administrator", login="admin", roles=("admin", "supervisor"))
+    for extension, name, roles in DEMO_USERS:
+        # One secret per demo user, for the phone and the panel alike, so the demo is easy to try.
+        secret = new_password(12)
+        add_user(session, name=name, extension=extension, roles=roles, org_unit="Demo",
+                 sip_password=secret, panel_password=secret)
+    assert admin.panel_password is not None
+    return {"admin": admin.panel_password}

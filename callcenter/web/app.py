@@ -1,0 +1,61 @@
+"""The HTTP face: health, metrics and a status page. The panel grows here (issue 4)."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
+HEALTH = web.AppKey("health", HealthCheck)
+STATUS = web.AppKey("status", Callable[[], dict[str, Any]])
+
+
+async def health(request: web.Request) -> web.Response:
+    report = await request.app[HEALTH]()
+    ok = all(part["ok"] for part in report.values())
+    return web.json_response({"ok": ok, **report}, status=200 if ok else 503)
+
+
+async def metrics(_request: web.Request) -> web.Response:
+    response = web.Response(body=generate_latest())
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    return response
+
+
+async def index(request: web.Request) -> web.Response:
+    report = await request.app[HEALTH]()
+    status = request.app[STATUS]()
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td class={'ok' if part['ok'] else 'bad'}>"
+        f"{'ok' if part['ok'] else html.escape(str(part.get('error', 'down')))}</td></tr>"
+        for name, part in report.items())
+    phones = "".join(
+        f"<tr><td>{html.escape(p['extension'])}</td><td>{html.escape(p['name'])}</td>"
+        f"<td>{html.escape(p['state'])}</td></tr>" for p in status["phones"])
+    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>Call centre</title>
+<style>body{{font-family:sans-serif;margin:2em}} td{{padding:2px 12px}} .ok{{color:green}} .bad{{color:#b00}}</style>
+</head><body><h1>Call centre controller</h1>
+<h2>Health</h2><table>{rows}</table>
+<h2>Phones</h2><table><tr><th>Extension</th><th>Name</th><th>State</th></tr>{phones}</table>
+<p>Calls in the Stasis app now: {status['stasis_calls']}. SIP: {html.escape(status['sip'])}</p>
+</body></html>"""
+    return web.Response(text=body, content_type="text/html")
+
+
+async def api_phones(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATUS]()["phones"])
+
+
+def make_app(health_check: HealthCheck, status: Callable[[], dict[str, Any]]) -> web.Application:
+    app = web.Application()
+    app[HEALTH] = health_check
+    app[STATUS] = status
+    app.router.add_get("/", index)
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/phones", api_phones)
+    return app

@@ -1,0 +1,389 @@
+"""Real SIP parties for tests and benchmarks, played by sipp.
+
+Scenarios are written here in Python so each test states exactly what it expects (which response,
+who hangs up, which DTMF keys). Callers send audio from a pcap like a phone does (Asterisk's
+Answer() waits up to 500 ms for the first packet otherwise) and RFC 4733 DTMF on payload type 96.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SIPP = os.environ.get("SIPP", "sipp")
+AUDIO_PCAP = "/usr/share/sip-tester/g711a.pcap"
+DTMF_PCAP = "/usr/share/sip-tester/dtmf_2833_{}.pcap"
+
+SDP = """v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 8 96
+a=rtpmap:8 PCMA/8000
+a=rtpmap:96 telephone-event/8000
+a=fmtp:96 0-16
+a=sendrecv
+"""
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _invite(auth: bool) -> str:
+    auth_line = "      [authentication]\n" if auth else ""
+    cseq = "[cseq]"
+    return f"""  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "[$caller_name]" <sip:[$caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: {cseq} INVITE
+      Contact: <sip:[$caller]@[local_ip]:[local_port]>
+      Max-Forwards: 70
+{auth_line}      Content-Type: application/sdp
+      Content-Length: [len]
+
+{SDP}
+    ]]>
+  </send>
+"""
+
+
+def _ack(final_2xx: bool) -> str:
+    branch = "[branch]" if final_2xx else "[last_Via:]"
+    via = f"Via: SIP/2.0/[transport] [local_ip]:[local_port];branch={branch}" if final_2xx else branch
+    return f"""  <send>
+    <![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      {via}
+      From: "[$caller_name]" <sip:[$caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: [cseq] ACK
+      Contact: <sip:[$caller]@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""
+
+
+def _init_vars(caller: str, caller_name: str) -> str:
+    return f"""  <nop>
+    <action>
+      <assignstr assign_to="caller" value="{caller}"/>
+      <assignstr assign_to="caller_name" value="{caller_name}"/>
+    </action>
+  </nop>
+"""
+
+
+def caller_scenario(*, auth: bool, answer: bool = True, dtmf: str = "", dtmf_after_ms: int = 1500,
+                    hangup_after_ms: int | None = None, wait_bye_ms: int = 30000,
+                    reject_code: int | None = None, cancel_after_ms: int | None = None,
+                    caller: str = "0049301234567", caller_name: str = "Test Caller") -> str:
+    """A caller. Answered calls either hang up themselves after ``hangup_after_ms`` or wait for the
+    far end's BYE (``wait_bye_ms`` at most). ``reject_code``: the call must fail with that response.
+    ``cancel_after_ms``: the caller gives up while it rings."""
+    parts = [f'<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="caller">\n',
+             _init_vars(caller, caller_name), _invite(False)]
+    parts.append('  <recv response="100" optional="true"/>\n')
+    if auth:
+        parts.append('  <recv response="401" auth="true" next="auth"/>\n')
+        parts.append('  <recv response="407" auth="true" next="auth"/>\n')
+        parts.append('  <label id="auth"/>\n')
+        parts.append(_ack(False))
+        parts.append(_invite(True))
+        parts.append('  <recv response="100" optional="true"/>\n')
+    if cancel_after_ms is not None:
+        parts.append('  <recv response="180"/>\n')
+        parts.append(f'  <pause milliseconds="{cancel_after_ms}"/>\n')
+        parts.append("""  <send>
+    <![CDATA[
+      CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      [last_Via:]
+      From: "[$caller_name]" <sip:[$caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: [cseq] CANCEL
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+  <recv response="487"/>
+""")
+        parts.append(_ack(False))
+        parts.append("</scenario>\n")
+        return "".join(parts)
+    parts.append('  <recv response="180" optional="true"/>\n  <recv response="183" optional="true"/>\n')
+    if reject_code is not None:
+        parts.append(f'  <recv response="{reject_code}"/>\n')
+        parts.append(_ack(False))
+        parts.append("</scenario>\n")
+        return "".join(parts)
+    parts.append('  <recv response="200" rtd="true"/>\n')
+    parts.append(_ack(True))
+    if dtmf:
+        parts.append(f'  <pause milliseconds="{dtmf_after_ms}"/>\n')
+        for digit in dtmf:
+            name = {"*": "star", "#": "pound"}.get(digit, digit)
+            parts.append(f'  <nop><action><exec play_pcap_audio="{DTMF_PCAP.format(name)}"/></action></nop>\n'
+                         '  <pause milliseconds="400"/>\n')
+    else:
+        parts.append(f'  <nop><action><exec play_pcap_audio="{AUDIO_PCAP}"/></action></nop>\n')
+    if hangup_after_ms is not None:
+        parts.append(f'  <pause milliseconds="{hangup_after_ms}"/>\n')
+        parts.append("""  <send retrans="500">
+    <![CDATA[
+      BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "[$caller_name]" <sip:[$caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: [cseq] BYE
+      Contact: <sip:[$caller]@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+""")
+    else:
+        # A BYE during <pause> would abort the call: wait for it with a receive instead.
+        parts.append(f'  <recv request="BYE" timeout="{wait_bye_ms}"/>\n')
+        parts.append("""  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+""")
+    parts.append('  <ResponseTimeRepartition value="100, 500, 1000, 2000, 5000"/>\n</scenario>\n')
+    return "".join(parts)
+
+
+def register_scenario(user: str, expires: int = 3600, stay_ms: int = 600000) -> str:
+    """Registers (answering the digest challenge), then stays alive so its out-of-call scenario
+    can take the calls Asterisk sends."""
+    register = f"""  <send retrans="500">
+    <![CDATA[
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{user}@[remote_ip]>;tag=[pid]SIPpTag09[call_number]
+      To: <sip:{user}@[remote_ip]>
+      Call-ID: [call_id]
+      CSeq: [cseq] REGISTER
+      Contact: <sip:{user}@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Expires: {expires}
+      AUTH_LINE
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""
+    return (f'<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="register {user}">\n'
+            + register.replace("      AUTH_LINE\n", "")
+            + '  <recv response="401" auth="true"/>\n'
+            + register.replace("AUTH_LINE", "[authentication]")
+            + '  <recv response="200"/>\n'
+            + f'  <pause milliseconds="{stay_ms}"/>\n</scenario>\n')
+
+
+def phone_scenario(mode: str = "answer", ring_ms: int = 200, hangup_after_ms: int | None = None) -> str:
+    """What a registered phone does with an incoming call: ``answer`` (then wait for BYE, or hang up
+    after ``hangup_after_ms``), ``busy`` (486) or ``ring`` (ring until the caller cancels)."""
+    head = '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="phone">\n'
+    head += '  <recv request="INVITE" crlf="true"/>\n'
+    reply = """  <send>
+    <![CDATA[
+      SIP/2.0 {code}
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port]>
+      {extra}Content-Length: {length}
+{body}
+    ]]>
+  </send>
+"""
+
+    def send(code: str, sdp: bool = False) -> str:
+        if sdp:
+            return reply.format(code=code, extra="Content-Type: application/sdp\n      ",
+                                length="[len]", body="\n" + SDP)
+        return reply.format(code=code, extra="", length="0", body="")
+
+    ok_200 = """  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""
+    if mode == "busy":
+        return head + send("486 Busy Here") + '  <recv request="ACK"/>\n</scenario>\n'
+    if mode == "ring":
+        return (head + send("180 Ringing") + '  <recv request="CANCEL"/>\n' + ok_200
+                + send("487 Request Terminated") + '  <recv request="ACK"/>\n</scenario>\n')
+    body = head + send("180 Ringing") + f'  <pause milliseconds="{ring_ms}"/>\n' + send("200 OK", sdp=True)
+    body += '  <recv request="ACK" rtd="true" crlf="true"/>\n'
+    body += f'  <nop><action><exec play_pcap_audio="{AUDIO_PCAP}"/></action></nop>\n'
+    if hangup_after_ms is not None:
+        body += f'  <pause milliseconds="{hangup_after_ms}"/>\n'
+        body += """  <send retrans="500">
+    <![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [last_To:]
+      [last_From:]
+      [last_Call-ID:]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+</scenario>
+"""
+        return body
+    return body + '  <recv request="BYE"/>\n' + ok_200 + "</scenario>\n"
+
+
+@dataclass
+class SippResult:
+    returncode: int
+    output: str
+    successful: int = 0
+    failed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+@dataclass
+class Sipp:
+    """A sipp process. ``run`` waits for it; ``start``/``stop`` keep a phone alive in the background."""
+
+    scenario: str
+    target: str
+    args: list[str] = field(default_factory=list)
+    ooc_scenario: str | None = None
+    proc: asyncio.subprocess.Process | None = None
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sipp-")))
+
+    def argv(self) -> list[str]:
+        scenario = self.workdir / "scenario.xml"
+        scenario.write_text(self.scenario)
+        argv = [SIPP, self.target, "-sf", str(scenario), "-i", "127.0.0.1", "-mi", "127.0.0.1",
+                "-nostdin", "-trace_err", "-error_file", str(self.workdir / "err.log"),
+                "-trace_stat", "-stf", str(self.workdir / "stat.csv")]
+        if self.ooc_scenario:
+            ooc = self.workdir / "ooc.xml"
+            ooc.write_text(self.ooc_scenario)
+            argv += ["-oocsf", str(ooc)]
+        return argv + self.args
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.argv(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            stdin=asyncio.subprocess.DEVNULL, cwd=self.workdir)
+
+    async def wait(self, timeout: float = 60) -> SippResult:
+        assert self.proc is not None
+        try:
+            out, _ = await asyncio.wait_for(self.proc.communicate(), timeout)
+        except TimeoutError:
+            self.proc.kill()
+            out, _ = await self.proc.communicate()
+        text = out.decode(errors="replace")
+        err = self.workdir / "err.log"
+        if err.exists():
+            text += "\n--- errors ---\n" + err.read_text(errors="replace")[-3000:]
+        return SippResult(self.proc.returncode or 0, text, *_counts(self.workdir / "stat.csv"))
+
+    async def run(self, timeout: float = 60) -> SippResult:
+        await self.start()
+        return await self.wait(timeout)
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.terminate()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.proc.wait(), 5)
+            if self.proc.returncode is None:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+def _counts(stat_file: Path) -> tuple[int, int]:
+    """Successful and failed calls from sipp's statistics CSV (last line, cumulative columns)."""
+    if not stat_file.exists():
+        return 0, 0
+    lines = [line for line in stat_file.read_text().splitlines() if line.strip()]
+    if len(lines) < 2:
+        return 0, 0
+    header = lines[0].split(";")
+    values = lines[-1].split(";")
+    row = dict(zip(header, values, strict=False))
+    return int(row.get("SuccessfulCall(C)", 0) or 0), int(row.get("FailedCall(C)", 0) or 0)
+
+
+def caller(sip_port: int, service: str, *, user: str | None = None, password: str | None = None,
+           local_port: int | None = None, calls: int = 1, rate: float = 1.0, extra: list[str] | None = None,
+           **scenario_kwargs: object) -> Sipp:
+    """A sipp caller dialling ``service``; as a user when ``user``/``password`` are given."""
+    auth = user is not None
+    if auth:
+        scenario_kwargs.setdefault("caller", user)
+        scenario_kwargs.setdefault("caller_name", f"User {user}")
+    args = ["-s", service, "-m", str(calls), "-r", str(rate), "-p", str(local_port or free_udp_port()),
+            "-timeout", "120s", "-timeout_error", "-max_recv_loops", "1000"]
+    if auth:
+        args += ["-au", str(user), "-ap", str(password)]
+    return Sipp(caller_scenario(auth=auth, **scenario_kwargs), f"127.0.0.1:{sip_port}", args + (extra or []))  # type: ignore[arg-type]
+
+
+def phone(sip_port: int, user: str, password: str, mode: str = "answer", **kwargs: object) -> Sipp:
+    """A registered phone that handles incoming calls as ``mode`` says."""
+    args = ["-m", "1", "-p", str(free_udp_port()), "-au", user, "-ap", password, "-s", user]
+    return Sipp(register_scenario(user), f"127.0.0.1:{sip_port}", args,
+                ooc_scenario=phone_scenario(mode, **kwargs))  # type: ignore[arg-type]
