@@ -64,10 +64,14 @@ class Controller:
     async def start(self) -> None:
         await asyncio.to_thread(self._prepare_database)
         self.renderer.prepare_dirs()
-        await asyncio.to_thread(self._render)
+        changed = await asyncio.to_thread(self._render)
         if self.settings.asterisk.manage:
             await self.asterisk.start()
         await self._wait_for_asterisk()
+        if self.asterisk.adopted_pid is not None or not self.settings.asterisk.manage:
+            # Asterisk was already running: what we rendered just now must reach it.
+            for module in dict.fromkeys(RELOAD_MODULE[n] for n in changed if n in RELOAD_MODULE):
+                await self.ari.reload_module(module)
         self._tasks.append(asyncio.create_task(self.ari.run(self.stasis.on_event, self.stasis.on_connect),
                                                name="ari"))
         self._tasks.append(asyncio.create_task(self._ingest_loop(), name="cel-ingest"))

@@ -39,6 +39,8 @@ class AsteriskProcess:
         self.layout = layout
         self.log_file = log_file
         self.proc: asyncio.subprocess.Process | None = None
+        # An Asterisk that a controller before us started and that still holds calls (OPS-3).
+        self.adopted_pid: int | None = None
 
     @property
     def pid_file(self) -> Path:
@@ -67,10 +69,21 @@ class AsteriskProcess:
                 os.kill(pid, signal.SIGKILL)
 
     async def start(self) -> None:
+        """Starts Asterisk, or adopts the one a previous controller left running with its calls."""
         if self.layout.mode == "chroot":
             assert self.layout.root is not None
             prepare_chroot(self.layout.root)
-        self.stop_leftover()
+        pid = self._stale_pid()
+        if pid is not None:
+            try:
+                out = await run_cli(self.layout, "core show uptime", timeout=5)
+            except AsteriskError:
+                out = ""
+            if "uptime" in out.lower():
+                self.adopted_pid = pid
+                log.info("adopting Asterisk pid %s, left running with its calls", pid)
+                return
+            self.stop_leftover()
         args = ["-f", "-n", "-q"]
         if self.layout.mode == "chroot":
             args += ["-U", "asterisk", "-G", "asterisk"]
@@ -87,14 +100,27 @@ class AsteriskProcess:
 
     @property
     def running(self) -> bool:
+        if self.adopted_pid is not None:
+            return _pid_alive(self.adopted_pid)
         return self.proc is not None and self.proc.returncode is None
 
     async def wait_exit(self) -> int:
+        if self.adopted_pid is not None:
+            while _pid_alive(self.adopted_pid):
+                await asyncio.sleep(0.5)
+            return -1
         assert self.proc is not None
         return await self.proc.wait()
 
     async def stop(self, timeout: float = 10.0) -> None:
         if not self.running:
+            return
+        if self.adopted_pid is not None:
+            with contextlib.suppress(AsteriskError):
+                await run_cli(self.layout, "core stop now", timeout=5)
+            await asyncio.to_thread(self.stop_leftover)
+            self.adopted_pid = None
+            log.info("Asterisk stopped")
             return
         assert self.proc is not None
         # `core stop now` hangs up calls and exits cleanly; SIGTERM does the same if the CLI fails.

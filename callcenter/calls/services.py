@@ -9,6 +9,7 @@ hand-over to the dialplan.
 from __future__ import annotations
 
 import enum
+import uuid
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,12 +49,21 @@ class StasisCall:
     kind: str  # "did" or "feature"
     number: str
     state: CallState = CallState.ANSWERING
+    answered: bool = False
     playback_id: str | None = None
     history: list[CallState] = field(default_factory=list)
 
     def to(self, state: CallState) -> None:
         self.history.append(self.state)
         self.state = state
+
+
+@dataclass(frozen=True)
+class OwnedChannel:
+    """A channel the app still owns, as ARI describes it after a reconnect."""
+
+    args: tuple[str, ...]
+    answered: bool
 
 
 class Prompts:
@@ -80,11 +90,11 @@ class CallService:
     def _update_gauge(self) -> None:
         metrics.STASIS_ACTIVE.set(len(self.calls))
 
-    async def start(self, channel_id: str, args: tuple[str, ...]) -> None:
+    async def start(self, channel_id: str, args: tuple[str, ...], answered: bool = False) -> None:
         """A channel entered the app: ``args`` are what the dialplan passed (kind, number)."""
         kind = args[0] if args else "did"
         number = args[1] if len(args) > 1 else ""
-        call = StasisCall(channel_id, kind, number)
+        call = StasisCall(channel_id, kind, number, answered=answered)
         self.calls[channel_id] = call
         self._update_gauge()
         metrics.STASIS_CALLS.labels(kind).inc()
@@ -107,9 +117,13 @@ class CallService:
             await self._hangup(call)
 
     async def _greet(self, call: StasisCall, prompt: str) -> None:
-        await self.control.answer(call.channel_id)
+        if not call.answered:
+            # Answer waits behind a playback already running on the channel (an adopted call).
+            await self.control.answer(call.channel_id)
+            call.answered = True
         call.to(CallState.PLAYING)
-        call.playback_id = f"pb-{call.channel_id}-{len(call.history)}"
+        # Unique per play: an adopted call may still have the previous controller's playback queued.
+        call.playback_id = f"pb-{uuid.uuid4().hex}"
         await self.control.play(call.channel_id, self.prompts.media(prompt), call.playback_id)
 
     async def playback_finished(self, playback_id: str) -> None:
@@ -134,8 +148,9 @@ class CallService:
             call.to(CallState.ENDED)
         self._update_gauge()
 
-    async def resync(self, owned: Mapping[str, tuple[str, ...]]) -> None:
-        """After a (re)connect: ``owned`` maps the channels still in the app to their Stasis args.
+    async def resync(self, owned: Mapping[str, OwnedChannel]) -> None:
+        """After a (re)connect: ``owned`` maps the channels still in the app to their Stasis args
+        and whether they are answered.
 
         Calls we track that left meanwhile are forgotten; a playback that finished while we were
         away moves its call on; channels we do not know (the controller restarted) start afresh.
@@ -143,11 +158,11 @@ class CallService:
         for channel_id in list(self.calls):
             if channel_id not in owned:
                 self._forget(channel_id)
-        for channel_id, args in owned.items():
+        for channel_id, channel in owned.items():
             call = self.calls.get(channel_id)
             if call is None:
                 log.info("adopting channel %s still in the app after a restart", channel_id)
-                await self.start(channel_id, args)
+                await self.start(channel_id, channel.args, answered=channel.answered)
             elif call.state is CallState.PLAYING and call.playback_id:
                 if not await self.control.playback_exists(call.playback_id):
                     await self._hangup(call)

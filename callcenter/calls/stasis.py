@@ -6,7 +6,7 @@ import logging
 
 from callcenter.ari.client import AriClient
 from callcenter.ari.events import AriEvent, PlaybackFinished, StasisEnd, StasisStart
-from callcenter.calls.services import CallService
+from callcenter.calls.services import CallService, OwnedChannel
 from callcenter.errors import AriError, AriNotFound
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class StasisAdapter:
             app = await self.ari.application()
         except AriNotFound:
             app = {"channel_ids": []}
-        owned: dict[str, tuple[str, ...]] = {}
+        owned: dict[str, OwnedChannel] = {}
         for channel_id in app.get("channel_ids", []):
             try:
                 data = await self.ari.request("GET", f"/channels/{channel_id}")
@@ -40,7 +40,8 @@ class StasisAdapter:
             dialplan = data.get("dialplan") or {}
             app_data = str(dialplan.get("app_data", ""))
             parts = app_data.split(",")
-            owned[channel_id] = tuple(parts[1:]) if parts and parts[0] == self.ari.app else ()
+            args = tuple(parts[1:]) if parts and parts[0] == self.ari.app else ()
+            owned[channel_id] = OwnedChannel(args, answered=data.get("state") == "Up")
         try:
             await self.calls.resync(owned)
         except AriError:

@@ -217,9 +217,9 @@ def register_scenario(user: str, expires: int = 3600, stay_ms: int = 600000) -> 
             + f'  <pause milliseconds="{stay_ms}"/>\n</scenario>\n')
 
 
-def phone_scenario(mode: str = "answer", ring_ms: int = 200, hangup_after_ms: int | None = None) -> str:
-    """What a registered phone does with an incoming call: ``answer`` (then wait for BYE, or hang up
-    after ``hangup_after_ms``), ``busy`` (486) or ``ring`` (ring until the caller cancels)."""
+def phone_scenario(mode: str = "answer", ring_ms: int = 200) -> str:
+    """What a registered phone does with an incoming call: ``answer`` (then wait for the BYE),
+    ``busy`` (486) or ``ring`` (ring until the caller cancels)."""
     head = '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="phone">\n'
     head += '  <recv request="INVITE" crlf="true"/>\n'
     reply = """  <send>
@@ -264,25 +264,6 @@ def phone_scenario(mode: str = "answer", ring_ms: int = 200, hangup_after_ms: in
     body = head + send("180 Ringing") + f'  <pause milliseconds="{ring_ms}"/>\n' + send("200 OK", sdp=True)
     body += '  <recv request="ACK" rtd="true" crlf="true"/>\n'
     body += f'  <nop><action><exec play_pcap_audio="{AUDIO_PCAP}"/></action></nop>\n'
-    if hangup_after_ms is not None:
-        body += f'  <pause milliseconds="{hangup_after_ms}"/>\n'
-        body += """  <send retrans="500">
-    <![CDATA[
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      [last_To:]
-      [last_From:]
-      [last_Call-ID:]
-      CSeq: 2 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200"/>
-</scenario>
-"""
-        return body
     return body + '  <recv request="BYE"/>\n' + ok_200 + "</scenario>\n"
 
 

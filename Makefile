@@ -1,0 +1,43 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both install what they need first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: run test install unit integration lint bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip >/dev/null
+	$(PY) -m pip install -q -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+# Python packages, Asterisk (system package or Debian-sid root), sipp, ffmpeg, prompts.
+install: $(STAMP)
+	$(VENV)/bin/callcenter asterisk install
+
+run: install
+	$(VENV)/bin/callcenter run
+
+lint: $(STAMP)
+	$(PY) -m ruff check callcenter tests bench
+	$(PY) -m mypy callcenter
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+# The integration suite runs twice: on SQLite and on a throwaway PostgreSQL cluster.
+integration: install
+	$(PY) tests/support/postgres.py install
+	CALLCENTER_TEST_DB=sqlite $(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+	CALLCENTER_TEST_DB=postgresql $(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+test: install lint unit integration
+
+bench: install
+	$(PY) bench/cps.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,220 @@
+"""End-to-end calls through a real Asterisk and controller, placed with sipp."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.integration.conftest import DIAL_TIMEOUT, System
+from tests.support import sipp
+
+GREETING_SECONDS = 6.77  # sounds/en/welcome.wav as espeak-ng speaks sounds/prompts.toml
+
+
+PhoneFactory = Callable[..., Awaitable[sipp.Sipp]]
+
+
+@pytest.fixture
+async def phone(fresh_system: System) -> AsyncIterator[PhoneFactory]:
+    """Registered sipp phones, unregistered (stopped) when the test ends."""
+    started: list[sipp.Sipp] = []
+
+    async def start(extension: str, mode: str, **kwargs: object) -> sipp.Sipp:
+        handset = sipp.phone(fresh_system.sip_port, extension, fresh_system.password(extension), mode, **kwargs)
+        await handset.start()
+        started.append(handset)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            contacts = fresh_system.asterisk(f"pjsip show contacts like {extension}")
+            if f"{extension}/sip:{extension}@127.0.0.1" in contacts:
+                return handset
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"phone {extension} did not register")
+
+    yield start
+    for handset in started:
+        await handset.stop()
+
+
+def test_health_reports_every_part(fresh_system: System) -> None:
+    health = fresh_system.health()
+    assert health == {"ok": True, "ari": {"ok": True}, "ami": {"ok": True}, "database": {"ok": True}}
+    assert "callcenter_ari_connected 1.0" in fresh_system.get("/metrics")
+
+
+async def test_did_is_answered_by_stasis_plays_greeting_and_hangs_up(fresh_system: System) -> None:
+    before = fresh_system.cdr_count()
+    started = datetime.now(UTC)
+    result = await sipp.caller(fresh_system.sip_port, "1000", caller="0049301234567",
+                               caller_name="Grace Hopper").run(40)
+    assert result.ok, result.output
+    # The caller got a BYE from Asterisk after the whole greeting was played.
+    elapsed = (datetime.now(UTC) - started).total_seconds()
+    assert elapsed >= GREETING_SECONDS
+    [cdr] = fresh_system.wait_cdrs(before)
+    assert (cdr.src, cdr.dst, cdr.dst_name) == ("0049301234567", "1000", "Demo greeting")
+    assert cdr.clid == '"Grace Hopper" <0049301234567>'
+    assert cdr.src_id == ""  # a PSTN caller, not one of our SIP users
+    assert cdr.disposition == "ANSWERED"
+    assert cdr.t_cause == "Normal Clearing"
+    assert int(GREETING_SECONDS) <= cdr.duration <= int(GREETING_SECONDS) + 1
+    assert cdr.billsec in (cdr.duration, cdr.duration - 1)
+    assert abs(cdr.calldate - started) < timedelta(seconds=2)
+    events = fresh_system.call_events(cdr.linkedid)
+    assert events[0] == "CHAN_START" and events[-1] == "LINKEDID_END"
+    assert "ANSWER" in events and "APP_START" in events
+    fresh_system.no_channels_left()
+
+
+async def test_user_calls_user_by_extension(fresh_system: System, phone: PhoneFactory) -> None:
+    await phone("2002", "answer")
+    before = fresh_system.cdr_count()
+    result = await sipp.caller(fresh_system.sip_port, "2002", user="2001",
+                               password=fresh_system.password("2001"), hangup_after_ms=2000).run(30)
+    assert result.ok, result.output
+    [cdr] = fresh_system.wait_cdrs(before)
+    assert (cdr.src_id, cdr.src, cdr.dst, cdr.dst_name) == ("2001", "2001", "2002", "Agent Bob")
+    # The endpoint's caller ID counts, not what the phone claims (trust_id_inbound = no).
+    assert cdr.clid == '"Agent Alice" <2001>'
+    assert cdr.disposition == "ANSWERED"
+    assert 2 <= cdr.billsec <= 3 and cdr.duration >= cdr.billsec
+    assert "BRIDGE_ENTER" in fresh_system.call_events(cdr.linkedid)
+
+
+async def test_busy_phone_gives_busy(fresh_system: System, phone: PhoneFactory) -> None:
+    await phone("2003", "busy")
+    before = fresh_system.cdr_count()
+    result = await sipp.caller(fresh_system.sip_port, "2003", user="2001",
+                               password=fresh_system.password("2001"), reject_code=486).run(30)
+    assert result.ok, result.output
+    [cdr] = fresh_system.wait_cdrs(before)
+    assert (cdr.dst, cdr.disposition, cdr.billsec, cdr.t_cause) == ("2003", "BUSY", 0, "User busy")
+
+
+async def test_unanswered_call_times_out_as_no_answer(fresh_system: System, phone: PhoneFactory) -> None:
+    await phone("2004", "ring")
+    before = fresh_system.cdr_count()
+    result = await sipp.caller(fresh_system.sip_port, "2004", user="2001",
+                               password=fresh_system.password("2001"), reject_code=480).run(30)
+    assert result.ok, result.output
+    [cdr] = fresh_system.wait_cdrs(before)
+    assert (cdr.dst, cdr.disposition, cdr.billsec) == ("2004", "NO ANSWER", 0)
+    assert DIAL_TIMEOUT <= cdr.duration <= DIAL_TIMEOUT + 1
+
+
+async def test_caller_who_gives_up_while_ringing_is_no_answer(fresh_system: System, phone: PhoneFactory) -> None:
+    await phone("2004", "ring")
+    before = fresh_system.cdr_count()
+    result = await sipp.caller(fresh_system.sip_port, "2004", user="2001",
+                               password=fresh_system.password("2001"), cancel_after_ms=1000).run(30)
+    assert result.ok, result.output
+    [cdr] = fresh_system.wait_cdrs(before)
+    assert (cdr.disposition, cdr.billsec) == ("NO ANSWER", 0)
+    assert cdr.duration <= 2
+
+
+async def test_unregistered_phone_and_unknown_number_fail(fresh_system: System) -> None:
+    before = fresh_system.cdr_count()
+    password = fresh_system.password("2001")
+    offline = await sipp.caller(fresh_system.sip_port, "2005", user="2001", password=password,
+                                reject_code=480).run(30)
+    assert offline.ok, offline.output
+    unknown = await sipp.caller(fresh_system.sip_port, "7777", user="2001", password=password,
+                                reject_code=404).run(30)
+    assert unknown.ok, unknown.output
+    first, second = fresh_system.wait_cdrs(before, 2)
+    assert (first.dst, first.disposition, first.t_cause) == ("2005", "FAILED", "Subscriber absent")
+    assert (second.dst, second.disposition, second.t_cause) == ("7777", "FAILED",
+                                                                "Unallocated (unassigned) number")
+
+
+async def test_did_routed_to_an_extension_rings_that_user(fresh_system: System, phone: PhoneFactory) -> None:
+    await phone("2002", "answer")
+    before = fresh_system.cdr_count()
+    result = await sipp.caller(fresh_system.sip_port, "1001", caller="004930555", hangup_after_ms=1000).run(30)
+    assert result.ok, result.output
+    [cdr] = fresh_system.wait_cdrs(before)
+    assert (cdr.src, cdr.dst, cdr.dst_name, cdr.disposition) == ("004930555", "1001", "Sales line", "ANSWERED")
+
+
+async def test_ari_websocket_cut_mid_call_reconnects_and_call_completes(fresh_system: System) -> None:
+    before = fresh_system.cdr_count()
+    call = sipp.caller(fresh_system.sip_port, "1000")
+    await call.start()
+    await asyncio.sleep(2)  # inside the greeting
+    sessions = fresh_system.asterisk("ari show websocket sessions")
+    ids = re.findall(r"^([0-9a-f-]{36})\s", sessions, re.MULTILINE)
+    assert ids, sessions
+    for session_id in ids:
+        fresh_system.asterisk(f"ari shutdown websocket session {session_id}")
+    result = await call.wait(40)
+    assert result.ok, result.output
+    [cdr] = fresh_system.wait_cdrs(before)
+    assert cdr.disposition == "ANSWERED" and cdr.duration >= int(GREETING_SECONDS)
+    assert "ARI event socket back" in fresh_system.log_tail(200)
+    assert fresh_system.health()["ok"]
+
+
+async def test_controller_killed_mid_call_restarts_adopts_the_call_and_writes_its_cdr(
+        fresh_system: System) -> None:
+    before = fresh_system.cdr_count()
+    call = sipp.caller(fresh_system.sip_port, "1000", wait_bye_ms=60000)
+    await call.start()
+    await asyncio.sleep(2)
+    fresh_system.stop(signal.SIGKILL)
+    await asyncio.sleep(1)
+    assert fresh_system.cdr_count() == before  # the call is still going on in Asterisk
+    await asyncio.to_thread(fresh_system.start)
+    result = await call.wait(60)
+    assert result.ok, result.output
+    [cdr] = fresh_system.wait_cdrs(before)
+    # The greeting was played again from the start for the adopted call, then it hung up.
+    assert cdr.disposition == "ANSWERED" and cdr.duration >= int(GREETING_SECONDS) + 2
+    assert "adopting" in fresh_system.log_tail(200)
+
+
+async def test_users_added_from_the_cli_reach_the_running_asterisk(fresh_system: System,
+                                                                   phone: PhoneFactory) -> None:
+    added = fresh_system.cli("users", "add", "--extension", "2010", "--name", "New Agent",
+                             "--sip-password", "newagent-secret", "--password", "panel-secret-1")
+    assert added.returncode == 0, added.stderr
+    assert "reloads its phones" in added.stdout
+    deadline = time.monotonic() + 10
+    while "2010" not in fresh_system.asterisk("pjsip show endpoint 2010") or \
+            "Unable to find" in fresh_system.asterisk("pjsip show endpoint 2010"):
+        assert time.monotonic() < deadline, fresh_system.log_tail()
+        await asyncio.sleep(0.2)
+    await phone("2010", "answer")
+    before = fresh_system.cdr_count()
+    result = await sipp.caller(fresh_system.sip_port, "2010", user="2001",
+                               password=fresh_system.password("2001"), hangup_after_ms=500).run(30)
+    assert result.ok, result.output
+    [cdr] = fresh_system.wait_cdrs(before)
+    assert (cdr.dst, cdr.dst_name, cdr.disposition) == ("2010", "New Agent", "ANSWERED")
+    removed = fresh_system.cli("users", "remove", "2010")
+    assert removed.returncode == 0, removed.stderr
+    deadline = time.monotonic() + 10
+    while "Unable to find" not in fresh_system.asterisk("pjsip show endpoint 2010"):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.2)
+
+
+def test_second_controller_on_the_same_install_is_refused(fresh_system: System) -> None:
+    second = fresh_system.cli("run", timeout=30)
+    assert second.returncode != 0
+    assert "already running" in second.stderr
+
+
+def test_bad_config_stops_start_up_with_file_line_and_key(fresh_system: System) -> None:
+    bad = fresh_system.config.with_name("bad.toml")
+    bad.write_text(fresh_system.config.read_text().replace("dial_timeout = 3", 'dial_timeout = "soon"'))
+    result = fresh_system.cli("--config", str(bad), "run", timeout=30)
+    assert result.returncode == 1
+    line = next(n for n, text in enumerate(bad.read_text().splitlines(), 1) if "dial_timeout" in text)
+    assert f"{bad}:{line}: [asterisk] dial_timeout: must be a whole number, got 'soon'" in result.stderr
