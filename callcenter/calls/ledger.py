@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -104,7 +105,7 @@ class LedgerBatch:
             self.calls[linkedid] = call
         return call
 
-    def _leg(self, record: CelRecord, call: Call) -> CallLeg:
+    def _leg(self, record: CelRecord, call: Call, move: bool = True) -> CallLeg:
         leg = self.legs.get(record.uniqueid)
         if leg is None:
             leg = self.session.scalar(select(CallLeg).where(CallLeg.uniqueid == record.uniqueid))
@@ -115,7 +116,7 @@ class LedgerBatch:
                 self.session.add(leg)
                 self.session.flush()
             self.legs[record.uniqueid] = leg
-        if leg.call_id != call.id:
+        if move and leg.call_id != call.id:
             # Bridging gave this channel another linkedid: it now belongs to that call.
             leg.call = call
             for event in self.session.scalars(select(CallEvent).where(CallEvent.leg_id == leg.id)):
@@ -124,7 +125,8 @@ class LedgerBatch:
 
     def apply(self, record: CelRecord) -> None:
         call = self._call(record.linkedid, record.time)
-        leg = self._leg(record, call)
+        # LINKEDID_END names the linkedid that ended, which its channel may have left already.
+        leg = self._leg(record, call, move=record.event != "LINKEDID_END")
         is_origin = record.uniqueid == record.linkedid
         if record.event == "CHAN_START":
             leg.started_at = record.time
@@ -176,8 +178,11 @@ class LedgerBatch:
         metrics.CDR_WRITTEN.labels(row.disposition).inc()
 
 
-def _file_id(stat: os.stat_result) -> str:
-    return f"{stat.st_dev}:{stat.st_ino}"
+def _file_id(path: Path, stat: os.stat_result) -> str:
+    """Identifies one incarnation of the log: a new file may get the old one's inode number."""
+    with open(path, "rb") as source:
+        head = source.read(256)
+    return f"{stat.st_dev}:{stat.st_ino}:{zlib.crc32(head):08x}"
 
 
 def read_lines(path: Path, offset: int, limit: int = MAX_BATCH_BYTES) -> tuple[list[tuple[int, str]], int]:
@@ -213,12 +218,13 @@ class CelIngestor:
             return 0
         with self.db.session() as session:
             cursor = session.get(IngestCursor, CURSOR)
+            file_id = _file_id(self.path, stat)
             if cursor is None:
-                cursor = IngestCursor(name=CURSOR, file_id=_file_id(stat), offset=0)
+                cursor = IngestCursor(name=CURSOR, file_id=file_id, offset=0)
                 session.add(cursor)
-            if cursor.file_id != _file_id(stat) or stat.st_size < cursor.offset:
+            if cursor.file_id != file_id or stat.st_size < cursor.offset:
                 log.warning("CEL file %s was replaced or truncated; reading it from the start", self.path)
-                cursor.file_id, cursor.offset = _file_id(stat), 0
+                cursor.file_id, cursor.offset = file_id, 0
             if stat.st_size == cursor.offset:
                 return 0
             lines, new_offset = read_lines(self.path, cursor.offset)

@@ -1,0 +1,92 @@
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from callcenter.cdr.builder import CDR_COLUMNS, build_cdr, disposition, endpoint_of
+
+T0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
+
+
+@dataclass
+class Leg:
+    uniqueid: str
+    channel: str
+    started_at: datetime
+    caller_num: str = "2001"
+    caller_name: str = "Alice"
+    exten: str = "2002"
+    context: str = "from-users"
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    hangup_cause: int | None = 16
+    dial_status: str = ""
+
+
+@dataclass
+class CallRow:
+    linkedid: str
+    started_at: datetime
+    ended_at: datetime | None
+
+
+def test_answered_internal_call() -> None:
+    origin = Leg("1.0", "PJSIP/2001-00000000", T0, answered_at=T0 + timedelta(seconds=3.4),
+                 ended_at=T0 + timedelta(seconds=65.9), dial_status="ANSWER")
+    callee = Leg("1.1", "PJSIP/2002-00000001", T0 + timedelta(milliseconds=2), caller_num="2002",
+                 answered_at=T0 + timedelta(seconds=3.4), ended_at=T0 + timedelta(seconds=66))
+    row = build_cdr(CallRow("1.0", T0, T0 + timedelta(seconds=66)), [callee, origin],
+                    {"2002": "Agent Bob"}, {"2001", "2002"})
+    assert row.calldate == T0
+    assert (row.src_id, row.src, row.clid, row.dst, row.dst_name) == ("2001", "2001", '"Alice" <2001>', "2002",
+                                                                       "Agent Bob")
+    assert (row.duration, row.billsec, row.disposition, row.t_cause) == (66, 62, "ANSWERED", "Normal Clearing")
+    assert (row.destination, row.rate, row.charge) == ("", None, None)
+
+
+def test_pstn_caller_has_no_src_id_and_clid_without_name() -> None:
+    origin = Leg("9.0", "PJSIP/pstn-00000003", T0, caller_num="0049301234", caller_name="", exten="1000",
+                 answered_at=T0, ended_at=T0 + timedelta(seconds=7))
+    row = build_cdr(CallRow("9.0", T0, T0 + timedelta(seconds=7)), [origin], {"1000": "Demo"}, {"2001"})
+    assert (row.src_id, row.clid, row.dst_name, row.billsec) == ("", "0049301234", "Demo", 7)
+
+
+@pytest.mark.parametrize(("answered", "status", "cause", "expected"), [
+    (True, "", 16, "ANSWERED"),
+    (False, "BUSY", 17, "BUSY"),
+    (False, "", 17, "BUSY"),
+    (False, "NOANSWER", 19, "NO ANSWER"),
+    (False, "CANCEL", 16, "NO ANSWER"),
+    (False, "", 16, "NO ANSWER"),
+    (False, "CONGESTION", 34, "CONGESTION"),
+    (False, "CHANUNAVAIL", 20, "FAILED"),
+    (False, "", 1, "FAILED"),
+    (False, "", None, "FAILED"),
+])
+def test_disposition(answered: bool, status: str, cause: int | None, expected: str) -> None:
+    assert disposition(answered, status, cause) == expected
+
+
+def test_unanswered_call_has_zero_billsec_and_cause_text() -> None:
+    origin = Leg("2.0", "PJSIP/2001-0000000a", T0, ended_at=T0 + timedelta(seconds=3.99), hangup_cause=19,
+                 dial_status="NOANSWER")
+    row = build_cdr(CallRow("2.0", T0, None), [origin], {}, {"2001"})
+    assert (row.duration, row.billsec, row.disposition, row.t_cause) == (3, 0, "NO ANSWER",
+                                                                         "User alerting, no answer")
+
+
+def test_call_without_channels_is_refused() -> None:
+    with pytest.raises(ValueError):
+        build_cdr(CallRow("x", T0, T0), [], {}, set())
+
+
+def test_endpoint_of_channel_names() -> None:
+    assert endpoint_of("PJSIP/2001-0000002a") == "2001"
+    assert endpoint_of("PJSIP/my-trunk-0000002a") == "my-trunk"
+    assert endpoint_of("Local/100@ctx-00000001;1") == "100@ctx"
+    assert endpoint_of("") == ""
+
+
+def test_columns_are_in_the_catalogue_order() -> None:
+    assert ",".join(CDR_COLUMNS) == ("id,calldate,src_id,src,clid,dst,dst_name,duration,billsec,disposition,"
+                                     "destination,rate,charge,t_cause")

@@ -1,0 +1,71 @@
+from pathlib import Path
+
+import pytest
+
+from callcenter.config import load_settings
+from callcenter.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_documented_default_file_states_the_built_in_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from_file = load_settings(REPO / "config" / "callcenter.toml", environ={})
+    monkeypatch.chdir(tmp_path)  # no config/callcenter.toml here: defaults only
+    built_in = load_settings(environ={})
+    for section in ("sip", "asterisk", "ari", "web", "database", "paths", "log", "cdr"):
+        assert getattr(from_file, section) == getattr(built_in, section), section
+    assert from_file.dids == built_in.dids
+
+
+def test_every_key_of_the_default_file_is_commented() -> None:
+    lines = (REPO / "config" / "callcenter.toml").read_text().splitlines()
+    for number, line in enumerate(lines):
+        if "=" in line and not line.lstrip().startswith("#") and not line.startswith("["):
+            above = lines[:number]
+            previous = next(text for text in reversed(above)
+                            if not text.startswith("[") and ("=" not in text or text.startswith("#")))
+            assert previous.lstrip().startswith("#"), f"line {number + 1} has no comment above it: {line}"
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[web]\nport = 9000\n")
+    settings = load_settings(config, environ={"CALLCENTER_WEB__PORT": "9100", "CALLCENTER_LOG__LEVEL": "debug"})
+    assert settings.web.port == 9100
+    assert settings.log.level == "debug"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[web]\nport = 'x'\n", "c.toml:2: [web] port: must be a whole number, got 'x'"),
+    ("[web]\nport = 70000\n", "c.toml:2: [web] port: must be at most 65535, got 70000"),
+    ("[web]\n\nprot = 1\n", "c.toml:3: [web] prot: unknown key (known keys: bind, port)"),
+    ("[webb]\nport = 1\n", "c.toml:1: [webb]: unknown section"),
+    ("[log]\nlevel = 'loud'\n", "c.toml:2: [log] level: must be one of debug, info, warning, error, got 'loud'"),
+    ("[asterisk]\nmanage = 'yes'\n", "c.toml:2: [asterisk] manage: must be true or false"),
+    ("[web\nport = 1\n", "c.toml:1: syntax:"),
+    ("[dids.1000]\nname = 'x'\nroute = 'fax:1'\n", "c.toml:1: [dids.1000]: route 'fax:1': must be one of"),
+    ("[dids.abc]\nroute = 'greeting:x'\n", "c.toml:1: [dids.abc]: a DID is 1-32 digits"),
+    ("[ari]\nreconnect_min = 9.0\nreconnect_max = 1.0\n", "c.toml:2: [ari] reconnect_min: must not exceed"),
+])
+def test_wrong_values_name_file_line_key_and_problem(tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_settings(config, environ={})
+    assert str(error.value).startswith(str(tmp_path / message)), str(error.value)
+
+
+def test_wrong_environment_value_is_reported_as_such(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="CALLCENTER_WEB__PORT: must be a whole number"):
+        load_settings(REPO / "config" / "callcenter.toml", environ={"CALLCENTER_WEB__PORT": "eighty"})
+
+
+def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "none.toml", environ={})
+
+
+def test_database_defaults_to_sqlite_under_var(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f"[paths]\nvar_dir = '{tmp_path}/v'\n")
+    assert load_settings(config, environ={}).database_url == f"sqlite:///{tmp_path}/v/callcenter.db"
