@@ -52,7 +52,7 @@ def setup_logging(settings: Settings | None, level: str | None = None) -> None:
 def single_instance(path: Path) -> Iterator[IO[str]]:
     """Holds an exclusive lock for the controller's lifetime; the file names the holder's pid."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a+")  # noqa: SIM115 - held for the whole run
+    handle = open(path, "a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -124,9 +124,17 @@ async def _run_controller(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
+    reloads: set[asyncio.Task[list[str]]] = set()
+
+    def reload_done(task: asyncio.Task[list[str]]) -> None:
+        reloads.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("reloading users failed: %s", task.exception())
+
     def reload() -> None:
         task = asyncio.ensure_future(controller.reload_users())
-        task.add_done_callback(lambda t: t.exception() and log.error("reload failed: %s", t.exception()))
+        reloads.add(task)
+        task.add_done_callback(reload_done)
 
     loop.add_signal_handler(signal.SIGHUP, reload)
     try:

@@ -62,6 +62,7 @@ class AmiClient:
         self.last_error = "not connected yet"
         self._on_login = on_login
         self._down_logged = False
+        self._tasks: set[asyncio.Future[None]] = set()
         self.manager.register_event("FullyBooted", self._booted)
 
     async def connect(self) -> None:
@@ -87,7 +88,9 @@ class AmiClient:
             log.info("AMI connection back")
             self._down_logged = False
         if self._on_login is not None:
-            asyncio.ensure_future(self._on_login())
+            task = asyncio.ensure_future(self._on_login())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def _disconnected(self, _manager: Manager, exc: Any) -> None:
         self.logged_in.clear()

@@ -8,6 +8,7 @@ but read and queue: a slow reader is disconnected by Asterisk (ASTERISK-NOTES).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -30,16 +31,15 @@ ConnectHandler = Callable[[], Awaitable[None]]
 
 class AriClient:
     def __init__(self, base_url: str, user: str, password: str, app: str, *,
-                 request_timeout: float = 5.0, reconnect_min: float = 0.2, reconnect_max: float = 5.0,
-                 session: aiohttp.ClientSession | None = None) -> None:
+                 request_timeout: float = 5.0, reconnect_min: float = 0.2, reconnect_max: float = 5.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.app = app
-        self.auth = aiohttp.BasicAuth(user, password)
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        self.headers = {"Authorization": f"Basic {token}"}
         self.request_timeout = request_timeout
         self.reconnect_min = reconnect_min
         self.reconnect_max = reconnect_max
-        self._session = session
-        self._own_session = session is None
+        self._session: aiohttp.ClientSession | None = None
         self.connected = asyncio.Event()
         self.last_error = "not connected yet"
         self.connections = 0
@@ -50,14 +50,14 @@ class AriClient:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                auth=self.auth, connector=aiohttp.TCPConnector(limit=100),
+                headers=self.headers, connector=aiohttp.TCPConnector(limit=100),
                 timeout=aiohttp.ClientTimeout(total=self.request_timeout))
         return self._session
 
     async def close(self) -> None:
         if self._ws is not None:
             await self._ws.close()
-        if self._own_session and self._session is not None:
+        if self._session is not None:
             await self._session.close()
 
     # -- REST ---------------------------------------------------------------------------------------
@@ -155,7 +155,7 @@ class AriClient:
                     attempt = 0
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
+                except Exception as exc:
                     self.last_error = f"{type(exc).__name__}: {exc}"
                 finally:
                     self.connected.clear()

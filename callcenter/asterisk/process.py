@@ -89,13 +89,12 @@ class AsteriskProcess:
             args += ["-U", "asterisk", "-G", "asterisk"]
         argv = self.layout.command(*args)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        out = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child, closed below
-        try:
+        with open(self.log_file, "ab") as log_out:
+            # A session of its own: Ctrl-C in the terminal reaches the controller, which stops
+            # Asterisk in order; a controller killed outright leaves it running with its calls.
             self.proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                *argv, stdin=subprocess.DEVNULL, stdout=log_out, stderr=subprocess.STDOUT,
                 start_new_session=True)
-        finally:
-            out.close()
         log.info("started Asterisk pid %s: %s", self.proc.pid, " ".join(argv))
 
     @property

@@ -155,9 +155,9 @@ class LedgerBatch:
 
     def _directory(self) -> tuple[dict[str, str], frozenset[str]]:
         if self._sip_users is None:
-            users = self.session.execute(select(User.extension, User.name)).all()
+            users = [(ext, name) for ext, name in self.session.execute(select(User.extension, User.name)) if ext]
             self._sip_users = frozenset(ext for ext, _ in users)
-            self._names = {**(self._names or {}), **{ext: name for ext, name in users}}
+            self._names = {**(self._names or {}), **dict(users)}
         return self._names or {}, self._sip_users
 
     def _finish(self, call: Call, when: datetime) -> None:

@@ -9,8 +9,8 @@ hand-over to the dialplan.
 from __future__ import annotations
 
 import enum
-import uuid
 import logging
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -112,7 +112,7 @@ def disposition(answered: bool, dial_status: str, cause: int | None) -> str:
 
 def endpoint_of(channel: str) -> str:
     """'PJSIP/2001-0000002a' -> '2001'."""
-    tech, _, rest = channel.partition("/")
+    _tech, _, rest = channel.partition("/")
     if not rest:
         return ""
     return rest.rsplit("-", 1)[0] if "-" in rest else rest

@@ -137,7 +137,7 @@ def list_users(session: Session) -> list[User]:
 def sip_users(session: Session) -> list[SipUser]:
     rows = session.execute(select(User.extension, User.name, User.sip_secret)
                            .where(User.extension.is_not(None))).all()
-    return [SipUser(ext, name, secret) for ext, name, secret in rows]
+    return [SipUser(ext, name, secret) for ext, name, secret in rows if ext]
 
 
 def seed_demo(session: Session) -> dict[str, str] | None:

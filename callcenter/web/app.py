@@ -10,8 +10,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
-HEALTH = web.AppKey("health", HealthCheck)
-STATUS = web.AppKey("status", Callable[[], dict[str, Any]])
+StatusReport = Callable[[], dict[str, Any]]
+HEALTH: web.AppKey[HealthCheck] = web.AppKey("health")
+STATUS: web.AppKey[StatusReport] = web.AppKey("status")
 
 
 async def health(request: web.Request) -> web.Response:

@@ -101,7 +101,7 @@ class System:
                               capture_output=True, text=True, timeout=timeout)
 
     def start(self) -> None:
-        log = open(self.log_path, "ab")  # noqa: SIM115
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "callcenter", "run"], env=self.env(), cwd=REPO,
                                      stdout=log, stderr=subprocess.STDOUT)
         log.close()

@@ -103,7 +103,7 @@ def caller_scenario(*, auth: bool, answer: bool = True, dtmf: str = "", dtmf_aft
     """A caller. Answered calls either hang up themselves after ``hangup_after_ms`` or wait for the
     far end's BYE (``wait_bye_ms`` at most). ``reject_code``: the call must fail with that response.
     ``cancel_after_ms``: the caller gives up while it rings."""
-    parts = [f'<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="caller">\n',
+    parts = ['<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="caller">\n',
              _init_vars(caller, caller_name), _invite(False)]
     parts.append('  <recv response="100" optional="true"/>\n')
     if auth:
