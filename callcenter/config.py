@@ -47,6 +47,7 @@ class AsteriskSettings:
     ami_port: int = _opt(5038, lo=1, hi=65535)
     app: str = _opt("callcenter", pattern=r"^[A-Za-z0-9_-]+$")
     dial_timeout: int = _opt(30, lo=1, hi=600)
+    line_check_number: str = _opt("9999", pattern=r"^[0-9]{1,32}$")
     boot_timeout: float = _opt(60.0, lo=1, hi=600)
 
 

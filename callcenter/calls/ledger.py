@@ -209,6 +209,10 @@ class CelIngestor:
         self.db = db
         self.did_names = did_names
         self.bad_lines = 0
+        self._committed: tuple[int, int, int] | None = None  # (device, inode, offset) last stored
+
+    def _unchanged(self, stat: os.stat_result) -> bool:
+        return self._committed == (stat.st_dev, stat.st_ino, stat.st_size)
 
     def poll(self) -> int:
         """Reads what is new and stores it in one transaction; returns the number of records."""
@@ -216,6 +220,8 @@ class CelIngestor:
             stat = self.path.stat()
         except FileNotFoundError:
             return 0
+        if self._unchanged(stat):
+            return 0  # the common idle case: no database round trip
         with self.db.session() as session:
             cursor = session.get(IngestCursor, CURSOR)
             file_id = _file_id(self.path, stat)
@@ -226,6 +232,7 @@ class CelIngestor:
                 log.warning("CEL file %s was replaced or truncated; reading it from the start", self.path)
                 cursor.file_id, cursor.offset = file_id, 0
             if stat.st_size == cursor.offset:
+                self._committed = (stat.st_dev, stat.st_ino, cursor.offset)
                 return 0
             lines, new_offset = read_lines(self.path, cursor.offset)
             batch = LedgerBatch(session, dict(self.did_names))
@@ -234,6 +241,7 @@ class CelIngestor:
                 batch.apply(record)
                 count += 1
             cursor.offset = new_offset
+        self._committed = (stat.st_dev, stat.st_ino, new_offset)
         metrics.CEL_EVENTS.inc(count)
         return count
 

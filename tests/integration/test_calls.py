@@ -11,8 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.integration.conftest import DIAL_TIMEOUT, System
 from tests.support import sipp
+from tests.support.system import DIAL_TIMEOUT, System
+
+pytestmark = pytest.mark.integration
 
 GREETING_SECONDS = 6.77  # sounds/en/welcome.wav as espeak-ng speaks sounds/prompts.toml
 

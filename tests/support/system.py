@@ -1,0 +1,206 @@
+"""A real controller and Asterisk for tests and benchmarks: `callcenter run` as users start it, on
+free ports and its own Asterisk instance, and helpers to read what they wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from callcenter.asterisk.layout import AsteriskLayout, resolve_layout
+from callcenter.config import Settings, load_settings
+from callcenter.db.engine import Database
+from callcenter.db.models import Call, CallEvent, Cdr, User
+from tests.support import sipp
+
+REPO = Path(__file__).resolve().parents[2]
+DIAL_TIMEOUT = 3
+
+
+def config_text(var_dir: Path, instance: str, ports: dict[str, int], db_url: str, log_level: str = "info") -> str:
+    return f"""
+[sip]
+port = {ports['sip']}
+
+[asterisk]
+instance = "{instance}"
+http_port = {ports['http']}
+ami_port = {ports['ami']}
+dial_timeout = {DIAL_TIMEOUT}
+boot_timeout = 60
+root = "{REPO / '.asterisk' / 'root'}"
+
+[ari]
+reconnect_min = 0.1
+reconnect_max = 1.0
+
+[web]
+port = {ports['web']}
+
+[database]
+url = "{db_url}"
+
+[paths]
+var_dir = "{var_dir}"
+sounds_dir = "{REPO / 'sounds'}"
+dialplan_dir = "{REPO / 'dialplan'}"
+
+[log]
+level = "{log_level}"
+
+[cdr]
+poll_interval = 0.05
+
+[dids.1000]
+name = "Demo greeting"
+route = "greeting:welcome"
+
+[dids.1001]
+name = "Sales line"
+route = "extension:2002"
+
+[dids.1002]
+name = "Beep"
+route = "greeting:beep"
+"""
+
+
+@dataclass
+class System:
+    """A running controller with its Asterisk, and what tests need to talk to them."""
+
+    config: Path
+    settings: Settings
+    layout: AsteriskLayout
+    db: Database
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def sip_port(self) -> int:
+        return self.settings.sip.port
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.web.port}"
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "CALLCENTER_CONFIG": str(self.config), "PYTHONUNBUFFERED": "1"}
+
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "callcenter", *args], env=self.env(), cwd=REPO,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "callcenter", "run"], env=self.env(), cwd=REPO,
+                                     stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"controller exited ({self.proc.returncode}):\n{self.log_tail()}")
+            if self.health().get("ok"):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"controller not healthy in time:\n{self.log_tail()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def health(self) -> dict[str, Any]:
+        try:
+            with urllib.request.urlopen(self.web_url + "/health", timeout=3) as response:
+                return dict(json.loads(response.read()))
+        except urllib.error.HTTPError as exc:
+            return dict(json.loads(exc.read()))
+        except OSError:
+            return {}
+
+    def get(self, path: str) -> str:
+        with urllib.request.urlopen(self.web_url + path, timeout=5) as response:
+            return str(response.read().decode())
+
+    def asterisk(self, command: str) -> str:
+        return subprocess.run(self.layout.cli(command), capture_output=True, text=True, timeout=15).stdout
+
+    def password(self, extension: str) -> str:
+        with self.db.session() as session:
+            secret = session.scalar(select(User.sip_secret).where(User.extension == extension))
+        assert secret, f"no user {extension}"
+        return secret
+
+    def cdr_count(self) -> int:
+        with self.db.session() as session:
+            return len(session.scalars(select(Cdr.id)).all())
+
+    def wait_cdrs(self, after: int, count: int = 1, timeout: float = 15) -> list[Cdr]:
+        """The CDRs written after the first ``after`` ones, once ``count`` of them exist."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.db.session() as session:
+                rows = list(session.scalars(select(Cdr).order_by(Cdr.id).offset(after)))
+            if len(rows) >= count:
+                return rows
+            time.sleep(0.1)
+        raise AssertionError(f"expected {count} new CDR(s) after {after}; log:\n{self.log_tail()}")
+
+    def call_events(self, linkedid: str) -> list[str]:
+        with self.db.session() as session:
+            call = session.scalar(select(Call).where(Call.linkedid == linkedid))
+            assert call is not None
+            return list(session.scalars(select(CallEvent.event_type).where(CallEvent.call_id == call.id)
+                                        .order_by(CallEvent.id)))
+
+    def no_channels_left(self, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        out = ""
+        while time.monotonic() < deadline:
+            out = self.asterisk("core show channels count")
+            if "0 active channels" in out:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"channels left in Asterisk: {out}")
+
+
+def free_ports() -> dict[str, int]:
+    return {"sip": sipp.free_udp_port(), "http": sipp.free_tcp_port(), "ami": sipp.free_tcp_port(),
+            "web": sipp.free_tcp_port()}
+
+
+def start_system(var_dir: Path, database_url: str, instance: str | None = None, log_level: str = "info") -> System:
+    instance = instance or f"test-{os.getpid()}"
+    config = var_dir / "callcenter.toml"
+    config.write_text(config_text(var_dir, instance, free_ports(), database_url, log_level))
+    settings = load_settings(config, environ={})
+    system = System(config, settings, resolve_layout(settings), Database(settings.database_url),
+                    var_dir / "controller.log")
+    system.start()
+    return system
+
+
+def stop_system(system: System) -> None:
+    if system.proc and system.proc.poll() is None:
+        system.stop()
+    system.db.dispose()
+    subprocess.run(["rm", "-rf", str(system.layout.host_dir)], check=False)
