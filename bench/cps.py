@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support import sipp  # noqa: E402
-from tests.support.system import System, start_system, stop_system  # noqa: E402
+from tests.support import sipp
+from tests.support.system import System, start_system, stop_system
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -50,7 +50,7 @@ async def step(system: System, service: str, rate: int, seconds: int) -> tuple[i
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rates", default="5,10,20,30,40,60,80,100,120,150")
+    parser.add_argument("--rates", default="10,20,40,60,80,100,120,150,200,250,300")
     parser.add_argument("--seconds", type=int, default=10, help="length of each step")
     parser.add_argument("--database", default="", help="database URL (default: SQLite in a temp dir)")
     args = parser.parse_args()

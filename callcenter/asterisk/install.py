@@ -149,7 +149,7 @@ class Installer:
         self.run(["chroot", str(building), "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install",
                   "-y", "-qq", "--no-install-recommends", *CHROOT_PACKAGES])
         self.run(["chroot", str(building), "apt-get", "clean"])
-        version = asterisk_version(["chroot", str(building), "asterisk"])
+        version = asterisk_version(["chroot", str(building), "asterisk"])  # -V needs neither /proc nor /dev
         if not version or version[0] < MIN_ASTERISK:
             raise ProvisioningError(f"the sid root's Asterisk is {version[1] if version else 'not runnable'}")
         (building / ".callcenter-ready").write_text(version[1] + "\n")
@@ -173,21 +173,10 @@ def _has_mounts_below(path: Path) -> bool:
         return any(line.split()[4].startswith(prefix) for line in mounts)
 
 
-def is_mounted(path: Path) -> bool:
-    target = str(path.resolve())
-    with open("/proc/self/mountinfo", encoding="utf-8") as mounts:
-        return any(line.split()[4] == target for line in mounts)
-
-
 def prepare_chroot(root: Path) -> None:
-    """What a chroot needs each time Asterisk starts: /proc, /dev and a hosts entry for this machine.
-
-    Without the hosts entry Asterisk asks the outside resolver for the machine's own name on every call.
-    """
-    for name in ("proc", "dev"):
-        target = root / name
-        if not is_mounted(target):
-            subprocess.run(["mount", "--bind", f"/{name}", str(target)], check=True)
+    """A hosts entry for this machine in the chroot, checked each time Asterisk starts: without it
+    Asterisk asks the outside resolver for the machine's own name on every call. (/proc and /dev
+    are mounted per process, see AsteriskLayout.command.)"""
     hosts = root / "etc/hosts"
     hostname = socket.gethostname()
     text = hosts.read_text() if hosts.exists() else ""

@@ -47,11 +47,16 @@ class AsteriskLayout:
         return self.host("sounds")
 
     def command(self, *args: str) -> list[str]:
-        """The argv that runs the Asterisk binary on this instance's configuration."""
+        """The argv that runs the Asterisk binary on this instance's configuration.
+
+        In a chroot, /proc and /dev are bound inside a private mount namespace that ends with the
+        process: the host never sees those mounts, so deleting the checkout can never reach /dev.
+        """
         base = [self.binary, "-C", self.config_file, *args]
         if self.mode == "chroot":
             assert self.root is not None
-            return ["chroot", str(self.root), *base]
+            script = 'mount --bind /proc "$0/proc" && mount --bind /dev "$0/dev" && exec chroot "$0" "$@"'
+            return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(self.root), *base]
         return base
 
     def cli(self, command: str) -> list[str]:

@@ -12,13 +12,13 @@ import json
 import logging
 import os
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from callcenter import metrics
@@ -84,43 +84,54 @@ class CelRecord:
 
 
 class LedgerBatch:
-    """Applies CEL records to the calls in one session (one transaction)."""
+    """Applies CEL records to the calls in one session (one transaction).
+
+    The calls and channels a batch names are fetched in two queries up front and new rows are
+    inserted together at commit: per-event round trips made the ledger the controller's main cost.
+    """
 
     def __init__(self, session: Session, names: dict[str, str] | None = None) -> None:
         self.session = session
         self.calls: dict[str, Call] = {}
         self.legs: dict[str, CallLeg] = {}
+        self.new_events: dict[str, list[CallEvent]] = {}  # per uniqueid, not yet flushed
         self._names = names
         self._sip_users: frozenset[str] | None = None
         self.cdrs: list[Cdr] = []
 
+    def prefetch(self, records: Sequence[CelRecord]) -> None:
+        linkedids = list({r.linkedid for r in records} - self.calls.keys())
+        uniqueids = list({r.uniqueid for r in records} - self.legs.keys())
+        for chunk in _chunks(linkedids):
+            self.calls.update((c.linkedid, c) for c in self.session.scalars(
+                select(Call).where(Call.linkedid.in_(chunk))))
+        for chunk in _chunks(uniqueids):
+            self.legs.update((leg.uniqueid, leg) for leg in self.session.scalars(
+                select(CallLeg).where(CallLeg.uniqueid.in_(chunk))))
+
     def _call(self, linkedid: str, when: datetime) -> Call:
         call = self.calls.get(linkedid)
         if call is None:
-            call = self.session.scalar(select(Call).where(Call.linkedid == linkedid))
-            if call is None:
-                call = Call(linkedid=linkedid, started_at=when, state="active")
-                self.session.add(call)
-                self.session.flush()
+            call = Call(linkedid=linkedid, started_at=when, state="active", legs=[])
+            self.session.add(call)
             self.calls[linkedid] = call
         return call
 
     def _leg(self, record: CelRecord, call: Call, move: bool = True) -> CallLeg:
         leg = self.legs.get(record.uniqueid)
         if leg is None:
-            leg = self.session.scalar(select(CallLeg).where(CallLeg.uniqueid == record.uniqueid))
-            if leg is None:
-                leg = CallLeg(uniqueid=record.uniqueid, call=call, started_at=record.time,
-                              channel=record.channel, caller_num=record.caller_num,
-                              caller_name=record.caller_name, exten=record.exten, context=record.context)
-                self.session.add(leg)
-                self.session.flush()
+            leg = CallLeg(uniqueid=record.uniqueid, call=call, started_at=record.time,
+                          channel=record.channel, caller_num=record.caller_num,
+                          caller_name=record.caller_name, exten=record.exten, context=record.context)
             self.legs[record.uniqueid] = leg
-        if move and leg.call_id != call.id:
-            # Bridging gave this channel another linkedid: it now belongs to that call.
+        elif move and leg.call is not call:
+            # Bridging gave this channel another linkedid: it now belongs to that call, events too.
             leg.call = call
-            for event in self.session.scalars(select(CallEvent).where(CallEvent.leg_id == leg.id)):
-                event.call_id = call.id
+            for event in self.new_events.get(record.uniqueid, ()):
+                event.call = call
+            if leg.id is not None:
+                self.session.execute(update(CallEvent).where(CallEvent.leg_id == leg.id)
+                                     .values(call_id=call.id).execution_options(synchronize_session=False))
         return leg
 
     def apply(self, record: CelRecord) -> None:
@@ -149,9 +160,10 @@ class LedgerBatch:
             leg.ended_at = record.time
         elif record.event == "LINKEDID_END":
             self._finish(call, record.time)
-        self.session.add(CallEvent(
-            call_id=call.id, leg_id=leg.id, event_type=record.event, event_time=record.time,
-            app=record.app, app_data=record.app_data, peer=record.peer, extra=record.extra_text))
+        event = CallEvent(call=call, leg=leg, event_type=record.event, event_time=record.time,
+                          app=record.app, app_data=record.app_data, peer=record.peer, extra=record.extra_text)
+        self.session.add(event)
+        self.new_events.setdefault(record.uniqueid, []).append(event)
 
     def _directory(self) -> tuple[dict[str, str], frozenset[str]]:
         if self._sip_users is None:
@@ -162,20 +174,24 @@ class LedgerBatch:
 
     def _finish(self, call: Call, when: datetime) -> None:
         call.ended_at = when
-        self.session.flush()
-        legs = list(self.session.scalars(select(CallLeg).where(CallLeg.call_id == call.id)))
+        if call.state == "ended":
+            return  # its CDR exists
+        legs = list(call.legs)
         if not legs:
             call.state = "merged"  # every channel moved to another call
             return
         call.state = "ended"
-        if self.session.scalar(select(Cdr.id).where(Cdr.call_id == call.id)) is not None:
-            return
         names, sip_users = self._directory()
         row = build_cdr(call, legs, names, sip_users)
-        cdr = Cdr(call_id=call.id, linkedid=call.linkedid, **row.__dict__)
+        cdr = Cdr(call=call, linkedid=call.linkedid, **row.__dict__)
         self.session.add(cdr)
         self.cdrs.append(cdr)
         metrics.CDR_WRITTEN.labels(row.disposition).inc()
+
+
+def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def _file_id(path: Path, stat: os.stat_result) -> str:
@@ -235,11 +251,13 @@ class CelIngestor:
                 self._committed = (stat.st_dev, stat.st_ino, cursor.offset)
                 return 0
             lines, new_offset = read_lines(self.path, cursor.offset)
+            records = list(self._records(lines))
             batch = LedgerBatch(session, dict(self.did_names))
-            count = 0
-            for record in self._records(lines):
-                batch.apply(record)
-                count += 1
+            with session.no_autoflush:
+                batch.prefetch(records)
+                for record in records:
+                    batch.apply(record)
+            count = len(records)
             cursor.offset = new_offset
         self._committed = (stat.st_dev, stat.st_ino, new_offset)
         metrics.CEL_EVENTS.inc(count)

@@ -116,6 +116,8 @@ class CallEvent(Base):
     app_data: Mapped[str] = mapped_column(Text, default="")
     peer: Mapped[str] = mapped_column(String(120), default="")
     extra: Mapped[str] = mapped_column(Text, default="")
+    call: Mapped[Call] = relationship()
+    leg: Mapped[CallLeg | None] = relationship()
 
 
 class Cdr(Base):
@@ -138,6 +140,7 @@ class Cdr(Base):
     rate: Mapped[float | None] = mapped_column(Numeric(12, 5), nullable=True)
     charge: Mapped[float | None] = mapped_column(Numeric(12, 5), nullable=True)
     t_cause: Mapped[str] = mapped_column(String(80), default="")
+    call: Mapped[Call] = relationship()
 
 
 class IngestCursor(Base):

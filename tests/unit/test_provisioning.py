@@ -65,7 +65,9 @@ def test_render_writes_every_file_once_and_only_changes_what_changed(tmp_path: P
     settings = _settings(tmp_path, root=str(root), mode="chroot", instance="unit")
     layout = resolve_layout(settings)
     assert str(layout.ast_dir) == "/srv/callcenter/unit"
-    assert layout.command("-rx", "x")[:3] == ["chroot", str(root), "asterisk"]
+    argv = layout.command("-rx", "x")
+    assert argv[:4] == ["unshare", "--mount", "--propagation", "private"]
+    assert argv[-6:] == [str(root), "asterisk", "-C", "/srv/callcenter/unit/etc/asterisk.conf", "-rx", "x"]
     renderer = Renderer(settings, layout, load_or_create(settings.var_dir))
     renderer.prepare_dirs()
     users = [SipUser("2001", 'Alice "Al"', "s3cret-one")]
