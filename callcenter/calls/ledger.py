@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from callcenter import metrics
@@ -94,7 +94,8 @@ class LedgerBatch:
         self.session = session
         self.calls: dict[str, Call] = {}
         self.legs: dict[str, CallLeg] = {}
-        self.new_events: dict[str, list[CallEvent]] = {}  # per uniqueid, not yet flushed
+        # Events are inserted in one statement at the end: (call, leg, columns) until ids exist.
+        self.new_events: list[tuple[Call, CallLeg, dict[str, Any]]] = []
         self._names = names
         self._sip_users: frozenset[str] | None = None
         self.cdrs: list[Cdr] = []
@@ -112,7 +113,7 @@ class LedgerBatch:
     def _call(self, linkedid: str, when: datetime) -> Call:
         call = self.calls.get(linkedid)
         if call is None:
-            call = Call(linkedid=linkedid, started_at=when, state="active", legs=[])
+            call = Call(linkedid=linkedid, started_at=when, state="active", direction="", src="", dst="", legs=[])
             self.session.add(call)
             self.calls[linkedid] = call
         return call
@@ -122,13 +123,15 @@ class LedgerBatch:
         if leg is None:
             leg = CallLeg(uniqueid=record.uniqueid, call=call, started_at=record.time,
                           channel=record.channel, caller_num=record.caller_num,
-                          caller_name=record.caller_name, exten=record.exten, context=record.context)
+                          caller_name=record.caller_name, exten=record.exten, context=record.context,
+                          dial_status="")
+            self.session.add(leg)
             self.legs[record.uniqueid] = leg
         elif move and leg.call is not call:
             # Bridging gave this channel another linkedid: it now belongs to that call, events too.
             leg.call = call
-            for event in self.new_events.get(record.uniqueid, ()):
-                event.call = call
+            self.new_events = [(call if event_leg is leg else event_call, event_leg, columns)
+                               for event_call, event_leg, columns in self.new_events]
             if leg.id is not None:
                 self.session.execute(update(CallEvent).where(CallEvent.leg_id == leg.id)
                                      .values(call_id=call.id).execution_options(synchronize_session=False))
@@ -160,10 +163,17 @@ class LedgerBatch:
             leg.ended_at = record.time
         elif record.event == "LINKEDID_END":
             self._finish(call, record.time)
-        event = CallEvent(call=call, leg=leg, event_type=record.event, event_time=record.time,
-                          app=record.app, app_data=record.app_data, peer=record.peer, extra=record.extra_text)
-        self.session.add(event)
-        self.new_events.setdefault(record.uniqueid, []).append(event)
+        self.new_events.append((call, leg, {
+            "event_type": record.event, "event_time": record.time, "app": record.app,
+            "app_data": record.app_data, "peer": record.peer, "extra": record.extra_text}))
+
+    def store_events(self) -> None:
+        """Flushes calls and legs (they get their ids), then inserts every event in one go."""
+        self.session.flush()
+        if self.new_events:
+            self.session.execute(insert(CallEvent), [
+                {"call_id": call.id, "leg_id": leg.id, **columns} for call, leg, columns in self.new_events])
+            self.new_events = []
 
     def _directory(self) -> tuple[dict[str, str], frozenset[str]]:
         if self._sip_users is None:
@@ -257,6 +267,7 @@ class CelIngestor:
                 batch.prefetch(records)
                 for record in records:
                     batch.apply(record)
+            batch.store_events()
             count = len(records)
             cursor.offset = new_offset
         self._committed = (stat.st_dev, stat.st_ino, new_offset)

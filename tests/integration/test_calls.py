@@ -74,6 +74,21 @@ async def test_did_is_answered_by_stasis_plays_greeting_and_hangs_up(fresh_syste
     fresh_system.no_channels_left()
 
 
+def _metric(system: System, name: str) -> float:
+    for line in system.get("/metrics").splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+async def test_caller_dtmf_reaches_the_stasis_app(fresh_system: System) -> None:
+    metric = 'callcenter_ari_events_total{type="ChannelDtmfReceived"}'
+    before = _metric(fresh_system, metric)
+    result = await sipp.caller(fresh_system.sip_port, "1000", dtmf="12#", dtmf_after_ms=1000).run(40)
+    assert result.ok, result.output
+    assert _metric(fresh_system, metric) - before == 3
+
+
 async def test_user_calls_user_by_extension(fresh_system: System, phone: PhoneFactory) -> None:
     await phone("2002", "answer")
     before = fresh_system.cdr_count()

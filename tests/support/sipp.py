@@ -17,7 +17,6 @@ from pathlib import Path
 
 SIPP = os.environ.get("SIPP", "sipp")
 AUDIO_PCAP = "/usr/share/sip-tester/g711a.pcap"
-DTMF_PCAP = "/usr/share/sip-tester/dtmf_2833_{}.pcap"
 
 SDP = """v=0
 o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
@@ -144,11 +143,10 @@ def caller_scenario(*, auth: bool, answer: bool = True, dtmf: str = "", dtmf_aft
     parts.append('  <recv response="200" rtd="true"/>\n')
     parts.append(_ack(True))
     if dtmf:
+        # RFC 4733 events on payload type 96, as offered in the SDP (sipp's own DTMF pcaps use 101).
+        # play_dtmf and play_pcap_audio cancel each other within a call: DTMF callers send no audio.
         parts.append(f'  <pause milliseconds="{dtmf_after_ms}"/>\n')
-        for digit in dtmf:
-            name = {"*": "star", "#": "pound"}.get(digit, digit)
-            parts.append(f'  <nop><action><exec play_pcap_audio="{DTMF_PCAP.format(name)}"/></action></nop>\n'
-                         '  <pause milliseconds="400"/>\n')
+        parts.append(f'  <nop><action><exec play_dtmf="{dtmf}"/></action></nop>\n')
     else:
         parts.append(f'  <nop><action><exec play_pcap_audio="{AUDIO_PCAP}"/></action></nop>\n')
     if hangup_after_ms is not None:
