@@ -66,7 +66,7 @@ class Controller:
         self.renderer.prepare_dirs()
         changed = await asyncio.to_thread(self._render)
         if self.settings.asterisk.manage:
-            await self.asterisk.start()
+            await self._start_asterisk()
         await self._wait_for_asterisk()
         if self.asterisk.adopted_pid is not None or not self.settings.asterisk.manage:
             # Asterisk was already running: what we rendered just now must reach it.
@@ -139,9 +139,35 @@ class Controller:
                 pass
         self.db.dispose()
 
+    async def _start_asterisk(self) -> None:
+        """Starts (or adopts) Asterisk. A fresh start means every call the ledger still has open
+        died with the previous Asterisk: their events are read to the end and they are closed, so
+        each gets its CDR."""
+        await self.asterisk.start()
+        if self.asterisk.adopted_pid is None:
+            await asyncio.to_thread(self._close_lost_calls)
+
+    def _close_lost_calls(self) -> None:
+        while self.ingestor.poll():
+            pass
+        closed = self.ingestor.close_lost_calls()
+        if closed:
+            log.warning("closed %d call(s) lost when Asterisk stopped, with their CDRs", closed)
+
     async def _watch_asterisk(self) -> None:
-        code = await self.asterisk.wait_exit()
-        log.error("Asterisk exited with code %s; see %s", code, self.asterisk.log_file)
+        """Restarts a managed Asterisk that died (crash, kill): calls resume on the new one."""
+        delay = 1.0
+        while True:
+            code = await self.asterisk.wait_exit()
+            started = time.monotonic()
+            log.error("Asterisk exited with code %s; restarting it (see %s)", code, self.asterisk.log_file)
+            await asyncio.sleep(delay)
+            try:
+                await self._start_asterisk()
+            except Exception:
+                log.exception("restarting Asterisk failed")
+            # A crash loop backs off; a long healthy run resets the delay.
+            delay = 1.0 if time.monotonic() - started > 60 else min(delay * 2, 30.0)
 
     # -- background work ----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ after a restart it reads on from the last committed position.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from callcenter import metrics
@@ -29,6 +30,7 @@ from callcenter.db.models import Call, CallEvent, CallLeg, Cdr, IngestCursor, Us
 log = logging.getLogger(__name__)
 
 CURSOR = "cel"
+LOST_CAUSE = "Asterisk stopped"
 MAX_BATCH_BYTES = 1 << 20
 DIRECTIONS = {"from-pstn": "inbound", "from-users": "internal"}
 
@@ -162,7 +164,7 @@ class LedgerBatch:
         elif record.event == "CHAN_END":
             leg.ended_at = record.time
         elif record.event == "LINKEDID_END":
-            self._finish(call, record.time)
+            self.finish(call, record.time)
         self.new_events.append((call, leg, {
             "event_type": record.event, "event_time": record.time, "app": record.app,
             "app_data": record.app_data, "peer": record.peer, "extra": record.extra_text}))
@@ -182,7 +184,8 @@ class LedgerBatch:
             self._names = {**(self._names or {}), **dict(users)}
         return self._names or {}, self._sip_users
 
-    def _finish(self, call: Call, when: datetime) -> None:
+    def finish(self, call: Call, when: datetime, lost: bool = False) -> None:
+        """The call is over: its CDR is written (``lost``: Asterisk stopped under it)."""
         call.ended_at = when
         if call.state == "ended":
             return  # its CDR exists
@@ -193,6 +196,8 @@ class LedgerBatch:
         call.state = "ended"
         names, sip_users = self._directory()
         row = build_cdr(call, legs, names, sip_users)
+        if lost:
+            row = dataclasses.replace(row, t_cause=LOST_CAUSE)
         cdr = Cdr(call=call, linkedid=call.linkedid, **row.__dict__)
         self.session.add(cdr)
         self.cdrs.append(cdr)
@@ -273,6 +278,20 @@ class CelIngestor:
         self._committed = (stat.st_dev, stat.st_ino, new_offset)
         metrics.CEL_EVENTS.inc(count)
         return count
+
+    def close_lost_calls(self) -> int:
+        """Closes the calls still open after their Asterisk stopped (it logs no LINKEDID_END for
+        them): they end at their last event, and get a CDR that says so. Returns how many."""
+        with self.db.session() as session:
+            open_calls = list(session.scalars(select(Call).where(Call.state == "active")))
+            batch = LedgerBatch(session, dict(self.did_names))
+            for call in open_calls:
+                last = session.scalar(select(func.max(CallEvent.event_time)).where(CallEvent.call_id == call.id))
+                end = last or call.started_at
+                for leg in call.legs:
+                    leg.ended_at = leg.ended_at or end
+                batch.finish(call, end, lost=True)
+        return len(open_calls)
 
     def _records(self, lines: Iterable[tuple[int, str]]) -> Iterator[CelRecord]:
         for offset, line in lines:

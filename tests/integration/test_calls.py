@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 import time
@@ -102,6 +103,19 @@ async def test_user_calls_user_by_extension(fresh_system: System, phone: PhoneFa
     assert cdr.disposition == "ANSWERED"
     assert 2 <= cdr.billsec <= 3 and cdr.duration >= cdr.billsec
     assert "BRIDGE_ENTER" in fresh_system.call_events(cdr.linkedid)
+
+
+async def test_phone_registration_shows_on_the_status_api(fresh_system: System, phone: PhoneFactory) -> None:
+    def state() -> str:
+        phones = {p["extension"]: p["state"] for p in json.loads(fresh_system.get("/api/phones"))}
+        return str(phones["2003"])
+
+    assert state() == "UNAVAILABLE"
+    await phone("2003", "answer")
+    deadline = time.monotonic() + 5
+    while state() != "NOT_INUSE":
+        assert time.monotonic() < deadline, state()
+        await asyncio.sleep(0.1)
 
 
 async def test_busy_phone_gives_busy(fresh_system: System, phone: PhoneFactory) -> None:

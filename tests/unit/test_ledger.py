@@ -132,3 +132,19 @@ def test_record_parsing_rejects_incomplete_records() -> None:
 def test_users_do_not_leak_between_tests(db: Database) -> None:
     with db.session() as session:
         assert sorted(u.extension or "" for u in session.scalars(select(User))) == ["2001", "2002"]
+
+
+def test_calls_open_when_asterisk_stopped_are_closed_with_a_cdr(db: Database, tmp_path: Path) -> None:
+    lines = SAMPLE.read_text().splitlines(keepends=True)
+    log = tmp_path / "cel.jsonl"
+    log.write_text("".join(lines[:4]))  # the greeting call, answered, then Asterisk died
+    ingestor = CelIngestor(log, db, {"1000": "Demo greeting"})
+    ingestor.poll()
+    assert ingestor.close_lost_calls() == 1
+    assert ingestor.close_lost_calls() == 0
+    with db.session() as session:
+        [cdr] = session.scalars(select(Cdr)).all()
+        assert (cdr.dst, cdr.disposition, cdr.t_cause) == ("1000", "ANSWERED", "Asterisk stopped")
+        last = CelRecord.from_json(lines[3]).time
+        first = CelRecord.from_json(lines[0]).time
+        assert cdr.duration == int((last - first).total_seconds())
