@@ -57,7 +57,7 @@ async def main() -> None:
 
     var_dir = Path(tempfile.mkdtemp(prefix="bench-cps-"))
     system = start_system(var_dir, args.database or f"sqlite:///{var_dir / 'bench.db'}", instance="bench",
-                          log_level="warning")
+                          log_level="warning", poll_interval=0.2)
     line_check = system.settings.asterisk.line_check_number
     best = {"stasis": 0, "dialplan": 0}
     cpu_per_call = {"stasis": [], "dialplan": []}  # type: dict[str, list[float]]

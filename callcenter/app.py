@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -139,18 +140,18 @@ class Controller:
                 pass
         self.db.dispose()
 
-    async def _start_asterisk(self) -> None:
+    async def _start_asterisk(self, stopped_at: datetime | None = None) -> None:
         """Starts (or adopts) Asterisk. A fresh start means every call the ledger still has open
-        died with the previous Asterisk: their events are read to the end and they are closed, so
-        each gets its CDR."""
+        died with the previous Asterisk: their events are read to the end and they are closed at
+        ``stopped_at`` (when we saw it die; else their last event), so each gets its CDR."""
         await self.asterisk.start()
         if self.asterisk.adopted_pid is None:
-            await asyncio.to_thread(self._close_lost_calls)
+            await asyncio.to_thread(self._close_lost_calls, stopped_at)
 
-    def _close_lost_calls(self) -> None:
+    def _close_lost_calls(self, stopped_at: datetime | None) -> None:
         while self.ingestor.poll():
             pass
-        closed = self.ingestor.close_lost_calls()
+        closed = self.ingestor.close_lost_calls(stopped_at)
         if closed:
             log.warning("closed %d call(s) lost when Asterisk stopped, with their CDRs", closed)
 
@@ -159,11 +160,12 @@ class Controller:
         delay = 1.0
         while True:
             code = await self.asterisk.wait_exit()
+            stopped_at = datetime.now(UTC)
             started = time.monotonic()
             log.error("Asterisk exited with code %s; restarting it (see %s)", code, self.asterisk.log_file)
             await asyncio.sleep(delay)
             try:
-                await self._start_asterisk()
+                await self._start_asterisk(stopped_at)
             except Exception:
                 log.exception("restarting Asterisk failed")
             # A crash loop backs off; a long healthy run resets the delay.

@@ -44,6 +44,7 @@ def setup_logging(settings: Settings | None, level: str | None = None) -> None:
     root.setLevel((level or (settings.log.level if settings else "info")).upper())
     # panoramisk logs every reconnect attempt; we log once when AMI goes and once when it is back.
     logging.getLogger("callcenter.ami.panoramisk").setLevel(logging.CRITICAL)
+    logging.getLogger("panoramisk").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
 

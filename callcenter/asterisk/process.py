@@ -70,6 +70,7 @@ class AsteriskProcess:
 
     async def start(self) -> None:
         """Starts Asterisk, or adopts the one a previous controller left running with its calls."""
+        self.proc, self.adopted_pid = None, None
         if self.layout.mode == "chroot":
             assert self.layout.root is not None
             prepare_chroot(self.layout.root)

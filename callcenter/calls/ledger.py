@@ -279,15 +279,16 @@ class CelIngestor:
         metrics.CEL_EVENTS.inc(count)
         return count
 
-    def close_lost_calls(self) -> int:
+    def close_lost_calls(self, stopped_at: datetime | None = None) -> int:
         """Closes the calls still open after their Asterisk stopped (it logs no LINKEDID_END for
-        them): they end at their last event, and get a CDR that says so. Returns how many."""
+        them): they end when it stopped (else at their last event), with a CDR that says so.
+        Returns how many."""
         with self.db.session() as session:
             open_calls = list(session.scalars(select(Call).where(Call.state == "active")))
             batch = LedgerBatch(session, dict(self.did_names))
             for call in open_calls:
                 last = session.scalar(select(func.max(CallEvent.event_time)).where(CallEvent.call_id == call.id))
-                end = last or call.started_at
+                end = max(last or call.started_at, stopped_at or call.started_at)
                 for leg in call.legs:
                     leg.ended_at = leg.ended_at or end
                 batch.finish(call, end, lost=True)

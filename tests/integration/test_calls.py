@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import signal
 import time
@@ -208,6 +209,26 @@ async def test_controller_killed_mid_call_restarts_adopts_the_call_and_writes_it
     # The greeting was played again from the start for the adopted call, then it hung up.
     assert cdr.disposition == "ANSWERED" and cdr.duration >= int(GREETING_SECONDS) + 2
     assert "adopting" in fresh_system.log_tail(200)
+
+
+async def test_asterisk_crash_is_restarted_and_the_lost_call_gets_its_cdr(fresh_system: System) -> None:
+    before = fresh_system.cdr_count()
+    call = sipp.caller(fresh_system.sip_port, "1000", wait_bye_ms=8000)
+    await call.start()
+    await asyncio.sleep(2)
+    pid = int(fresh_system.layout.host("run", "asterisk.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    await call.wait(20)  # the caller hears nothing more: its call died with Asterisk
+    [cdr] = fresh_system.wait_cdrs(before, timeout=30)
+    assert (cdr.dst, cdr.disposition, cdr.t_cause) == ("1000", "ANSWERED", "Asterisk stopped")
+    assert 1 <= cdr.duration <= 3
+    deadline = time.monotonic() + 30
+    while not fresh_system.health().get("ok"):
+        assert time.monotonic() < deadline, fresh_system.log_tail()
+        await asyncio.sleep(0.2)
+    result = await sipp.caller(fresh_system.sip_port, "1000").run(40)
+    assert result.ok, result.output
+    assert fresh_system.wait_cdrs(before, 2)[1].disposition == "ANSWERED"
 
 
 async def test_users_added_from_the_cli_reach_the_running_asterisk(fresh_system: System,

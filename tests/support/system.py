@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 DIAL_TIMEOUT = 3
 
 
-def config_text(var_dir: Path, instance: str, ports: dict[str, int], db_url: str, log_level: str = "info") -> str:
+def config_text(var_dir: Path, instance: str, ports: dict[str, int], db_url: str, log_level: str = "info",
+                poll_interval: float = 0.05) -> str:
     return f"""
 [sip]
 port = {ports['sip']}
@@ -59,7 +60,7 @@ dialplan_dir = "{REPO / 'dialplan'}"
 level = "{log_level}"
 
 [cdr]
-poll_interval = 0.05
+poll_interval = {poll_interval}
 
 [dids.1000]
 name = "Demo greeting"
@@ -188,10 +189,12 @@ def free_ports() -> dict[str, int]:
             "web": sipp.free_tcp_port()}
 
 
-def start_system(var_dir: Path, database_url: str, instance: str | None = None, log_level: str = "info") -> System:
+def start_system(var_dir: Path, database_url: str, instance: str | None = None, log_level: str = "info",
+                 poll_interval: float = 0.05) -> System:
+    """Tests read CDRs soon after a call (poll_interval 0.05 s); the benchmark uses the default."""
     instance = instance or f"test-{os.getpid()}"
     config = var_dir / "callcenter.toml"
-    config.write_text(config_text(var_dir, instance, free_ports(), database_url, log_level))
+    config.write_text(config_text(var_dir, instance, free_ports(), database_url, log_level, poll_interval))
     settings = load_settings(config, environ={})
     system = System(config, settings, resolve_layout(settings), Database(settings.database_url),
                     var_dir / "controller.log")
