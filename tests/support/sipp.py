@@ -30,6 +30,21 @@ a=fmtp:96 0-16
 a=sendrecv
 """
 
+# The answer to a request the far end sent (a BYE, a CANCEL): 200 OK echoing its headers.
+OK_200 = """  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""
+
 
 def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -170,19 +185,7 @@ def caller_scenario(*, auth: bool, answer: bool = True, dtmf: str = "", dtmf_aft
     else:
         # A BYE during <pause> would abort the call: wait for it with a receive instead.
         parts.append(f'  <recv request="BYE" timeout="{wait_bye_ms}"/>\n')
-        parts.append("""  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-""")
+        parts.append(OK_200)
     parts.append('  <ResponseTimeRepartition value="100, 500, 1000, 2000, 5000"/>\n</scenario>\n')
     return "".join(parts)
 
@@ -241,28 +244,15 @@ def phone_scenario(mode: str = "answer", ring_ms: int = 200) -> str:
                                 length="[len]", body="\n" + SDP)
         return reply.format(code=code, extra="", length="0", body="")
 
-    ok_200 = """  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-"""
     if mode == "busy":
         return head + send("486 Busy Here") + '  <recv request="ACK"/>\n</scenario>\n'
     if mode == "ring":
-        return (head + send("180 Ringing") + '  <recv request="CANCEL"/>\n' + ok_200
+        return (head + send("180 Ringing") + '  <recv request="CANCEL"/>\n' + OK_200
                 + send("487 Request Terminated") + '  <recv request="ACK"/>\n</scenario>\n')
     body = head + send("180 Ringing") + f'  <pause milliseconds="{ring_ms}"/>\n' + send("200 OK", sdp=True)
     body += '  <recv request="ACK" rtd="true" crlf="true"/>\n'
     body += f'  <nop><action><exec play_pcap_audio="{AUDIO_PCAP}"/></action></nop>\n'
-    return body + '  <recv request="BYE"/>\n' + ok_200 + "</scenario>\n"
+    return body + '  <recv request="BYE"/>\n' + OK_200 + "</scenario>\n"
 
 
 @dataclass
