@@ -46,6 +46,13 @@ async def phone(fresh_system: System) -> AsyncIterator[PhoneFactory]:
         await handset.stop()
 
 
+def _metric(system: System, name: str) -> float:
+    for line in system.get("/metrics").splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
 def test_health_reports_every_part(fresh_system: System) -> None:
     health = fresh_system.health()
     assert health == {"ok": True, "ari": {"ok": True}, "ami": {"ok": True}, "database": {"ok": True}}
@@ -54,6 +61,7 @@ def test_health_reports_every_part(fresh_system: System) -> None:
 
 async def test_did_is_answered_by_stasis_plays_greeting_and_hangs_up(fresh_system: System) -> None:
     before = fresh_system.cdr_count()
+    played = _metric(fresh_system, 'callcenter_ari_events_total{type="PlaybackFinished"}')
     started = datetime.now(UTC)
     result = await sipp.caller(fresh_system.sip_port, "1000", caller="0049301234567",
                                caller_name="Grace Hopper").run(40)
@@ -73,14 +81,9 @@ async def test_did_is_answered_by_stasis_plays_greeting_and_hangs_up(fresh_syste
     events = fresh_system.call_events(cdr.linkedid)
     assert events[0] == "CHAN_START" and events[-1] == "LINKEDID_END"
     assert "ANSWER" in events and "APP_START" in events
+    # Asterisk reported the greeting's playback finished, and only then the call ended.
+    assert _metric(fresh_system, 'callcenter_ari_events_total{type="PlaybackFinished"}') == played + 1
     fresh_system.no_channels_left()
-
-
-def _metric(system: System, name: str) -> float:
-    for line in system.get("/metrics").splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return 0.0
 
 
 async def test_caller_dtmf_reaches_the_stasis_app(fresh_system: System) -> None:
@@ -270,3 +273,11 @@ def test_bad_config_stops_start_up_with_file_line_and_key(fresh_system: System) 
     assert result.returncode == 1
     line = next(n for n, text in enumerate(bad.read_text().splitlines(), 1) if "dial_timeout" in text)
     assert f"{bad}:{line}: [asterisk] dial_timeout: must be a whole number, got 'soon'" in result.stderr
+
+
+def test_sigterm_stops_the_controller_and_its_asterisk(fresh_system: System) -> None:
+    pid = int(fresh_system.layout.host("run", "asterisk.pid").read_text())
+    assert fresh_system.stop(signal.SIGTERM) == 0
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    fresh_system.start()  # for whatever runs next
