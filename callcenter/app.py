@@ -18,11 +18,15 @@ from callcenter.asterisk.layout import AsteriskLayout, resolve_layout
 from callcenter.asterisk.process import AsteriskProcess
 from callcenter.asterisk.render import RELOAD_MODULE, Renderer
 from callcenter.calls.ledger import CelIngestor
-from callcenter.calls.services import CallService, Prompts
+from callcenter.calls.services import CallService
 from callcenter.calls.stasis import StasisAdapter
 from callcenter.config import Settings
 from callcenter.db.engine import Database
 from callcenter.errors import AmiError, AriError, AsteriskError
+from callcenter.ivr.prompts import PromptCatalog
+from callcenter.ivr.records import PathWriter
+from callcenter.ivr.registry import FlowRegistry
+from callcenter.ivr.services import IvrService
 from callcenter.secrets import Secrets, load_or_create
 from callcenter.users import services as users
 from callcenter.users.presence import PhonePresence
@@ -49,9 +53,14 @@ class Controller:
                              self.secrets.ami_password, on_login=self._ami_resync)
         self.ami.on_event("DeviceStateChange",
                           lambda e: self.presence.device_state(e.get("Device", ""), e.get("State", "")))
-        prompts = Prompts(self.layout.sounds_host, self.layout.ast("sounds"))
-        self.calls = CallService(self.ari, settings.dids, prompts)
-        self.stasis = StasisAdapter(self.ari, self.calls)
+        library = self.layout.root / "usr/share/asterisk/sounds" if self.layout.root else \
+            Path("/usr/share/asterisk/sounds")
+        self.prompts = PromptCatalog(Path(settings.paths.sounds_dir).resolve(), self.layout.ast("sounds"), library)
+        self.flows = FlowRegistry(Path(settings.paths.ivr_dir).resolve(), self.prompts.exists)
+        self.ivr = IvrService(self.ari, self.flows, self.prompts, PathWriter(self.db), self.db,
+                              panel_url=f"http://127.0.0.1:{settings.web.port}")
+        self.calls = CallService(self.ari, settings.dids, self.prompts, self.ivr)
+        self.stasis = StasisAdapter(self.ari, self.calls, self.ivr)
         self.ingestor = CelIngestor(self.layout.cel_log, self.db,
                                     {did: route.name for did, route in settings.dids.items()})
         self.initial_admin_password: str | None = None
@@ -65,6 +74,8 @@ class Controller:
     async def start(self) -> None:
         await asyncio.to_thread(self._prepare_database)
         self.renderer.prepare_dirs()
+        self.flows.reload()
+        self._check_dids()
         changed = await asyncio.to_thread(self._render)
         if self.settings.asterisk.manage:
             await self._start_asterisk()
@@ -76,6 +87,8 @@ class Controller:
         self._tasks.append(asyncio.create_task(self.ari.run(self.stasis.on_event, self.stasis.on_connect),
                                                name="ari"))
         self._tasks.append(asyncio.create_task(self._ingest_loop(), name="cel-ingest"))
+        self._tasks.append(asyncio.create_task(self.ivr.writer.run(), name="ivr-paths"))
+        self._tasks.append(asyncio.create_task(self._watch_flows(), name="ivr-watch"))
         if self.settings.asterisk.manage:
             self._tasks.append(asyncio.create_task(self._watch_asterisk(), name="asterisk-watch"))
         await asyncio.wait_for(self.ari.connected.wait(), self.settings.asterisk.boot_timeout)
@@ -130,6 +143,8 @@ class Controller:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        with contextlib.suppress(Exception):
+            await self.ivr.close()
         self.ami.close()
         await self.ari.close()
         if self.settings.asterisk.manage:
@@ -193,6 +208,27 @@ class Controller:
                 delay = min(5.0, max(delay * 2, 0.5))
             if count == 0:
                 await asyncio.sleep(delay)
+
+    def _check_dids(self) -> None:
+        for did, route in self.settings.dids.items():
+            kind, _, target = route.route.partition(":")
+            if kind == "ivr" and not self.ivr.has_flow(target):
+                log.error("DID %s routes to IVR flow %r, which is not loaded: callers hear "
+                          "'not in service' until it is", did, target)
+
+    async def _watch_flows(self) -> None:
+        """Edited flow files reach new calls within a second (no inotify needed)."""
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                self.flows.reload()
+            except Exception:
+                log.exception("reloading IVR flows failed")
+
+    def reload_flows(self) -> None:
+        report = self.flows.reload(force=True)
+        log.info("IVR flows reloaded: %s; %d problem(s)", ", ".join(report.loaded) or "none changed",
+                 len(report.problems))
 
     async def _ami_resync(self) -> None:
         try:

@@ -138,6 +138,7 @@ async def _run_controller(settings: Settings) -> int:
         task.add_done_callback(reload_done)
 
     loop.add_signal_handler(signal.SIGHUP, reload)
+    loop.add_signal_handler(signal.SIGUSR1, controller.reload_flows)
     try:
         await controller.start()
     except BaseException:
@@ -209,6 +210,84 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _prompt_catalog(settings: Settings) -> Any:
+    from callcenter.asterisk.layout import resolve_layout
+    from callcenter.errors import ProvisioningError
+    from callcenter.ivr.prompts import PromptCatalog
+
+    library: Path | None = Path("/usr/share/asterisk/sounds")
+    try:
+        layout = resolve_layout(settings)
+        if layout.root is not None:
+            library = layout.root / "usr/share/asterisk/sounds"
+    except ProvisioningError:
+        pass  # checking flows works without Asterisk: only our own prompts count then
+    return PromptCatalog(Path(settings.paths.sounds_dir).resolve(), "", library)
+
+
+def cmd_ivr(settings: Settings, args: argparse.Namespace) -> int:
+    from callcenter.app import lock_path
+    from callcenter.ivr.records import ivr_report
+    from callcenter.ivr.registry import check_files
+
+    if args.action == "check":
+        directory = Path(settings.paths.ivr_dir)
+        files = [Path(f) for f in args.files] or sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+        problems = check_files(files, _prompt_catalog(settings).exists)
+        for problem in problems:
+            print(problem)
+        print(f"{len(files)} flow file(s), {len(problems)} problem(s)", file=sys.stderr)
+        return 1 if problems else 0
+    if args.action == "reload":
+        pid = running_controller_pid(lock_path(settings))
+        if not pid:
+            print("no controller is running: flows are loaded when it starts")
+            return 1
+        os.kill(pid, signal.SIGUSR1)
+        print(f"the running controller (pid {pid}) reloads its flows now; problems go to its log")
+        return 0
+    since = None
+    if args.days:
+        from datetime import UTC, datetime, timedelta
+        since = datetime.now(UTC) - timedelta(days=args.days)
+    with _users_db(settings).session() as session:
+        rows = ivr_report(session, since=since, flow=args.flow)
+    print(f"{'flow':<14} {'node':<20} {'passed':>7} {'hung up':>8}  keys")
+    for row in rows:
+        keys = ", ".join(f"{k}: {n}" for k, n in sorted(row.keys.items()))
+        print(f"{row.flow:<14} {row.node:<20} {row.passed:>7} {row.hangups:>8}  {keys}")
+    return 0
+
+
+def cmd_holidays(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from callcenter.db.models import Holiday
+
+    with _users_db(settings).session() as session:
+        if args.action == "add":
+            try:
+                day = date.fromisoformat(args.date)
+            except ValueError:
+                raise UserError(f"--date {args.date!r}: use YYYY-MM-DD") from None
+            if session.scalar(select(Holiday).where(Holiday.day == day)) is not None:
+                raise UserError(f"{day} is already a holiday")
+            session.add(Holiday(day=day, name=args.name, prompt=args.prompt or ""))
+            print(f"added {day} {args.name}")
+        elif args.action == "remove":
+            holiday = session.scalar(select(Holiday).where(Holiday.day == date.fromisoformat(args.date)))
+            if holiday is None:
+                raise UserError(f"no holiday on {args.date}")
+            session.delete(holiday)
+            print(f"removed {args.date}")
+        else:
+            for holiday in session.scalars(select(Holiday).order_by(Holiday.day)):
+                print(f"{holiday.day}  {holiday.name:<30} prompt {holiday.prompt or '-'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="callcenter", description="Call-centre server on Asterisk")
     parser.add_argument("--config", help="settings file (default config/callcenter.toml or $CALLCENTER_CONFIG)")
@@ -244,6 +323,27 @@ def build_parser() -> argparse.ArgumentParser:
     remove = users_sub.add_parser("remove", help="remove a user")
     remove.add_argument("user", help="extension or login")
     users.set_defaults(func=cmd_users)
+
+    ivr = sub.add_parser("ivr", help="IVR flows")
+    ivr_sub = ivr.add_subparsers(dest="action", required=True)
+    check = ivr_sub.add_parser("check", help="validate flow files (default: every file in ivr_flows/)")
+    check.add_argument("files", nargs="*")
+    ivr_sub.add_parser("reload", help="make the running controller load changed flows now")
+    report = ivr_sub.add_parser("report", help="per flow and node: callers, keys, hang-ups")
+    report.add_argument("--flow")
+    report.add_argument("--days", type=int, help="only the last N days")
+    ivr.set_defaults(func=cmd_ivr)
+
+    holidays = sub.add_parser("holidays", help="days the IVR's holiday nodes treat as holidays")
+    holidays_sub = holidays.add_subparsers(dest="action", required=True)
+    add_holiday = holidays_sub.add_parser("add")
+    add_holiday.add_argument("--date", required=True, help="YYYY-MM-DD")
+    add_holiday.add_argument("--name", required=True)
+    add_holiday.add_argument("--prompt", help="prompt played on that day (e.g. holiday-closed)")
+    holidays_sub.add_parser("list")
+    remove_holiday = holidays_sub.add_parser("remove")
+    remove_holiday.add_argument("--date", required=True)
+    holidays.set_defaults(func=cmd_holidays)
     return parser
 
 

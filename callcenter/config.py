@@ -74,6 +74,7 @@ class DatabaseSettings:
 class PathsSettings:
     var_dir: str = _opt("var")
     sounds_dir: str = _opt("sounds")
+    ivr_dir: str = _opt("ivr_flows")
     dialplan_dir: str = _opt("dialplan")
 
 
@@ -105,6 +106,8 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     cdr: CdrSettings = field(default_factory=CdrSettings)
     dids: Mapping[str, DidRoute] = field(default_factory=dict)
+    # Until the ACD runs queues, an IVR queue exit rings these extensions together.
+    queues: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     source: str = "<defaults>"
 
     @property
@@ -119,10 +122,10 @@ class Settings:
 SECTIONS: dict[str, type] = {
     f.name: typing.get_type_hints(Settings)[f.name]
     for f in dataclasses.fields(Settings)
-    if f.name not in ("dids", "source")
+    if f.name not in ("dids", "queues", "source")
 }
 
-ROUTE_KINDS = ("greeting", "extension")
+ROUTE_KINDS = ("ivr", "greeting", "extension")
 _DID_RE = re.compile(r"^[0-9+*#]{1,32}$")
 
 
@@ -234,6 +237,21 @@ def _parse_dids(raw: Any, file: str, where: _Located) -> dict[str, DidRoute]:
     return dids
 
 
+def _parse_queues(raw: Any, file: str, where: _Located) -> dict[str, tuple[str, ...]]:
+    if not isinstance(raw, dict):
+        raise ConfigError(file, "[queues]", "must be a table of queue = [extensions]", where.line_of("queues"))
+    queues: dict[str, tuple[str, ...]] = {}
+    for name, members in raw.items():
+        line = where.line_of("queues", name)
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", name):
+            raise ConfigError(file, f"[queues] {name}", "a queue name is 1-40 letters, digits, _ or -", line)
+        if not isinstance(members, list) or not members or not all(
+                isinstance(m, str) and re.fullmatch(r"[1-9][0-9]{1,9}", m) for m in members):
+            raise ConfigError(file, f"[queues] {name}", 'must be a list of extensions, e.g. ["2002", "2003"]', line)
+        queues[name] = tuple(members)
+    return queues
+
+
 def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Loads the settings: defaults, the file (if it exists), then environment overrides."""
     environ = os.environ if environ is None else environ
@@ -254,9 +272,9 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     where = _Located(text)
 
     for section in data:
-        if section not in SECTIONS and section != "dids":
-            raise ConfigError(file, f"[{section}]", f"unknown section (known: {', '.join([*SECTIONS, 'dids'])})",
-                              where.line_of(section))
+        if section not in SECTIONS and section not in ("dids", "queues"):
+            known = ", ".join([*SECTIONS, "dids", "queues"])
+            raise ConfigError(file, f"[{section}]", f"unknown section (known: {known})", where.line_of(section))
 
     overrides: dict[str, dict[str, tuple[Any, str]]] = {name: {} for name in SECTIONS}
     for name in SECTIONS:
@@ -274,9 +292,9 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
         overrides[section][key] = (value, "env")
 
     sections = {name: _build_section(cls, name, overrides[name], file, where) for name, cls in SECTIONS.items()}
-    dids = _parse_dids(data.get("dids", {"1000": {"name": "Demo greeting", "route": "greeting:welcome"}}),
-                       file, where)
-    settings = Settings(**sections, dids=dids, source=file if text else "<defaults>")
+    dids = _parse_dids(data.get("dids", {"1000": {"name": "Main line", "route": "ivr:main"}}), file, where)
+    queues = _parse_queues(data.get("queues", {"sales": ["2002", "2003"], "support": ["2004"]}), file, where)
+    settings = Settings(**sections, dids=dids, queues=queues, source=file if text else "<defaults>")
     if settings.ari.reconnect_min > settings.ari.reconnect_max:
         raise ConfigError(file, "[ari] reconnect_min", "must not exceed reconnect_max",
                           where.line_of("ari", "reconnect_min"))

@@ -16,3 +16,7 @@ STASIS_ACTIVE = Gauge("callcenter_stasis_active_channels", "Channels now in the 
 CEL_EVENTS = Counter("callcenter_cel_events_total", "Channel events read from Asterisk's event log")
 CDR_WRITTEN = Counter("callcenter_cdr_written_total", "CDRs written", ["disposition"])
 LEDGER_ERRORS = Counter("callcenter_ledger_errors_total", "Failed attempts to store call events")
+IVR_KEY_TO_PROMPT = Histogram(
+    "callcenter_ivr_key_to_prompt_seconds", "From a caller's key to the start of the next prompt",
+    buckets=(0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2, 5))
+IVR_CALLS = Counter("callcenter_ivr_calls_total", "Calls through the IVR by outcome", ["outcome"])

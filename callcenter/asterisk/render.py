@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Iterable, Sequence
@@ -19,6 +20,7 @@ RELOAD_MODULE = {
     "pjsip.conf": "res_pjsip.so",
     "extensions.conf": "pbx_config.so",
     "musiconhold.conf": "res_musiconhold.so",
+    "voicemail.conf": "app_voicemail.so",
 }
 WRITABLE_DIRS = ("spool", "spool/recording", "run", "log", "lib")
 
@@ -28,6 +30,11 @@ class SipUser:
     extension: str
     name: str
     sip_secret: str
+
+    @property
+    def voicemail_pin(self) -> str:
+        """Six digits derived from the SIP secret: stable across renders, never a default PIN."""
+        return f"{int(hashlib.sha256(self.sip_secret.encode()).hexdigest(), 16) % 1_000_000:06d}"
 
 
 def _environment(template_dir: Path) -> jinja2.Environment:
@@ -101,6 +108,7 @@ class Renderer:
             "layout": self.layout,
             "users": sorted(users, key=lambda u: u.extension),
             "dids": sorted(self.settings.dids),
+            "queues": sorted(self.settings.queues.items()),
             "app": self.settings.asterisk.app,
             "module_dir": MODULE_DIR,
             "data_dir": DATA_DIR,
@@ -125,7 +133,7 @@ class Renderer:
             # ari.conf and manager.conf hold credentials; Asterisk (maybe another uid) must read them.
             tmp.write_text(text)
             ids = _asterisk_ids(self.layout)
-            if name in ("ari.conf", "manager.conf", "pjsip.conf"):
+            if name in ("ari.conf", "manager.conf", "pjsip.conf", "voicemail.conf"):
                 os.chmod(tmp, 0o640)
                 if ids:
                     os.chown(tmp, 0, ids[1])

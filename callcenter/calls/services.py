@@ -13,7 +13,6 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 from callcenter import metrics
@@ -39,6 +38,7 @@ class CallState(enum.Enum):
     ANSWERING = "answering"
     PLAYING = "playing"
     ROUTING = "routing"
+    IVR = "ivr"
     HANGING_UP = "hanging_up"
     ENDED = "ended"
 
@@ -64,33 +64,30 @@ class OwnedChannel:
 
     args: tuple[str, ...]
     answered: bool
+    caller: str = ""
 
 
-class Prompts:
-    """Finds a prompt: ours in sounds/<lang>/ first, else Asterisk's sound library by name."""
+class PromptMedia(Protocol):
+    def media(self, name: str, lang: str = "en") -> str: ...
 
-    def __init__(self, host_dir: Path, asterisk_dir: str) -> None:
-        self.host_dir = host_dir
-        self.asterisk_dir = asterisk_dir
 
-    def media(self, name: str, lang: str = "en") -> str:
-        for language in dict.fromkeys((lang, "en")):
-            if any((self.host_dir / language).glob(f"{name}.*")):
-                return f"sound:{self.asterisk_dir}/{language}/{name}"
-        return f"sound:{name}"
+class IvrStarter(Protocol):
+    def start(self, channel_id: str, flow_name: str, caller: str, did: str, answered: bool = False) -> bool: ...
 
 
 class CallService:
-    def __init__(self, control: CallControl, dids: Mapping[str, DidRoute], prompts: Prompts) -> None:
+    def __init__(self, control: CallControl, dids: Mapping[str, DidRoute], prompts: PromptMedia,
+                 ivr: IvrStarter | None = None) -> None:
         self.control = control
         self.dids = dids
         self.prompts = prompts
+        self.ivr = ivr
         self.calls: dict[str, StasisCall] = {}
 
     def _update_gauge(self) -> None:
         metrics.STASIS_ACTIVE.set(len(self.calls))
 
-    async def start(self, channel_id: str, args: tuple[str, ...], answered: bool = False) -> None:
+    async def start(self, channel_id: str, args: tuple[str, ...], answered: bool = False, caller: str = "") -> None:
         """A channel entered the app: ``args`` are what the dialplan passed (kind, number)."""
         kind = args[0] if args else "did"
         number = args[1] if len(args) > 1 else ""
@@ -105,7 +102,13 @@ class CallService:
                 await self._greet(call, NO_SERVICE_PROMPT)
                 return
             route_kind, _, target = route.route.partition(":")
-            if route_kind == "extension":
+            if route_kind == "ivr":
+                if self.ivr is not None and self.ivr.start(channel_id, target, caller, number, answered):
+                    call.to(CallState.IVR)
+                    return
+                log.error("DID %s routes to IVR flow %r, which is not loaded", number, target)
+                await self._greet(call, NO_SERVICE_PROMPT)
+            elif route_kind == "extension":
                 call.to(CallState.ROUTING)
                 await self.control.continue_in_dialplan(channel_id, "users", target)
             else:
@@ -162,7 +165,7 @@ class CallService:
             call = self.calls.get(channel_id)
             if call is None:
                 log.info("adopting channel %s still in the app after a restart", channel_id)
-                await self.start(channel_id, channel.args, answered=channel.answered)
+                await self.start(channel_id, channel.args, answered=channel.answered, caller=channel.caller)
             elif call.state is CallState.PLAYING and call.playback_id:
                 if not await self.control.playback_exists(call.playback_id):
                     await self._hangup(call)

@@ -5,24 +5,39 @@ from __future__ import annotations
 import logging
 
 from callcenter.ari.client import AriClient
-from callcenter.ari.events import AriEvent, PlaybackFinished, StasisEnd, StasisStart
+from callcenter.ari.events import (
+    AriEvent,
+    ChannelDtmfReceived,
+    PlaybackFinished,
+    PlaybackStarted,
+    StasisEnd,
+    StasisStart,
+)
 from callcenter.calls.services import CallService, OwnedChannel
 from callcenter.errors import AriError, AriNotFound
+from callcenter.ivr.services import IvrService
 
 log = logging.getLogger(__name__)
 
 
 class StasisAdapter:
-    def __init__(self, ari: AriClient, calls: CallService) -> None:
+    def __init__(self, ari: AriClient, calls: CallService, ivr: IvrService) -> None:
         self.ari = ari
         self.calls = calls
+        self.ivr = ivr
 
     async def on_event(self, event: AriEvent) -> None:
-        if isinstance(event, StasisStart):
-            await self.calls.start(event.channel.id, event.args)
+        if isinstance(event, ChannelDtmfReceived):
+            self.ivr.on_dtmf(event.channel.id, event.digit)
+        elif isinstance(event, PlaybackStarted):
+            self.ivr.on_playback_started(event.playback.target_uri.removeprefix("channel:"), event.playback.id)
         elif isinstance(event, PlaybackFinished):
+            self.ivr.on_playback_finished(event.playback.target_uri.removeprefix("channel:"), event.playback.id)
             await self.calls.playback_finished(event.playback.id)
+        elif isinstance(event, StasisStart):
+            await self.calls.start(event.channel.id, event.args, caller=event.channel.caller_number)
         elif isinstance(event, StasisEnd):
+            self.ivr.on_gone(event.channel.id)
             self.calls.ended(event.channel.id)
 
     async def on_connect(self) -> None:
@@ -41,8 +56,10 @@ class StasisAdapter:
             app_data = str(dialplan.get("app_data", ""))
             parts = app_data.split(",")
             args = tuple(parts[1:]) if parts and parts[0] == self.ari.app else ()
-            owned[channel_id] = OwnedChannel(args, answered=data.get("state") == "Up")
+            caller = str((data.get("caller") or {}).get("number", ""))
+            owned[channel_id] = OwnedChannel(args, answered=data.get("state") == "Up", caller=caller)
         try:
+            await self.ivr.resync(set(owned))
             await self.calls.resync(owned)
         except AriError:
             log.exception("resync after reconnect failed")

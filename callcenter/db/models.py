@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -153,3 +154,45 @@ class IngestCursor(Base):
 
 
 Index("ix_calls_state", Call.state)
+
+
+class Holiday(Base):
+    """A day the call centre is closed, with the prompt callers hear (IVR holiday nodes)."""
+
+    __tablename__ = "holidays"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prompt: Mapped[str] = mapped_column(String(100), default="")
+
+
+class IvrVisit(Base):
+    """One caller's way through the IVR: which flow version, how it ended and where."""
+
+    __tablename__ = "ivr_visits"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(64), index=True)
+    flow: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[str] = mapped_column(String(16))
+    did: Mapped[str] = mapped_column(String(32), default="")
+    caller: Mapped[str] = mapped_column(String(80), default="")
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(20), default="")  # queue, extension, ..., caller_hangup
+    target: Mapped[str] = mapped_column(String(64), default="")
+    last_flow: Mapped[str] = mapped_column(String(64), default="")
+    last_node: Mapped[str] = mapped_column(String(64), default="")
+
+
+class IvrStep(Base):
+    """A step of a visit: a node entered, a key pressed, a prompt played, a lookup's result."""
+
+    __tablename__ = "ivr_steps"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    visit_id: Mapped[str] = mapped_column(ForeignKey("ivr_visits.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    flow: Mapped[str] = mapped_column(String(64))
+    node: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))  # enter, key, play, invalid, timeout, lookup, language
+    detail: Mapped[str] = mapped_column(String(300), default="")

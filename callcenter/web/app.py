@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -51,6 +52,20 @@ async def api_phones(request: web.Request) -> web.Response:
     return web.json_response(request.app[STATUS]()["phones"])
 
 
+async def demo_balance(request: web.Request) -> web.Response:
+    """The demo IVR's account lookup (ivr_flows/main.yaml). Account 999 answers too late and 000
+    fails, so the lookup's timeout and failure branches can be tried from a phone."""
+    account = request.query.get("account", "")
+    if not account.isdigit():
+        return web.json_response({"error": "account must be digits"}, status=400)
+    if account == "999":
+        await asyncio.sleep(10)
+    if account == "000":
+        return web.json_response({"error": "lookup failed"}, status=500)
+    balance = sum(int(d) for d in account) * 7 + len(account)
+    return web.json_response({"account": account, "balance": balance, "currency": "EUR"})
+
+
 def make_app(health_check: HealthCheck, status: Callable[[], dict[str, Any]]) -> web.Application:
     app = web.Application()
     app[HEALTH] = health_check
@@ -59,4 +74,5 @@ def make_app(health_check: HealthCheck, status: Callable[[], dict[str, Any]]) ->
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/phones", api_phones)
+    app.router.add_get("/demo/balance", demo_balance)
     return app

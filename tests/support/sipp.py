@@ -111,11 +111,14 @@ def _init_vars(caller: str, caller_name: str) -> str:
 
 
 def caller_scenario(*, auth: bool, answer: bool = True, dtmf: str = "", dtmf_after_ms: int = 1500,
+                    keys: list[tuple[int, str]] | None = None,
                     hangup_after_ms: int | None = None, wait_bye_ms: int = 30000,
                     reject_code: int | None = None, cancel_after_ms: int | None = None,
                     caller: str = "0049301234567", caller_name: str = "Test Caller") -> str:
     """A caller. Answered calls either hang up themselves after ``hangup_after_ms`` or wait for the
-    far end's BYE (``wait_bye_ms`` at most). ``reject_code``: the call must fail with that response.
+    far end's BYE (``wait_bye_ms`` at most). ``keys``: (pause in ms, keys to press) steps, pressed in
+    order after the answer (``dtmf``/``dtmf_after_ms`` is one such step). ``reject_code``: the call
+    must fail with that response.
     ``cancel_after_ms``: the caller gives up while it rings."""
     parts = ['<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="caller">\n',
              _init_vars(caller, caller_name), _invite(False)]
@@ -157,11 +160,14 @@ def caller_scenario(*, auth: bool, answer: bool = True, dtmf: str = "", dtmf_aft
         return "".join(parts)
     parts.append('  <recv response="200" rtd="true"/>\n')
     parts.append(_ack(True))
-    if dtmf:
+    steps = list(keys or []) + ([(dtmf_after_ms, dtmf)] if dtmf else [])
+    if steps:
         # RFC 4733 events on payload type 96, as offered in the SDP (sipp's own DTMF pcaps use 101).
         # play_dtmf and play_pcap_audio cancel each other within a call: DTMF callers send no audio.
-        parts.append(f'  <pause milliseconds="{dtmf_after_ms}"/>\n')
-        parts.append(f'  <nop><action><exec play_dtmf="{dtmf}"/></action></nop>\n')
+        for pause_ms, digits in steps:
+            parts.append(f'  <pause milliseconds="{pause_ms}"/>\n')
+            if digits:
+                parts.append(f'  <nop><action><exec play_dtmf="{digits}"/></action></nop>\n')
     else:
         parts.append(f'  <nop><action><exec play_pcap_audio="{AUDIO_PCAP}"/></action></nop>\n')
     if hangup_after_ms is not None:
