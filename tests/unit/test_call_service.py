@@ -2,9 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.calls.services import CallService, CallState, OwnedChannel, Prompts
+from callcenter.calls.services import CallService, CallState, OwnedChannel
 from callcenter.config import DidRoute
 from callcenter.errors import AriError, AriNotFound
+from callcenter.ivr.prompts import PromptCatalog
 
 
 class FakeControl:
@@ -44,8 +45,29 @@ def control() -> FakeControl:
 def service(control: FakeControl, tmp_path: Path) -> CallService:
     (tmp_path / "en").mkdir()
     (tmp_path / "en" / "welcome.wav").write_bytes(b"RIFF")
-    dids = {"1000": DidRoute("Demo", "greeting:welcome"), "1001": DidRoute("Sales", "extension:2002")}
-    return CallService(control, dids, Prompts(tmp_path, "/srv/sounds"))  # type: ignore[arg-type]
+    dids = {"1000": DidRoute("Demo", "greeting:welcome"), "1001": DidRoute("Sales", "extension:2002"),
+            "1002": DidRoute("IVR", "ivr:main"), "1003": DidRoute("Missing", "ivr:nope")}
+    return CallService(control, dids, PromptCatalog(tmp_path, "/srv/sounds", None), FakeIvr())  # type: ignore[arg-type]
+
+
+class FakeIvr:
+    def __init__(self) -> None:
+        self.started: list[tuple[str, str, str, str, bool]] = []
+
+    def start(self, channel_id: str, flow_name: str, caller: str, did: str, answered: bool = False) -> bool:
+        if flow_name != "main":
+            return False
+        self.started.append((channel_id, flow_name, caller, did, answered))
+        return True
+
+
+async def test_did_routed_to_an_ivr_flow_starts_it_or_says_no_service(service: CallService,
+                                                                     control: FakeControl) -> None:
+    await service.start("ch7", ("did", "1002"), caller="0049")
+    assert service.ivr.started == [("ch7", "main", "0049", "1002", False)]  # type: ignore[union-attr]
+    assert service.calls["ch7"].state is CallState.IVR
+    await service.start("ch8", ("did", "1003"))
+    assert ("play", "ch8", "sound:no-service") in control.actions
 
 
 async def test_greeting_answers_plays_our_prompt_and_hangs_up_when_it_ends(service: CallService,

@@ -74,8 +74,11 @@ def test_render_writes_every_file_once_and_only_changes_what_changed(tmp_path: P
     first = renderer.render(users)
     assert "pjsip.conf" in first and "extensions.conf" in first and "ari.conf" in first
     assert renderer.render(users) == []
-    assert sorted(renderer.render([*users, SipUser("2002", "Bob", "s3cret-two")])) == ["extensions.conf",
-                                                                                      "pjsip.conf"]
+    assert sorted(renderer.render([*users, SipUser("2002", "Bob", "s3cret-two")])) == [
+        "extensions.conf", "pjsip.conf", "voicemail.conf"]
+    voicemail = layout.host("etc", "voicemail.conf").read_text()
+    pin = SipUser("2002", "Bob", "s3cret-two").voicemail_pin
+    assert f"2002 => {pin},Bob" in voicemail and len(pin) == 6
     pjsip = layout.host("etc", "pjsip.conf").read_text()
     assert "[2002](user-endpoint)" in pjsip and "password = s3cret-two" in pjsip
     assert "callerid = \"Alice 'Al'\" <2001>" in pjsip
@@ -86,6 +89,7 @@ def test_render_writes_every_file_once_and_only_changes_what_changed(tmp_path: P
     extensions = layout.host("etc", "extensions.conf").read_text()
     assert "exten => 2002,1,Gosub(dial-user,s,1(2002))" in extensions
     assert "exten => 1000,1,Stasis(callcenter,did,${EXTEN})" in extensions
+    assert "exten => sales,1,Dial(PJSIP/2002&PJSIP/2003,${DIAL_TIMEOUT})" in extensions
     assert (layout.sounds_host / "en").is_dir() or not (REPO / "sounds" / "en" / "welcome.wav").exists()
 
 
