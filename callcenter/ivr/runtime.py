@@ -117,6 +117,8 @@ class IvrSession:
         self.clock = clock
         self.http = http
         self.node_name = flow.start
+        # A key that cut a plain prompt short belongs to whatever asks for keys next (type-ahead).
+        self.typeahead: str | None = None
 
     def _media(self, names: Any) -> list[str]:
         media = []
@@ -127,6 +129,9 @@ class IvrSession:
         return media
 
     async def _play(self, node: Node, names: Any, interruptible: bool) -> str | None:
+        if interruptible and self.typeahead is not None:
+            digit, self.typeahead = self.typeahead, None
+            return digit
         media = self._media(names)
         if not media:
             return None
@@ -157,7 +162,7 @@ class IvrSession:
     # -- nodes: each returns the next node's name, or an Outcome for an exit --------------------------
 
     async def _node_play(self, node: Node) -> str:
-        await self._play(node, node.prompts, bool(node.get("interruptible", True)))
+        self.typeahead = await self._play(node, node.prompts, bool(node.get("interruptible", True)))
         return str(node.get("next"))
 
     async def _node_menu(self, node: Node) -> str:
@@ -287,7 +292,7 @@ class IvrSession:
             digits = re.sub(r"[^0-9*#]", "", self.context.render(str(node.get("digits"))))
             if digits:
                 names.append(f"digits:{digits}")
-        await self._play(node, names, True)
+        self.typeahead = await self._play(node, names, True)
         return str(node.get("next"))
 
     async def _exit(self, node: Node, kind: str, target: str) -> Outcome:
