@@ -319,7 +319,7 @@ async def test_language_choice_changes_prompts(tmp_path: Path) -> None:
 
 
 async def test_goto_flow_continues_in_the_other_flow(tmp_path: Path) -> None:
-    caller, recorder, outcome = await run(tmp_path, ["5"])
+    _caller, recorder, outcome = await run(tmp_path, ["5"])
     assert (outcome.kind, outcome.target, outcome.flow) == ("extension", "2005", "second")
     assert ("test", "other", "goto", "second") in recorder.steps
 
@@ -354,7 +354,7 @@ async def lookup_server() -> Any:
 
 async def test_http_lookup_success_timeout_and_failure(tmp_path: Path, lookup_server: Any) -> None:
     panel, http = lookup_server
-    caller, recorder, outcome = await run(tmp_path, ["3"], panel=panel, http=http)
+    _caller, recorder, outcome = await run(tmp_path, ["3"], panel=panel, http=http)
     assert ("test", "lookup", "lookup", "ok") in recorder.steps
     assert ("test", "branch", "branch", "42") in recorder.steps
     assert outcome.target == "sales"
@@ -424,6 +424,6 @@ async def test_a_key_that_cuts_a_prompt_short_is_kept_for_the_menu(tmp_path: Pat
     prompts: hello
     next: menu
 """, 1)
-    caller, recorder, outcome = await run(tmp_path, ["1"], text=text)
+    caller, _recorder, outcome = await run(tmp_path, ["1"], text=text)
     assert caller.played == [["sound:en/hello"]]  # the menu prompt was not needed
     assert outcome.target == "sales"
