@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from sqlalchemy import select
 from callcenter.asterisk.layout import AsteriskLayout, resolve_layout
 from callcenter.config import Settings, load_settings
 from callcenter.db.engine import Database
-from callcenter.db.models import Call, CallEvent, Cdr, User
+from callcenter.db.models import Call, CallEvent, Cdr, IvrStep, IvrVisit, User
 from tests.support import sipp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,6 +55,7 @@ url = "{db_url}"
 [paths]
 var_dir = "{var_dir}"
 sounds_dir = "{REPO / 'sounds'}"
+ivr_dir = "{var_dir / 'ivr_flows'}"
 dialplan_dir = "{REPO / 'dialplan'}"
 
 [log]
@@ -73,6 +75,22 @@ route = "extension:2002"
 [dids.1002]
 name = "Beep"
 route = "greeting:beep"
+
+[dids.1100]
+name = "Main line"
+route = "ivr:main"
+
+[dids.1101]
+name = "Deep test flow"
+route = "ivr:deep"
+
+[dids.1102]
+name = "Hours test flow"
+route = "ivr:hours"
+
+[queues]
+sales = ["2002"]
+support = ["2004"]
 """
 
 
@@ -166,6 +184,21 @@ class System:
             time.sleep(0.1)
         raise AssertionError(f"expected {count} new CDR(s) after {after}; log:\n{self.log_tail()}")
 
+    def visits_since(self, since: datetime, count: int = 1,
+                     timeout: float = 15) -> list[tuple[IvrVisit, list[IvrStep]]]:
+        """The IVR visits started after ``since``, once ``count`` of them have ended, with their steps."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.db.session() as session:
+                visits = list(session.scalars(select(IvrVisit).where(IvrVisit.started_at >= since)
+                                              .order_by(IvrVisit.started_at)))
+                ended = [v for v in visits if v.ended_at is not None]
+                if len(ended) >= count or time.monotonic() > deadline:
+                    assert len(ended) >= count, f"{len(ended)} of {count} IVR visits ended:\n{self.log_tail()}"
+                    return [(v, list(session.scalars(select(IvrStep).where(IvrStep.visit_id == v.id)
+                                                     .order_by(IvrStep.seq)))) for v in ended]
+            time.sleep(0.1)
+
     def call_events(self, linkedid: str) -> list[str]:
         with self.db.session() as session:
             call = session.scalar(select(Call).where(Call.linkedid == linkedid))
@@ -189,10 +222,22 @@ def free_ports() -> dict[str, int]:
             "web": sipp.free_tcp_port()}
 
 
+def install_test_flows(directory: Path) -> None:
+    """The demo flow, open around the clock so tests do not depend on the hour, and the test flows."""
+    directory.mkdir(parents=True, exist_ok=True)
+    demo = (REPO / "ivr_flows" / "main.yaml").read_text()
+    weekly = '      mon-fri: "08:00-20:00"\n      sat: "09:00-14:00"\n'
+    assert weekly in demo, "the demo's opening hours changed: update install_test_flows"
+    (directory / "main.yaml").write_text(demo.replace(weekly, '      mon-sun: "00:00-24:00"\n'))
+    for flow in (REPO / "tests" / "integration" / "flows").glob("*.yaml"):
+        (directory / flow.name).write_text(flow.read_text())
+
+
 def start_system(var_dir: Path, database_url: str, instance: str | None = None, log_level: str = "info",
                  poll_interval: float = 0.05) -> System:
     """Tests read CDRs soon after a call (poll_interval 0.05 s); the benchmark uses the default."""
     instance = instance or f"test-{os.getpid()}"
+    install_test_flows(var_dir / "ivr_flows")
     config = var_dir / "callcenter.toml"
     config.write_text(config_text(var_dir, instance, free_ports(), database_url, log_level, poll_interval))
     settings = load_settings(config, environ={})
