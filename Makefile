@@ -38,6 +38,8 @@ test: install lint unit integration
 
 bench: install
 	$(PY) bench/cps.py
+	$(PY) bench/ledger.py
+	$(PY) bench/ivr.py
 
 clean:
 	rm -rf $(VENV) var
