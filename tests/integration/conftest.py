@@ -3,15 +3,20 @@ CALLCENTER_TEST_DB says (tests/support/system.py does the work)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
+from tests.support import sipp
 from tests.support.postgres import Cluster
 from tests.support.system import DIAL_TIMEOUT, System, start_system, stop_system
 
-__all__ = ["DIAL_TIMEOUT", "System"]
+__all__ = ["DIAL_TIMEOUT", "PhoneFactory", "System"]
+
+PhoneFactory = Callable[..., Awaitable[sipp.Sipp]]
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +48,24 @@ def fresh_system(system: System) -> System:
         system.start()
     system.no_channels_left()
     return system
+
+
+@pytest.fixture
+async def phone(fresh_system: System) -> AsyncIterator[PhoneFactory]:
+    """Registered sipp phones (answer, busy or ring), stopped when the test ends."""
+    started: list[sipp.Sipp] = []
+
+    async def start(extension: str, mode: str = "answer", **kwargs: object) -> sipp.Sipp:
+        handset = sipp.phone(fresh_system.sip_port, extension, fresh_system.password(extension), mode, **kwargs)
+        await handset.start()
+        started.append(handset)
+        deadline = time.monotonic() + 10
+        while f"{extension}/sip:{extension}@127.0.0.1" not in fresh_system.asterisk(
+                f"pjsip show contacts like {extension}"):
+            assert time.monotonic() < deadline, f"phone {extension} did not register"
+            await asyncio.sleep(0.1)
+        return handset
+
+    yield start
+    for handset in started:
+        await handset.stop()

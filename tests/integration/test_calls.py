@@ -8,11 +8,11 @@ import os
 import re
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.integration.conftest import PhoneFactory
 from tests.support import sipp
 from tests.support.system import DIAL_TIMEOUT, System
 
@@ -21,29 +21,6 @@ pytestmark = pytest.mark.integration
 GREETING_SECONDS = 6.77  # sounds/en/welcome.wav as espeak-ng speaks sounds/prompts.toml
 
 
-PhoneFactory = Callable[..., Awaitable[sipp.Sipp]]
-
-
-@pytest.fixture
-async def phone(fresh_system: System) -> AsyncIterator[PhoneFactory]:
-    """Registered sipp phones, unregistered (stopped) when the test ends."""
-    started: list[sipp.Sipp] = []
-
-    async def start(extension: str, mode: str, **kwargs: object) -> sipp.Sipp:
-        handset = sipp.phone(fresh_system.sip_port, extension, fresh_system.password(extension), mode, **kwargs)
-        await handset.start()
-        started.append(handset)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            contacts = fresh_system.asterisk(f"pjsip show contacts like {extension}")
-            if f"{extension}/sip:{extension}@127.0.0.1" in contacts:
-                return handset
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"phone {extension} did not register")
-
-    yield start
-    for handset in started:
-        await handset.stop()
 
 
 def _metric(system: System, name: str) -> float:

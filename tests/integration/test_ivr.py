@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,31 +13,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from callcenter.db.models import IvrStep, IvrVisit
+from tests.integration.conftest import PhoneFactory
 from tests.support import sipp
 from tests.support.system import System
 
 pytestmark = pytest.mark.integration
 
-PhoneFactory = Callable[..., Awaitable[sipp.Sipp]]
-
-
-@pytest.fixture
-async def phone(fresh_system: System) -> AsyncIterator[PhoneFactory]:
-    started: list[sipp.Sipp] = []
-
-    async def start(extension: str, mode: str = "answer") -> sipp.Sipp:
-        handset = sipp.phone(fresh_system.sip_port, extension, fresh_system.password(extension), mode)
-        await handset.start()
-        started.append(handset)
-        deadline = time.monotonic() + 10
-        while f"{extension}/sip:" not in fresh_system.asterisk(f"pjsip show contacts like {extension}"):
-            assert time.monotonic() < deadline, f"phone {extension} did not register"
-            await asyncio.sleep(0.1)
-        return handset
-
-    yield start
-    for handset in started:
-        await handset.stop()
 
 
 def now() -> datetime:
