@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from callcenter import metrics
 from callcenter.ami.client import AmiClient
 from callcenter.ari.client import AriClient
 from callcenter.asterisk.layout import AsteriskLayout, resolve_layout
@@ -201,6 +202,7 @@ class Controller:
                 delay = self.settings.cdr.poll_interval
             except Exception as exc:  # the database went away: nothing is lost, we read on later
                 self._db_error = f"{type(exc).__name__}: {exc}"
+                metrics.LEDGER_ERRORS.inc()
                 if not failing:
                     log.error("storing call events failed (%s); retrying", self._db_error)
                     failing = True

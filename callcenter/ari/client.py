@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from callcenter import metrics
-from callcenter.ari.events import AriEvent, Bridge, Channel, parse_event
+from callcenter.ari.events import AriEvent, Channel, parse_event
 from callcenter.errors import AriError, AriNotFound
 
 log = logging.getLogger(__name__)
@@ -120,9 +120,6 @@ class AriClient:
     async def list_channels(self) -> list[Channel]:
         return [Channel.from_json(c) for c in await self.request("GET", "/channels")]
 
-    async def list_bridges(self) -> list[Bridge]:
-        return [Bridge.from_json(b) for b in await self.request("GET", "/bridges")]
-
     async def application(self) -> dict[str, Any]:
         """What the app still owns: ``channel_ids`` and ``bridge_ids``, among others."""
         result: dict[str, Any] = await self.request("GET", f"/applications/{self.app}")
@@ -208,11 +205,6 @@ class AriClient:
                 await on_event(event)
             except Exception:  # a bad event must never stop the controller
                 log.exception("handling ARI event %s failed", event.type)
-
-    async def drop_connection(self) -> None:
-        """Closes the event socket as if the network failed (used by fault-injection tests)."""
-        if self._ws is not None:
-            await self._ws.close()
 
 
 def _param(value: Any) -> str:

@@ -142,12 +142,3 @@ def ivr_report(session: Session, since: datetime | None = None, flow: str | None
         entry(flow_name, node).hangups += count
     return sorted(report.values(), key=lambda r: (r.flow, -r.passed, r.node))
 
-
-def visit_path(session: Session, channel_id: str) -> list[tuple[str, str, str, str]]:
-    """(flow, node, action, detail) of every step of the visits of one channel, in order."""
-    rows = session.execute(
-        select(IvrStep.flow, IvrStep.node, IvrStep.action, IvrStep.detail).join(IvrVisit)
-        .where(IvrVisit.channel_id == channel_id).order_by(IvrVisit.started_at, IvrStep.seq))
-    return [tuple(row) for row in rows]  # type: ignore[misc]
-
-
