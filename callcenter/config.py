@@ -146,7 +146,7 @@ class _Located:
                     return number
                 continue
             if key is not None and current == section:
-                name = line.split("=", 1)[0].strip().strip('"')
+                name = line.split("=", 1)[0].strip().strip('"').strip("'")
                 if "=" in line and name == key:
                     return number
         return None

@@ -20,16 +20,24 @@ PhoneFactory = Callable[..., Awaitable[sipp.Sipp]]
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    kind = os.environ.get("CALLCENTER_TEST_DB", "sqlite")
-    if kind == "postgresql":
-        cluster = Cluster()
-        try:
-            yield cluster.start()
-        finally:
-            cluster.stop()
-    else:
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'callcenter.db'}"
+def postgres() -> Iterator[Cluster | None]:
+    """The throwaway PostgreSQL cluster when CALLCENTER_TEST_DB=postgresql, else None."""
+    if os.environ.get("CALLCENTER_TEST_DB", "sqlite") != "postgresql":
+        yield None
+        return
+    cluster = Cluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory, postgres: Cluster | None) -> str:
+    if postgres is not None:
+        return f"postgresql://postgres@127.0.0.1:{postgres.port}/postgres"
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'callcenter.db'}"
 
 
 @pytest.fixture(scope="session")

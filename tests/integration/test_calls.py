@@ -14,6 +14,7 @@ import pytest
 
 from tests.integration.conftest import PhoneFactory
 from tests.support import sipp
+from tests.support.postgres import Cluster
 from tests.support.system import DIAL_TIMEOUT, System
 
 pytestmark = pytest.mark.integration
@@ -258,3 +259,31 @@ def test_sigterm_stops_the_controller_and_its_asterisk(fresh_system: System) -> 
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     fresh_system.start()  # for whatever runs next
+
+
+async def test_database_outage_loses_no_cdr_and_no_ivr_path(fresh_system: System, postgres: Cluster | None) -> None:
+    if postgres is None:
+        pytest.skip("a database server outage needs PostgreSQL (CALLCENTER_TEST_DB=postgresql)")
+    before = fresh_system.cdr_count()
+    since = datetime.now(UTC)
+    postgres.halt()
+    try:
+        greeting = await sipp.caller(fresh_system.sip_port, "1002").run(30)
+        assert greeting.ok, greeting.output
+        ivr = await sipp.caller(fresh_system.sip_port, "1101", keys=[(1500, "7")], wait_bye_ms=20000).run(40)
+        assert ivr.ok, ivr.output
+        health = fresh_system.health()
+        assert health["ok"] is False and health["database"]["ok"] is False
+    finally:
+        postgres.resume()
+    # Everything taken while the database was down arrives once it is back.
+    greeting_cdr, ivr_cdr = fresh_system.wait_cdrs(before, 2, timeout=30)
+    assert (greeting_cdr.dst, greeting_cdr.disposition) == ("1002", "ANSWERED")
+    assert ivr_cdr.dst == "1101"
+    [(visit, steps)] = fresh_system.visits_since(since, timeout=30)
+    assert (visit.outcome, visit.last_node) == ("hangup", "fallback")
+    assert any(s.action == "invalid" and s.detail == "7" for s in steps)
+    deadline = time.monotonic() + 15
+    while not fresh_system.health().get("ok"):
+        assert time.monotonic() < deadline, fresh_system.health()
+        await asyncio.sleep(0.2)

@@ -76,6 +76,16 @@ class Cluster:
                 time.sleep(0.05)
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
+    def halt(self) -> None:
+        """Stops the server but keeps its data (a database outage)."""
+        self._run(str(find_bin("pg_ctl")), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100")
+        self._run(str(find_bin("pg_ctl")), "-D", str(self.data), "-o", options, "-w", "-l",
+                  str(self.dir / "log"), "start")
+
     def stop(self) -> None:
         pg_ctl = find_bin("pg_ctl")
         if pg_ctl and self.data.exists():

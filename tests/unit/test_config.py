@@ -15,6 +15,7 @@ def test_documented_default_file_states_the_built_in_defaults(tmp_path: Path, mo
     for section in ("sip", "asterisk", "ari", "web", "database", "paths", "log", "cdr"):
         assert getattr(from_file, section) == getattr(built_in, section), section
     assert from_file.dids == built_in.dids
+    assert from_file.queues == built_in.queues == {"sales": ("2002", "2003"), "support": ("2004",)}
 
 
 def test_every_key_of_the_default_file_is_commented() -> None:
@@ -69,3 +70,15 @@ def test_database_defaults_to_sqlite_under_var(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(f"[paths]\nvar_dir = '{tmp_path}/v'\n")
     assert load_settings(config, environ={}).database_url == f"sqlite:///{tmp_path}/v/callcenter.db"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[queues]\nsales = '2002'\n", "c.toml:2: [queues] sales: must be a list of extensions"),
+    ("[queues]\n'bad name' = ['2002']\n", "c.toml:2: [queues] bad name: a queue name is"),
+])
+def test_wrong_queue_hand_over_lists_are_reported(tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_settings(config, environ={})
+    assert str(error.value).startswith(str(tmp_path / message)), str(error.value)
