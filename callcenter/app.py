@@ -64,7 +64,6 @@ class Controller:
         self.stasis = StasisAdapter(self.ari, self.calls, self.ivr)
         self.ingestor = CelIngestor(self.layout.cel_log, self.db,
                                     {did: route.name for did, route in settings.dids.items()})
-        self.initial_admin_password: str | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._web: web.AppRunner | None = None
         self._db_error = ""
@@ -101,7 +100,6 @@ class Controller:
         with self.db.session() as session:
             created = users.seed_demo(session)
         if created:
-            self.initial_admin_password = created["admin"]
             path = self.settings.var_dir / "initial-admin-password"
             path.write_text(created["admin"] + "\n")
             path.chmod(0o600)

@@ -158,7 +158,7 @@ def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
         return asyncio.run(_run_controller(settings))
 
 
-def _users_db(settings: Settings) -> Any:
+def _database(settings: Settings) -> Any:
     from callcenter.db.engine import Database
 
     db = Database(settings.database_url)
@@ -178,7 +178,7 @@ def _notify_controller(settings: Settings) -> None:
 def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
     from callcenter.users import services as users
 
-    db = _users_db(settings)
+    db = _database(settings)
     if args.action == "list":
         with db.session() as session:
             rows = users.list_users(session)
@@ -250,7 +250,7 @@ def cmd_ivr(settings: Settings, args: argparse.Namespace) -> int:
     if args.days:
         from datetime import UTC, datetime, timedelta
         since = datetime.now(UTC) - timedelta(days=args.days)
-    with _users_db(settings).session() as session:
+    with _database(settings).session() as session:
         rows = ivr_report(session, since=since, flow=args.flow)
     print(f"{'flow':<14} {'node':<20} {'passed':>7} {'hung up':>8}  keys")
     for row in rows:
@@ -266,7 +266,7 @@ def cmd_holidays(settings: Settings, args: argparse.Namespace) -> int:
 
     from callcenter.db.models import Holiday
 
-    with _users_db(settings).session() as session:
+    with _database(settings).session() as session:
         if args.action == "add":
             try:
                 day = date.fromisoformat(args.date)

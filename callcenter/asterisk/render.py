@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,8 @@ RELOAD_MODULE = {
     "voicemail.conf": "app_voicemail.so",
 }
 WRITABLE_DIRS = ("spool", "spool/recording", "run", "log", "lib")
+# Files with credentials: readable by Asterisk's group only.
+SECRET_FILES = ("ari.conf", "manager.conf", "pjsip.conf", "voicemail.conf")
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,10 @@ class Renderer:
         self.layout = layout
         self.secrets = secrets
         self.env = _environment(Path(settings.paths.dialplan_dir).resolve())
+        self.asterisk_ids = _asterisk_ids(layout)
 
     def prepare_dirs(self) -> None:
-        ids = _asterisk_ids(self.layout)
+        ids = self.asterisk_ids
         self.layout.host("etc").mkdir(parents=True, exist_ok=True)
         for name in WRITABLE_DIRS:
             path = self.layout.host(name)
@@ -116,27 +119,23 @@ class Renderer:
             "rtp_end": end,
         }
 
-    def render(self, users: Sequence[SipUser], only: Iterable[str] | None = None) -> list[str]:
-        """Writes every template (or only the named files); returns the names of files that changed."""
+    def render(self, users: Sequence[SipUser]) -> list[str]:
+        """Writes every template; returns the names of the files that changed."""
         context = self.context(users)
-        wanted = set(only) if only is not None else None
         changed: list[str] = []
         for template_name in sorted(self.env.list_templates(filter_func=lambda n: n.endswith(".conf.j2"))):
             name = template_name.removesuffix(".j2")
-            if wanted is not None and name not in wanted:
-                continue
             text = self.env.get_template(template_name).render(context)
             target = self.layout.host("etc", name)
             if target.exists() and target.read_text() == text:
                 continue
             tmp = target.with_suffix(".tmp")
-            # ari.conf and manager.conf hold credentials; Asterisk (maybe another uid) must read them.
             tmp.write_text(text)
-            ids = _asterisk_ids(self.layout)
-            if name in ("ari.conf", "manager.conf", "pjsip.conf", "voicemail.conf"):
+            if name in SECRET_FILES:
+                # Asterisk drops to its own user in a chroot: its group must still read them.
                 os.chmod(tmp, 0o640)
-                if ids:
-                    os.chown(tmp, 0, ids[1])
+                if self.asterisk_ids:
+                    os.chown(tmp, 0, self.asterisk_ids[1])
             os.replace(tmp, target)
             changed.append(name)
         return changed

@@ -100,7 +100,6 @@ class LedgerBatch:
         self.new_events: list[tuple[Call, CallLeg, dict[str, Any]]] = []
         self._names = names
         self._sip_users: frozenset[str] | None = None
-        self.cdrs: list[Cdr] = []
 
     def prefetch(self, records: Sequence[CelRecord]) -> None:
         linkedids = list({r.linkedid for r in records} - self.calls.keys())
@@ -200,7 +199,6 @@ class LedgerBatch:
             row = dataclasses.replace(row, t_cause=LOST_CAUSE)
         cdr = Cdr(call=call, linkedid=call.linkedid, **row.__dict__)
         self.session.add(cdr)
-        self.cdrs.append(cdr)
         metrics.CDR_WRITTEN.labels(row.disposition).inc()
 
 

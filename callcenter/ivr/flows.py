@@ -19,7 +19,8 @@ from callcenter.ivr.hours import HoursError, WeeklyHours
 
 EXIT_TYPES = ("queue", "extension", "voicemail", "hangup", "goto_flow")
 NODE_TYPES = ("play", "menu", "collect", "hours", "holiday", "set", "http", "branch", "say", *EXIT_TYPES)
-MEDIA_PREFIXES = ("sound:", "number:", "digits:", "characters:", "tone:", "recording:")
+# Media URIs Asterisk plays as they are: no prompt file to look up.
+PASSTHROUGH_MEDIA = ("number:", "digits:", "characters:", "tone:", "recording:")
 
 # key -> (required, kind); kind: str, int, float, bool, prompts, node, map, list
 _COMMON = {"type": (True, "str"), "comment": (False, "str")}
@@ -170,7 +171,7 @@ class _Checker:
                 self.add(line, f"{where} must be a prompt name or a list of them")
                 return
             for prompt in prompts:
-                if not prompt.startswith(MEDIA_PREFIXES[1:]) \
+                if not prompt.startswith(PASSTHROUGH_MEDIA) \
                         and not self.prompt_exists(prompt.removeprefix("sound:")):
                     self.add(line, f"{where}: prompt {prompt!r} is missing in every language "
                                    "(not in sounds/<lang>/ nor Asterisk's sounds)")

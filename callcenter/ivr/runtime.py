@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from callcenter.ivr.flows import Flow, Node
+from callcenter.ivr.flows import PASSTHROUGH_MEDIA, Flow, Node
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class IvrSession:
         media = []
         for name in names or ():
             text = self.context.render(str(name))
-            media.append(text if text.startswith(("number:", "digits:", "characters:", "tone:", "recording:"))
+            media.append(text if text.startswith(PASSTHROUGH_MEDIA)
                          else self.prompts.media(text.removeprefix("sound:"), self.context.language))
         return media
 

@@ -64,16 +64,7 @@ class Cluster:
         if not initdb or not pg_ctl:
             raise RuntimeError("PostgreSQL is not installed: run `python tests/support/postgres.py install`")
         self._run(initdb, "-A", "trust", "--no-sync", "-U", "postgres", "-D", str(self.data))
-        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100")
-        self._run(pg_ctl, "-D", str(self.data), "-o", options, "-w", "-l", str(self.dir / "log"), "start")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), 0.2):
-                    break
-            except OSError:
-                time.sleep(0.05)
+        self.resume()
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def halt(self) -> None:
@@ -81,10 +72,18 @@ class Cluster:
         self._run(str(find_bin("pg_ctl")), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def resume(self) -> None:
+        """Starts the server on the cluster's data and waits until it takes connections."""
         options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100")
         self._run(str(find_bin("pg_ctl")), "-D", str(self.data), "-o", options, "-w", "-l",
                   str(self.dir / "log"), "start")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), 0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
 
     def stop(self) -> None:
         pg_ctl = find_bin("pg_ctl")

@@ -110,7 +110,7 @@ def _init_vars(caller: str, caller_name: str) -> str:
 """
 
 
-def caller_scenario(*, auth: bool, answer: bool = True, dtmf: str = "", dtmf_after_ms: int = 1500,
+def caller_scenario(*, auth: bool, dtmf: str = "", dtmf_after_ms: int = 1500,
                     keys: list[tuple[int, str]] | None = None,
                     hangup_after_ms: int | None = None, wait_bye_ms: int = 30000,
                     reject_code: int | None = None, cancel_after_ms: int | None = None,
