@@ -13,6 +13,11 @@ from typing import Any
 from aiohttp import web
 
 from callcenter import metrics
+from callcenter.acd import records as acd_records
+from callcenter.acd.model import CustomerCard
+from callcenter.acd.panel import AcdPanel
+from callcenter.acd.records import AcdRecorder
+from callcenter.acd.services import AcdService
 from callcenter.ami.client import AmiClient
 from callcenter.ari.client import AriClient
 from callcenter.asterisk.layout import AsteriskLayout, resolve_layout
@@ -23,6 +28,7 @@ from callcenter.calls.services import CallService
 from callcenter.calls.stasis import StasisAdapter
 from callcenter.config import Settings
 from callcenter.db.engine import Database
+from callcenter.db.writer import RecordWriter
 from callcenter.errors import AmiError, AriError, AsteriskError
 from callcenter.ivr.prompts import PromptCatalog
 from callcenter.ivr.records import PathWriter
@@ -52,16 +58,24 @@ class Controller:
         self.presence = PhonePresence()
         self.ami = AmiClient("127.0.0.1", settings.asterisk.ami_port, self.secrets.ami_user,
                              self.secrets.ami_password, on_login=self._ami_resync)
-        self.ami.on_event("DeviceStateChange",
-                          lambda e: self.presence.device_state(e.get("Device", ""), e.get("State", "")))
+        self.ami.on_event("DeviceStateChange", self._device_state)
         library = self.layout.root / "usr/share/asterisk/sounds" if self.layout.root else \
             Path("/usr/share/asterisk/sounds")
         self.prompts = PromptCatalog(Path(settings.paths.sounds_dir).resolve(), self.layout.ast("sounds"), library)
         self.flows = FlowRegistry(Path(settings.paths.ivr_dir).resolve(), self.prompts.exists)
         self.ivr = IvrService(self.ari, self.flows, self.prompts, PathWriter(self.db), self.db,
                               panel_url=f"http://127.0.0.1:{settings.web.port}")
-        self.calls = CallService(self.ari, settings.dids, self.prompts, self.ivr)
-        self.stasis = StasisAdapter(self.ari, self.calls, self.ivr)
+        self.acd_writer = RecordWriter(self.db, "ACD records")
+        self.acd = AcdService(self.ari, AcdRecorder(self.acd_writer), settings.acd, settings.pause_reasons,
+                              settings.wrapup_codes, self.prompts, dial_timeout=settings.asterisk.dial_timeout,
+                              extensions=lambda: set(self._user_names), card_lookup=self._customer_card,
+                              phone_state=lambda extension: self.presence.states.get(extension, ""))
+        self.acd.ivr_start = lambda channel, flow, caller, did: self.ivr.start(channel, flow, caller, did, True)
+        self.ivr.enter_queue = lambda channel, queue, caller, did, priority: self.acd.enter(
+            channel, queue, caller, "", did, True, priority)
+        self.panel = AcdPanel(self.acd, self.db, self.flows.names)
+        self.calls = CallService(self.ari, settings.dids, self.prompts, self.ivr, self.acd)
+        self.stasis = StasisAdapter(self.ari, self.calls, self.ivr, self.acd)
         self.ingestor = CelIngestor(self.layout.cel_log, self.db,
                                     {did: route.name for did, route in settings.dids.items()})
         self._tasks: list[asyncio.Task[Any]] = []
@@ -88,6 +102,7 @@ class Controller:
                                                name="ari"))
         self._tasks.append(asyncio.create_task(self._ingest_loop(), name="cel-ingest"))
         self._tasks.append(asyncio.create_task(self.ivr.writer.run(), name="ivr-paths"))
+        self._tasks.append(asyncio.create_task(self.acd_writer.run(), name="acd-records"))
         self._tasks.append(asyncio.create_task(self._watch_flows(), name="ivr-watch"))
         if self.settings.asterisk.manage:
             self._tasks.append(asyncio.create_task(self._watch_asterisk(), name="asterisk-watch"))
@@ -103,6 +118,34 @@ class Controller:
             path = self.settings.var_dir / "initial-admin-password"
             path.write_text(created["admin"] + "\n")
             path.chmod(0o600)
+        self._load_acd()
+
+    def _load_acd(self) -> None:
+        """Queues from the configuration into the database, then the ACD's state from it."""
+        now = datetime.now(UTC)
+        with self.db.session() as session:
+            for problem in acd_records.sync_queues(session, self.settings.queues):
+                log.warning("%s", problem)
+        with self.db.session() as session:
+            queues = acd_records.load_queues(session)
+            agents = acd_records.load_agents(session, queues, now)
+            figures = acd_records.load_figures(session, queues, now)
+            handle_times = {name: acd_records.recent_handle_times(session, name, self.settings.acd.estimate_calls)
+                            for name in queues}
+            callbacks = acd_records.open_callbacks(session, limit=10_000)
+        self.acd.load(queues, agents, figures, handle_times, callbacks)
+
+    async def _customer_card(self, number: str) -> CustomerCard | None:
+        def lookup() -> CustomerCard | None:
+            with self.db.session() as session:
+                return acd_records.customer_card(session, number)
+        return await asyncio.to_thread(lookup)
+
+    def _device_state(self, event: dict[str, str]) -> None:
+        self.presence.device_state(event.get("Device", ""), event.get("State", ""))
+        if event.get("State") == "NOT_INUSE":
+            # A phone that just hung up may be the free agent a waiting caller needs.
+            asyncio.get_running_loop().create_task(self.acd.dispatch())
 
     def _render(self) -> list[str]:
         with self.db.session() as session:
@@ -144,6 +187,8 @@ class Controller:
         self._tasks.clear()
         with contextlib.suppress(Exception):
             await self.ivr.close()
+        with contextlib.suppress(Exception):
+            await self.acd_writer.flush()
         self.ami.close()
         await self.ari.close()
         if self.settings.asterisk.manage:

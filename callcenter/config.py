@@ -90,9 +90,52 @@ class CdrSettings:
 
 
 @dataclass(frozen=True)
+class AcdSettings:
+    # An agent who lets this many offered calls in a row go unanswered is paused ("missed").
+    missed_limit: int = _opt(3, lo=1, hi=100)
+    # The key a waiting caller presses to be called back without losing their place.
+    callback_key: str = _opt("1", pattern=r"^[0-9*#]$")
+    # Estimated wait uses the handle times of this many recent calls of the queue...
+    estimate_calls: int = _opt(20, lo=1, hi=1000)
+    # ...and this handle time (seconds) until a queue has any.
+    default_handle_time: int = _opt(180, lo=1, hi=7200)
+    # Where click-to-call and callbacks dial numbers that are not extensions: a PJSIP endpoint.
+    trunk: str = _opt("pstn", pattern=r"^[A-Za-z0-9_-]+$")
+
+
+@dataclass(frozen=True)
 class DidRoute:
     name: str
     route: str
+
+
+STRATEGIES = ("longest-idle", "ring-all", "round-robin", "fewest-calls", "skills")
+OVERFLOW_KINDS = ("queue", "voicemail", "ivr", "callback")
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """A queue as the configuration defines it (synchronised into the database at start)."""
+
+    name: str
+    strategy: str = "longest-idle"
+    # Extension -> skill level (1-100, higher is better; only the skills strategy looks at it).
+    members: Mapping[str, int] = field(default_factory=dict)
+    ring_timeout: int = 15
+    wrapup: int = 15
+    max_wait: int = 300
+    service_level: int = 20
+    # "" keeps callers waiting; else queue:<name>, voicemail:<mailbox>, ivr:<flow> or callback.
+    overflow: str = "callback"
+    announce_every: int = 30
+    moh_class: str = "default"
+
+
+@dataclass(frozen=True)
+class PauseReason:
+    code: str
+    label: str
+    needs_approval: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,9 +148,11 @@ class Settings:
     paths: PathsSettings = field(default_factory=PathsSettings)
     log: LogSettings = field(default_factory=LogSettings)
     cdr: CdrSettings = field(default_factory=CdrSettings)
+    acd: AcdSettings = field(default_factory=AcdSettings)
     dids: Mapping[str, DidRoute] = field(default_factory=dict)
-    # Until the ACD runs queues, an IVR queue exit rings these extensions together.
-    queues: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    queues: Mapping[str, QueueSpec] = field(default_factory=dict)
+    pause_reasons: Mapping[str, PauseReason] = field(default_factory=dict)
+    wrapup_codes: Mapping[str, str] = field(default_factory=dict)
     source: str = "<defaults>"
 
     @property
@@ -119,13 +164,14 @@ class Settings:
         return self.database.url or f"sqlite:///{self.var_dir / 'callcenter.db'}"
 
 
+TABLES = ("dids", "queues", "pause_reasons", "wrapup_codes")
 SECTIONS: dict[str, type] = {
     f.name: typing.get_type_hints(Settings)[f.name]
     for f in dataclasses.fields(Settings)
-    if f.name not in ("dids", "queues", "source")
+    if f.name not in (*TABLES, "source")
 }
 
-ROUTE_KINDS = ("ivr", "greeting", "extension")
+ROUTE_KINDS = ("ivr", "greeting", "extension", "queue")
 _DID_RE = re.compile(r"^[0-9+*#]{1,32}$")
 
 
@@ -237,19 +283,108 @@ def _parse_dids(raw: Any, file: str, where: _Located) -> dict[str, DidRoute]:
     return dids
 
 
-def _parse_queues(raw: Any, file: str, where: _Located) -> dict[str, tuple[str, ...]]:
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_QUEUE_INTS = {"ring_timeout": (5, 600), "wrapup": (0, 3600), "max_wait": (0, 86400),
+               "service_level": (1, 3600), "announce_every": (0, 3600)}
+DEFAULT_QUEUES = {
+    "sales": {"strategy": "longest-idle", "members": ["2001", "2002", "2003"]},
+    "support": {"strategy": "skills", "members": {"2003": 50, "2004": 90}, "overflow": "queue:sales"},
+}
+DEFAULT_PAUSE_REASONS = {"break": "Break", "lunch": "Lunch", "training": {"label": "Training", "approval": True}}
+DEFAULT_WRAPUP_CODES = {"sale": "Sale", "info": "Information given", "complaint": "Complaint", "other": "Other"}
+
+
+def _parse_queues(raw: Any, file: str, where: _Located) -> dict[str, QueueSpec]:
     if not isinstance(raw, dict):
-        raise ConfigError(file, "[queues]", "must be a table of queue = [extensions]", where.line_of("queues"))
-    queues: dict[str, tuple[str, ...]] = {}
-    for name, members in raw.items():
-        line = where.line_of("queues", name)
-        if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", name):
-            raise ConfigError(file, f"[queues] {name}", "a queue name is 1-40 letters, digits, _ or -", line)
-        if not isinstance(members, list) or not members or not all(
-                isinstance(m, str) and re.fullmatch(r"[1-9][0-9]{1,9}", m) for m in members):
-            raise ConfigError(file, f"[queues] {name}", 'must be a list of extensions, e.g. ["2002", "2003"]', line)
-        queues[name] = tuple(members)
+        raise ConfigError(file, "[queues]", "must be a table of [queues.<name>] tables", where.line_of("queues"))
+    queues: dict[str, QueueSpec] = {}
+    for name, spec in raw.items():
+        line = where.line_of(f"queues.{name}") or where.line_of("queues", name)
+        key = f"[queues.{name}]"
+        if not _NAME_RE.match(name):
+            raise ConfigError(file, key, "a queue name is 1-40 letters, digits, _ or -", line)
+        if isinstance(spec, list):  # the short form: name = ["2001", "2002"]
+            spec = {"members": spec}
+        if not isinstance(spec, dict):
+            raise ConfigError(file, key, 'must be a table (strategy, members, ...) or a list of extensions', line)
+
+        def fail(field_name: str, problem: str, name: str = name, line: int | None = line) -> ConfigError:
+            return ConfigError(file, f"[queues.{name}] {field_name}",
+                               problem, where.line_of(f"queues.{name}", field_name) or line)
+
+        known = {f.name for f in dataclasses.fields(QueueSpec)} - {"name"}
+        for field_name in spec:
+            if field_name not in known:
+                raise fail(field_name, f"unknown key (known keys: {', '.join(sorted(known))})")
+        members_raw = spec.get("members", [])
+        members: dict[str, int] = {}
+        if isinstance(members_raw, list):
+            members_raw = {m: 1 for m in members_raw} if all(isinstance(m, str) for m in members_raw) else None
+        if not isinstance(members_raw, dict):
+            raise fail("members", 'must be a list of extensions or a table extension = skill (1-100)')
+        for ext, skill in members_raw.items():
+            if not re.fullmatch(r"[1-9][0-9]{1,9}", str(ext)):
+                raise fail("members", f"{ext!r} is not an extension")
+            if isinstance(skill, bool) or not isinstance(skill, int) or not 1 <= skill <= 100:
+                raise fail("members", f"skill of {ext} must be a whole number 1-100, got {skill!r}")
+            members[str(ext)] = skill
+        values: dict[str, Any] = {"name": name, "members": members}
+        strategy = spec.get("strategy", "longest-idle")
+        if strategy not in STRATEGIES:
+            raise fail("strategy", f"must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+        values["strategy"] = strategy
+        for field_name, (lo, hi) in _QUEUE_INTS.items():
+            if field_name in spec:
+                value = spec[field_name]
+                if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                    raise fail(field_name, f"must be a whole number {lo}-{hi}, got {value!r}")
+                values[field_name] = value
+        overflow = spec.get("overflow", "callback")
+        kind, _, target = str(overflow).partition(":")
+        if overflow != "" and (kind not in OVERFLOW_KINDS or (kind != "callback" and not target)):
+            raise fail("overflow", f"must be \"\", callback, queue:<name>, voicemail:<mailbox> or ivr:<flow>, "
+                                   f"got {overflow!r}")
+        values["overflow"] = str(overflow)
+        if "moh_class" in spec:
+            if not isinstance(spec["moh_class"], str) or not _NAME_RE.match(spec["moh_class"]):
+                raise fail("moh_class", "must be a music-on-hold class name")
+            values["moh_class"] = spec["moh_class"]
+        queues[name] = QueueSpec(**values)
+    for name, queue in queues.items():
+        kind, _, target = queue.overflow.partition(":")
+        if kind == "queue" and (target not in queues or target == name):
+            raise ConfigError(file, f"[queues.{name}] overflow", f"queue {target!r} is not another configured queue",
+                              where.line_of(f"queues.{name}", "overflow") or where.line_of(f"queues.{name}"))
     return queues
+
+
+def _parse_pause_reasons(raw: Any, file: str, where: _Located) -> dict[str, PauseReason]:
+    if not isinstance(raw, dict):
+        raise ConfigError(file, "[pause_reasons]", 'must be a table of code = "Label"', where.line_of("pause_reasons"))
+    reasons: dict[str, PauseReason] = {}
+    for code, spec in raw.items():
+        line = where.line_of("pause_reasons", code) or where.line_of(f"pause_reasons.{code}")
+        if not _NAME_RE.match(code) or code == "missed":
+            raise ConfigError(file, f"[pause_reasons] {code}", "a code is 1-40 letters, digits, _ or - "
+                              "('missed' is reserved for unanswered calls)", line)
+        if isinstance(spec, str):
+            spec = {"label": spec}
+        if not isinstance(spec, dict) or set(spec) - {"label", "approval"} or not isinstance(
+                spec.get("label", code), str) or not isinstance(spec.get("approval", False), bool):
+            raise ConfigError(file, f"[pause_reasons] {code}",
+                              'must be "Label" or { label = "Label", approval = true }', line)
+        reasons[code] = PauseReason(code, str(spec.get("label", code)), bool(spec.get("approval", False)))
+    return reasons
+
+
+def _parse_wrapup_codes(raw: Any, file: str, where: _Located) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        raise ConfigError(file, "[wrapup_codes]", 'must be a table of code = "Label"', where.line_of("wrapup_codes"))
+    for code, label in raw.items():
+        if not _NAME_RE.match(code) or not isinstance(label, str) or not label.strip():
+            raise ConfigError(file, f"[wrapup_codes] {code}", 'must be code = "Label" (code: letters, digits, _ -)',
+                              where.line_of("wrapup_codes", code))
+    return dict(raw)
 
 
 def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -272,8 +407,8 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     where = _Located(text)
 
     for section in data:
-        if section not in SECTIONS and section not in ("dids", "queues"):
-            known = ", ".join([*SECTIONS, "dids", "queues"])
+        if section not in SECTIONS and section not in TABLES:
+            known = ", ".join([*SECTIONS, *TABLES])
             raise ConfigError(file, f"[{section}]", f"unknown section (known: {known})", where.line_of(section))
 
     overrides: dict[str, dict[str, tuple[Any, str]]] = {name: {} for name in SECTIONS}
@@ -293,8 +428,17 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
 
     sections = {name: _build_section(cls, name, overrides[name], file, where) for name, cls in SECTIONS.items()}
     dids = _parse_dids(data.get("dids", {"1000": {"name": "Main line", "route": "ivr:main"}}), file, where)
-    queues = _parse_queues(data.get("queues", {"sales": ["2002", "2003"], "support": ["2004"]}), file, where)
-    settings = Settings(**sections, dids=dids, queues=queues, source=file if text else "<defaults>")
+    queues = _parse_queues(data.get("queues", DEFAULT_QUEUES), file, where)
+    for did, route in dids.items():
+        kind, _, target = route.route.partition(":")
+        if kind == "queue" and target not in queues:
+            raise ConfigError(file, f"[dids.{did}]", f"route {route.route!r}: no queue {target!r} is configured",
+                              where.line_of(f"dids.{did}"))
+    settings = Settings(**sections, dids=dids, queues=queues,
+                        pause_reasons=_parse_pause_reasons(data.get("pause_reasons", DEFAULT_PAUSE_REASONS), file,
+                                                           where),
+                        wrapup_codes=_parse_wrapup_codes(data.get("wrapup_codes", DEFAULT_WRAPUP_CODES), file, where),
+                        source=file if text else "<defaults>")
     if settings.ari.reconnect_min > settings.ari.reconnect_max:
         raise ConfigError(file, "[ari] reconnect_min", "must not exceed reconnect_max",
                           where.line_of("ari", "reconnect_min"))

@@ -20,3 +20,12 @@ IVR_KEY_TO_PROMPT = Histogram(
     "callcenter_ivr_key_to_prompt_seconds", "From a caller's key to the start of the next prompt",
     buckets=(0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2, 5))
 IVR_CALLS = Counter("callcenter_ivr_calls_total", "Calls through the IVR by outcome", ["outcome"])
+ACD_CALLS = Counter("callcenter_acd_calls_total", "Queue calls by queue and what became of them", ["queue", "event"])
+ACD_ATTEMPTS = Counter("callcenter_acd_ring_attempts_total", "Offers to agent phones by outcome", ["outcome"])
+ACD_AGENT_STATES = Counter("callcenter_acd_agent_state_changes_total", "Agent state changes by new state", ["state"])
+ACD_ANNOUNCEMENTS = Counter("callcenter_acd_announcements_total", "Position announcements played")
+ACD_WAIT = Histogram("callcenter_acd_wait_seconds", "Queue wait of answered calls",
+                     buckets=(1, 2, 5, 10, 20, 30, 60, 120, 300, 600))
+ACD_OFFER_DELAY = Histogram(
+    "callcenter_acd_offer_delay_seconds", "From an agent becoming free (or a call arriving) to the ring request",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1))

@@ -114,6 +114,50 @@ class AriClient:
         await self.request("POST", f"/channels/{channel_id}/continue",
                            params={"context": context, "extension": extension, "priority": priority})
 
+    async def originate(self, channel_id: str, endpoint: str, caller_id: str, timeout: int,
+                        args: list[str]) -> None:
+        """Rings ``endpoint``; when it answers, the channel enters our app with ``args``."""
+        await self.request("POST", f"/channels/{channel_id}", params={
+            "endpoint": endpoint, "app": self.app, "appArgs": ",".join(args), "callerId": caller_id,
+            "timeout": timeout})
+
+    async def set_variable(self, channel_id: str, name: str, value: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/variable", params={"variable": name, "value": value})
+
+    async def get_variable(self, channel_id: str, name: str) -> str:
+        try:
+            result = await self.request("GET", f"/channels/{channel_id}/variable", params={"variable": name})
+        except AriNotFound:
+            return ""
+        return str((result or {}).get("value", ""))
+
+    async def start_moh(self, channel_id: str, moh_class: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/moh", params={"mohClass": moh_class})
+
+    async def stop_moh(self, channel_id: str) -> None:
+        await self.request("DELETE", f"/channels/{channel_id}/moh")
+
+    async def create_bridge(self, bridge_id: str, kind: str) -> None:
+        # A two-party mixing bridge goes native RTP and swallows DTMF unless asked for dtmf_events.
+        bridge_type = "mixing,dtmf_events" if kind == "mixing" else kind
+        await self.request("POST", f"/bridges/{bridge_id}", params={"type": bridge_type, "name": bridge_id})
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        await self.request("DELETE", f"/bridges/{bridge_id}")
+
+    async def add_to_bridge(self, bridge_id: str, channel_id: str) -> None:
+        await self.request("POST", f"/bridges/{bridge_id}/addChannel", params={"channel": channel_id})
+
+    async def remove_from_bridge(self, bridge_id: str, channel_id: str) -> None:
+        await self.request("POST", f"/bridges/{bridge_id}/removeChannel", params={"channel": channel_id})
+
+    async def bridge_moh(self, bridge_id: str, moh_class: str) -> None:
+        await self.request("POST", f"/bridges/{bridge_id}/moh", params={"mohClass": moh_class})
+
+    async def list_bridges(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.request("GET", "/bridges")
+        return result
+
     async def get_channel(self, channel_id: str) -> Channel:
         return Channel.from_json(await self.request("GET", f"/channels/{channel_id}"))
 

@@ -111,7 +111,6 @@ class Renderer:
             "layout": self.layout,
             "users": sorted(users, key=lambda u: u.extension),
             "dids": sorted(self.settings.dids),
-            "queues": sorted(self.settings.queues.items()),
             "app": self.settings.asterisk.app,
             "module_dir": MODULE_DIR,
             "data_dir": DATA_DIR,

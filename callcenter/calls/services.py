@@ -39,6 +39,7 @@ class CallState(enum.Enum):
     PLAYING = "playing"
     ROUTING = "routing"
     IVR = "ivr"
+    QUEUED = "queued"
     HANGING_UP = "hanging_up"
     ENDED = "ended"
 
@@ -75,19 +76,34 @@ class IvrStarter(Protocol):
     def start(self, channel_id: str, flow_name: str, caller: str, did: str, answered: bool = False) -> bool: ...
 
 
+class QueueEntry(Protocol):
+    """The ACD as the call service sees it: queue a caller; log an agent in or out by feature code."""
+
+    async def enter(self, channel_id: str, queue: str, caller: str, caller_name: str, did: str,
+                    answered: bool) -> bool: ...
+    async def toggle_login(self, extension: str) -> str | None:
+        """Logs the agent with this extension in or out; the prompt to play, None if no agent."""
+
+
+# The feature code an agent dials to log in or out of the queues.
+AGENT_LOGIN_CODE = "*45"
+
+
 class CallService:
     def __init__(self, control: CallControl, dids: Mapping[str, DidRoute], prompts: PromptMedia,
-                 ivr: IvrStarter | None = None) -> None:
+                 ivr: IvrStarter | None = None, acd: QueueEntry | None = None) -> None:
         self.control = control
         self.dids = dids
         self.prompts = prompts
         self.ivr = ivr
+        self.acd = acd
         self.calls: dict[str, StasisCall] = {}
 
     def _update_gauge(self) -> None:
         metrics.STASIS_ACTIVE.set(len(self.calls))
 
-    async def start(self, channel_id: str, args: tuple[str, ...], answered: bool = False, caller: str = "") -> None:
+    async def start(self, channel_id: str, args: tuple[str, ...], answered: bool = False, caller: str = "",
+                    caller_name: str = "") -> None:
         """A channel entered the app: ``args`` are what the dialplan passed (kind, number)."""
         kind = args[0] if args else "did"
         number = args[1] if len(args) > 1 else ""
@@ -97,6 +113,10 @@ class CallService:
         metrics.STASIS_CALLS.labels(kind).inc()
         route = self.dids.get(number) if kind == "did" else None
         try:
+            if kind == "feature" and number == AGENT_LOGIN_CODE and self.acd is not None:
+                prompt = await self.acd.toggle_login(caller)
+                await self._greet(call, prompt or NO_SERVICE_PROMPT)
+                return
             if route is None:
                 # A number or feature code nobody configured: say so, then hang up.
                 await self._greet(call, NO_SERVICE_PROMPT)
@@ -107,6 +127,13 @@ class CallService:
                     call.to(CallState.IVR)
                     return
                 log.error("DID %s routes to IVR flow %r, which is not loaded", number, target)
+                await self._greet(call, NO_SERVICE_PROMPT)
+            elif route_kind == "queue":
+                if self.acd is not None and await self.acd.enter(channel_id, target, caller, caller_name, number,
+                                                                 answered):
+                    call.to(CallState.QUEUED)
+                    return
+                log.error("DID %s routes to queue %r, which does not exist", number, target)
                 await self._greet(call, NO_SERVICE_PROMPT)
             elif route_kind == "extension":
                 call.to(CallState.ROUTING)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from callcenter.acd.services import ACD_ARG, AcdService
 from callcenter.ari.client import AriClient
 from callcenter.ari.events import (
     AriEvent,
+    ChannelDestroyed,
     ChannelDtmfReceived,
     PlaybackFinished,
     PlaybackStarted,
@@ -21,24 +23,35 @@ log = logging.getLogger(__name__)
 
 
 class StasisAdapter:
-    def __init__(self, ari: AriClient, calls: CallService, ivr: IvrService) -> None:
+    def __init__(self, ari: AriClient, calls: CallService, ivr: IvrService, acd: AcdService) -> None:
         self.ari = ari
         self.calls = calls
         self.ivr = ivr
+        self.acd = acd
 
     async def on_event(self, event: AriEvent) -> None:
         if isinstance(event, ChannelDtmfReceived):
-            self.ivr.on_dtmf(event.channel.id, event.digit)
+            if not await self.acd.dtmf(event.channel.id, event.digit):
+                self.ivr.on_dtmf(event.channel.id, event.digit)
         elif isinstance(event, PlaybackStarted):
             self.ivr.on_playback_started(event.playback.target_uri.removeprefix("channel:"), event.playback.id)
         elif isinstance(event, PlaybackFinished):
             self.ivr.on_playback_finished(event.playback.target_uri.removeprefix("channel:"), event.playback.id)
             await self.calls.playback_finished(event.playback.id)
+            await self.acd.playback_finished(event.playback.id)
         elif isinstance(event, StasisStart):
-            await self.calls.start(event.channel.id, event.args, caller=event.channel.caller_number)
+            if event.args[:1] == (ACD_ARG,):
+                await self.acd.channel_entered(event.channel.id)
+            else:
+                await self.calls.start(event.channel.id, event.args, caller=event.channel.caller_number,
+                                       caller_name=event.channel.caller_name)
         elif isinstance(event, StasisEnd):
             self.ivr.on_gone(event.channel.id)
             self.calls.ended(event.channel.id)
+            await self.acd.channel_gone(event.channel.id)
+        elif isinstance(event, ChannelDestroyed):
+            # Agent phones that never answered leave no StasisEnd: this is how their offer ends.
+            await self.acd.channel_gone(event.channel.id, event.cause)
 
     async def on_connect(self) -> None:
         """Asterisk replays no StasisStart: ask what the app still owns and hand it to the service."""
@@ -47,7 +60,10 @@ class StasisAdapter:
         except AriNotFound:
             app = {"channel_ids": []}
         owned: dict[str, OwnedChannel] = {}
+        await self.acd.resync(set(app.get("channel_ids", [])))
         for channel_id in app.get("channel_ids", []):
+            if self.acd.owns(channel_id):
+                continue
             try:
                 data = await self.ari.request("GET", f"/channels/{channel_id}")
             except AriNotFound:

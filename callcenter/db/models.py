@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -196,3 +197,141 @@ class IvrStep(Base):
     node: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(16))  # enter, key, play, invalid, timeout, lookup, language
     detail: Mapped[str] = mapped_column(String(300), default="")
+
+
+# -- ACD: queues, agents, queue calls -------------------------------------------------------------
+
+
+class Queue(Base):
+    """An ACD queue. Queues named in the configuration are synchronised from it at every start."""
+
+    __tablename__ = "queues"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    strategy: Mapped[str] = mapped_column(String(20))
+    ring_timeout: Mapped[int] = mapped_column(Integer)
+    wrapup: Mapped[int] = mapped_column(Integer)
+    max_wait: Mapped[int] = mapped_column(Integer)
+    service_level: Mapped[int] = mapped_column(Integer)
+    overflow: Mapped[str] = mapped_column(String(80), default="")
+    announce_every: Mapped[int] = mapped_column(Integer)
+    moh_class: Mapped[str] = mapped_column(String(40), default="default")
+    members: Mapped[list[QueueMember]] = relationship(back_populates="queue", cascade="all, delete-orphan")
+
+
+class QueueMember(Base):
+    __tablename__ = "queue_members"
+    __table_args__ = (UniqueConstraint("queue_id", "user_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    skill: Mapped[int] = mapped_column(Integer, default=1)
+    queue: Mapped[Queue] = relationship(back_populates="members")
+    user: Mapped[User] = relationship()
+
+
+class AgentStatus(Base):
+    """An agent's current state, so a restarted controller keeps who is logged in and paused."""
+
+    __tablename__ = "agent_status"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(40), default="")
+    since: Mapped[datetime] = mapped_column(UtcDateTime())
+    capacity: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class AgentWorkLog(Base):
+    """Every agent state change with its reason (ACD-4)."""
+
+    __tablename__ = "agent_work_log"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    previous: Mapped[str] = mapped_column(String(16), default="")
+    reason: Mapped[str] = mapped_column(String(40), default="")
+    detail: Mapped[str] = mapped_column(String(200), default="")
+
+
+class AcdCall(Base):
+    """One interaction an agent handles or a queue holds: a queued caller, a click-to-call, a callback."""
+
+    __tablename__ = "acd_calls"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # The record of the queue this call was in before (overflow, transfer to a queue).
+    parent_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    channel_id: Mapped[str] = mapped_column(String(64), index=True)
+    direction: Mapped[str] = mapped_column(String(12))  # inbound, outbound, callback
+    queue: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    did: Mapped[str] = mapped_column(String(32), default="")
+    number: Mapped[str] = mapped_column(String(80), default="", index=True)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    entered_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # answered, abandoned, overflow, callback_requested, transferred, failed, no_answer
+    outcome: Mapped[str] = mapped_column(String(24), default="")
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    wait_seconds: Mapped[float | None] = mapped_column(Numeric(10, 2), nullable=True)
+    talk_seconds: Mapped[float | None] = mapped_column(Numeric(10, 2), nullable=True)
+    wrapup_code: Mapped[str] = mapped_column(String(40), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class AcdAttempt(Base):
+    """One offer of a call to an agent's phone: who, in which order, how long it rang, what happened."""
+
+    __tablename__ = "acd_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("acd_calls.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    extension: Mapped[str] = mapped_column(String(20))
+    queue: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ring_seconds: Mapped[float | None] = mapped_column(Numeric(10, 2), nullable=True)
+    # answered, no_answer, busy, rejected, failed, caller_gone, taken_by_other
+    outcome: Mapped[str] = mapped_column(String(20), default="")
+
+
+class AcdDestination(Base):
+    """Every place a call reached, in order: U user, Q queue, V voicemail, R IVR, C callback list."""
+
+    __tablename__ = "acd_destinations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("acd_calls.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    kind: Mapped[str] = mapped_column(String(1))
+    target: Mapped[str] = mapped_column(String(64))
+
+
+class Callback(Base):
+    """The callback list (ACD-6): one row per number; repeated misses raise the count."""
+
+    __tablename__ = "callbacks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    queue: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    reason: Mapped[str] = mapped_column(String(20))  # abandoned, missed, requested, overflow
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    first_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    status: Mapped[str] = mapped_column(String(12), default="open", index=True)  # open, done, removed
+    last_call_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    done_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+
+
+class Customer(Base):
+    """A minimal customer card for the screen pop (TEL-4); the CRM grows it."""
+
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    phone: Mapped[str] = mapped_column(String(80), unique=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

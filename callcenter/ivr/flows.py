@@ -41,7 +41,7 @@ SCHEMA: dict[str, dict[str, tuple[bool, str]]] = {
     "branch": {"variable": (True, "str"), "cases": (True, "map"), "default": (True, "node")},
     "say": {"prompts": (False, "prompts"), "number": (False, "str"), "digits": (False, "str"),
             "next": (True, "node")},
-    "queue": {"queue": (True, "str"), "prompts": (False, "prompts")},
+    "queue": {"queue": (True, "str"), "priority": (False, "int"), "prompts": (False, "prompts")},
     "extension": {"extension": (True, "str"), "prompts": (False, "prompts")},
     "voicemail": {"mailbox": (True, "str"), "prompts": (False, "prompts")},
     "hangup": {"prompts": (False, "prompts")},

@@ -31,6 +31,9 @@ class FlowRegistry:
     def get(self, name: str) -> Flow | None:
         return self.flows.get(name)
 
+    def names(self) -> list[str]:
+        return sorted(self.flows)
+
     def _files(self) -> list[Path]:
         if not self.directory.is_dir():
             return []

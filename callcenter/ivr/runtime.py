@@ -32,7 +32,7 @@ class CallerIO(Protocol):
     async def play(self, media: list[str], interruptible: bool) -> str | None:
         """Plays media; returns the key pressed during it (only when interruptible), else None."""
     async def get_digit(self, timeout: float) -> str | None: ...
-    async def hand_over(self, kind: str, target: str) -> None: ...
+    async def hand_over(self, kind: str, target: str, priority: int = 0) -> None: ...
     async def hangup(self) -> None: ...
 
 
@@ -295,13 +295,13 @@ class IvrSession:
         self.typeahead = await self._play(node, names, True)
         return str(node.get("next"))
 
-    async def _exit(self, node: Node, kind: str, target: str) -> Outcome:
+    async def _exit(self, node: Node, kind: str, target: str, priority: int = 0) -> Outcome:
         await self._play(node, node.prompts, False)
-        await self.io.hand_over(kind, target)
+        await self.io.hand_over(kind, target, priority)
         return Outcome(kind, target, self.flow.name, node.name)
 
     async def _node_queue(self, node: Node) -> Outcome:
-        return await self._exit(node, "queue", str(node.get("queue")))
+        return await self._exit(node, "queue", str(node.get("queue")), int(node.get("priority") or 0))
 
     async def _node_extension(self, node: Node) -> Outcome:
         return await self._exit(node, "extension", str(node.get("extension")))

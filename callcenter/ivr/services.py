@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 
 import aiohttp
@@ -36,6 +36,8 @@ class IvrService:
         self.channels: dict[str, ChannelIO] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.http: aiohttp.ClientSession | None = None
+        # The ACD's entrance for queue exits: (channel, queue, caller, did, priority) -> queued.
+        self.enter_queue: Callable[[str, str, str, str, int], Awaitable[bool]] | None = None
 
     def has_flow(self, name: str) -> bool:
         return self.registry.get(name) is not None
@@ -53,7 +55,11 @@ class IvrService:
             return False
         if self.http is None:
             self.http = aiohttp.ClientSession()
-        io = ChannelIO(self.ari, channel_id, answered)
+        enter = self.enter_queue
+
+        async def enter_queue(queue: str, priority: int) -> bool:
+            return enter is not None and await enter(channel_id, queue, caller, did, priority)
+        io = ChannelIO(self.ari, channel_id, answered, enter_queue)
         recorder = VisitRecorder(self.writer, channel_id, flow.name, flow.version, did, caller)
         context = CallContext(caller=caller, did=did, panel_url=self.panel_url, language=flow.language)
         session = IvrSession(flow, io, recorder, self.prompts, context, flows=self.registry.get,

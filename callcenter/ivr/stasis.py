@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from callcenter import metrics
@@ -14,13 +16,20 @@ from callcenter.ari.client import AriClient
 from callcenter.errors import AriError, AriNotFound
 from callcenter.ivr.runtime import CallerGone
 
-# Where each IVR exit continues in the dialplan (dialplan/extensions.conf.j2).
-HAND_OVER_CONTEXTS = {"queue": "queue-handoff", "extension": "users", "voicemail": "ivr-voicemail"}
+log = logging.getLogger(__name__)
+
+# Where each IVR exit continues in the dialplan (dialplan/extensions.conf.j2); a queue exit stays in
+# the app and goes to the ACD.
+HAND_OVER_CONTEXTS = {"extension": "users", "voicemail": "ivr-voicemail"}
+# Puts a channel in a queue (queue, priority); False when there is no such queue.
+EnterQueue = Callable[[str, int], Awaitable[bool]]
 
 
 class ChannelIO:
-    def __init__(self, ari: AriClient, channel_id: str, answered: bool = False) -> None:
+    def __init__(self, ari: AriClient, channel_id: str, answered: bool = False,
+                 enter_queue: EnterQueue | None = None) -> None:
         self.ari = ari
+        self.enter_queue = enter_queue
         self.channel_id = channel_id
         self.answered = answered
         self.digits: asyncio.Queue[str] = asyncio.Queue()
@@ -106,7 +115,12 @@ class ChannelIO:
             raise CallerGone
         return None
 
-    async def hand_over(self, kind: str, target: str) -> None:
+    async def hand_over(self, kind: str, target: str, priority: int = 0) -> None:
+        if kind == "queue":
+            if self.enter_queue is None or not await self.enter_queue(target, priority):
+                log.error("IVR exit to queue %r, which does not exist: hanging up %s", target, self.channel_id)
+                await self.hangup()
+            return
         await self._call(self.ari.continue_in_dialplan(self.channel_id, HAND_OVER_CONTEXTS[kind], target))
 
     async def hangup(self) -> None:

@@ -12,10 +12,13 @@ def test_documented_default_file_states_the_built_in_defaults(tmp_path: Path, mo
     from_file = load_settings(REPO / "config" / "callcenter.toml", environ={})
     monkeypatch.chdir(tmp_path)  # no config/callcenter.toml here: defaults only
     built_in = load_settings(environ={})
-    for section in ("sip", "asterisk", "ari", "web", "database", "paths", "log", "cdr"):
+    for section in ("sip", "asterisk", "ari", "web", "database", "paths", "log", "cdr", "acd"):
         assert getattr(from_file, section) == getattr(built_in, section), section
-    assert from_file.dids == built_in.dids
-    assert from_file.queues == built_in.queues == {"sales": ("2002", "2003"), "support": ("2004",)}
+    for table in ("dids", "queues", "pause_reasons", "wrapup_codes"):
+        assert getattr(from_file, table) == getattr(built_in, table), table
+    assert from_file.queues["support"].members == {"2003": 50, "2004": 90}
+    assert from_file.queues["support"].overflow == "queue:sales"
+    assert from_file.pause_reasons["training"].needs_approval
 
 
 def test_every_key_of_the_default_file_is_commented() -> None:
@@ -47,8 +50,19 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     ("[dids.1000]\nname = 'x'\nroute = 'fax:1'\n", "c.toml:1: [dids.1000]: route 'fax:1': must be one of"),
     ("[dids.abc]\nroute = 'greeting:x'\n", "c.toml:1: [dids.abc]: a DID is 1-32 digits"),
     ("[ari]\nreconnect_min = 9.0\nreconnect_max = 1.0\n", "c.toml:2: [ari] reconnect_min: must not exceed"),
-    ("[queues]\nsales = '2002'\n", "c.toml:2: [queues] sales: must be a list of extensions"),
-    ("[queues]\n'bad name' = ['2002']\n", "c.toml:2: [queues] bad name: a queue name is"),
+    ("[queues]\nsales = '2002'\n", "c.toml:2: [queues.sales]: must be a table (strategy, members, ...) or a list"),
+    ("[queues]\n'bad name' = ['2002']\n", "c.toml:2: [queues.bad name]: a queue name is"),
+    ("[queues.s]\nstrategy = 'random'\n", "c.toml:2: [queues.s] strategy: must be one of longest-idle, ring-all"),
+    ("[queues.s]\nmembers = { '2001' = 0 }\n", "c.toml:2: [queues.s] members: skill of 2001 must be"),
+    ("[queues.s]\n\nring_timeout = 1\n", "c.toml:3: [queues.s] ring_timeout: must be a whole number 5-600"),
+    ("[queues.s]\noverflow = 'queue:t'\n", "c.toml:2: [queues.s] overflow: queue 't' is not another"),
+    ("[queues.s]\noverflow = 'fax:1'\n", "c.toml:2: [queues.s] overflow: must be"),
+    ("[queues.s]\ncolour = 1\n", "c.toml:2: [queues.s] colour: unknown key"),
+    ("[dids.1]\nroute = 'queue:none'\n", "c.toml:1: [dids.1]: route 'queue:none': no queue 'none' is configured"),
+    ("[pause_reasons]\nmissed = 'Missed'\n", "c.toml:2: [pause_reasons] missed: a code is"),
+    ("[pause_reasons]\nlunch = { label = 'L', approval = 'yes' }\n", "c.toml:2: [pause_reasons] lunch: must be"),
+    ("[wrapup_codes]\nsale = 3\n", "c.toml:2: [wrapup_codes] sale: must be code = "),
+    ("[acd]\nmissed_limit = 0\n", "c.toml:2: [acd] missed_limit: must be at least 1"),
 ])
 def test_wrong_values_name_file_line_key_and_problem(tmp_path: Path, text: str, message: str) -> None:
     config = tmp_path / "c.toml"

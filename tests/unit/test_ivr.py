@@ -230,7 +230,7 @@ class ScriptedCaller:
     async def get_digit(self, timeout: float) -> str | None:
         return self._next()
 
-    async def hand_over(self, kind: str, target: str) -> None:
+    async def hand_over(self, kind: str, target: str, priority: int = 0) -> None:
         self.handed_over = (kind, target)
 
     async def hangup(self) -> None:

@@ -89,7 +89,6 @@ def test_render_writes_every_file_once_and_only_changes_what_changed(tmp_path: P
     extensions = layout.host("etc", "extensions.conf").read_text()
     assert "exten => 2002,1,Gosub(dial-user,s,1(2002))" in extensions
     assert "exten => 1000,1,Stasis(callcenter,did,${EXTEN})" in extensions
-    assert "exten => sales,1,Dial(PJSIP/2002&PJSIP/2003,${DIAL_TIMEOUT})" in extensions
     assert (layout.sounds_host / "en").is_dir() or not (REPO / "sounds" / "en" / "welcome.wav").exists()
 
 

@@ -1,0 +1,202 @@
+"""The panel's view of the ACD (``PanelBackend``): who may log in, what the agent page and the
+wallboard show, and the actions agents and supervisors take. Views are built from memory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from callcenter.acd.model import AcdCall, Agent, CallState
+from callcenter.acd.services import AcdService
+from callcenter.db.engine import Database
+from callcenter.db.models import User
+from callcenter.errors import UserError
+from callcenter.users import services as users
+from callcenter.web.backend import PanelError, PanelUser
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+class AcdPanel:
+    def __init__(self, acd: AcdService, db: Database, ivr_flows: Callable[[], list[str]]) -> None:
+        self.acd = acd
+        self.db = db
+        self.ivr_flows = ivr_flows
+
+    # -- users --------------------------------------------------------------------------------------
+
+    def _panel_user(self, user_id: int) -> PanelUser | None:
+        with self.db.session() as session:
+            user = session.get(User, user_id)
+            if user is None:
+                return None
+            return PanelUser(user.id, user.login, user.name, user.extension, tuple(user.role_list))
+
+    async def authenticate(self, login: str, password: str) -> PanelUser | None:
+        def check() -> PanelUser | None:
+            with self.db.session() as session:
+                try:
+                    user = users.find_user(session, login)
+                except UserError:
+                    users.verify_password(None, password)
+                    return None
+                if not users.verify_password(user.password_hash, password):
+                    return None
+                return PanelUser(user.id, user.login, user.name, user.extension, tuple(user.role_list))
+        return await asyncio.to_thread(check)
+
+    async def user(self, user_id: int) -> PanelUser | None:
+        return await asyncio.to_thread(self._panel_user, user_id)
+
+    async def change_password(self, user_id: int, old: str, new: str) -> None:
+        def change() -> None:
+            with self.db.session() as session:
+                user = session.get(User, user_id)
+                if user is None or not users.verify_password(user.password_hash, old):
+                    raise PanelError("The current password is wrong.", 403)
+                if len(new) < 10:
+                    raise PanelError("The new password needs at least 10 characters.")
+                if new == old:
+                    raise PanelError("The new password must differ from the current one.")
+                user.password_hash = users.hash_password(new)
+        await asyncio.to_thread(change)
+
+    # -- views --------------------------------------------------------------------------------------
+
+    def _call_view(self, call: AcdCall) -> dict[str, Any]:
+        state = call.state
+        shown = {CallState.RINGING: "ringing", CallState.CALLBACK_WAITING: "ringing", CallState.DIALING: "dialing",
+                 CallState.HELD: "held", CallState.CONSULTING: "consulting"}.get(state, "connected")
+        consult = None
+        if call.consult is not None:
+            consult = {"target": f"{call.consult.agent.name} ({call.consult.agent.extension})",
+                       "state": "connected" if call.consult_channel else "ringing"}
+        card = call.card
+        return {
+            "id": call.record_id, "direction": call.direction.value, "number": call.number, "queue": call.queue,
+            "state": shown, "since": _iso(call.state_since or call.entered_at),
+            "customer": {"name": card.name, "note": card.note} if card and card.name else None,
+            "caller_name": call.name,
+            "history": card.history if card else [],
+            "consult": consult,
+        }
+
+    def agent_view(self, user_id: int) -> dict[str, Any]:
+        agent = self.acd.agents.get(user_id)
+        if agent is None:
+            raise PanelError("You are not an agent with an extension; ask an admin.", 403)
+        call = agent.current
+        last = agent.last_call
+        return {
+            "agent": {
+                "id": agent.user_id, "name": agent.name, "extension": agent.extension, "state": agent.state.value,
+                "reason": agent.reason, "since": _iso(agent.since), "pending_pause": agent.pending_pause,
+                "awaiting_approval": agent.awaiting_approval, "calls_today": agent.calls_today,
+                "wrapup_deadline": _iso(agent.wrapup_deadline), "missed_in_row": agent.missed_in_row,
+                "queues": sorted(agent.skills),
+            },
+            "call": self._call_view(call) if call is not None else None,
+            "last_call": {"id": last.record_id, "number": last.number, "wrapup_code": last.wrapup_code,
+                          "note": last.note} if last is not None else None,
+            "message": self.acd.messages.get(user_id),
+            "pause_reasons": [{"code": r.code, "label": r.label, "needs_approval": r.needs_approval}
+                              for r in self.acd.pause_reasons.values()],
+            "wrapup_codes": [{"code": code, "label": label} for code, label in self.acd.wrapup_codes.items()],
+            "callbacks": sorted(self.acd.callbacks.values(), key=lambda c: str(c["last_at"]), reverse=True)[:100],
+            "transfer_targets": {
+                "agent": [{"id": a.extension, "label": f"{a.name} ({a.extension}) - {a.state.value.replace('_', ' ')}"}
+                          for a in sorted(self.acd.agents.values(), key=lambda a: a.extension)
+                          if a is not agent and a.logged_in],
+                "queue": [{"id": name, "label": name} for name in sorted(self.acd.queues)],
+                "ivr": [{"id": name, "label": name} for name in self.ivr_flows()],
+            },
+        }
+
+    def _agent_row(self, agent: Agent) -> dict[str, Any]:
+        return {"id": agent.user_id, "name": agent.name, "extension": agent.extension, "state": agent.state.value,
+                "reason": agent.reason, "since": _iso(agent.since), "calls_today": agent.calls_today,
+                "queues": sorted(agent.skills)}
+
+    def wallboard(self) -> dict[str, Any]:
+        now = self.acd.timers.now()
+        return {
+            "generated_at": now.isoformat(),
+            "queues": self.acd.queue_figures(),
+            "agents": [self._agent_row(a) for a in sorted(self.acd.agents.values(), key=lambda a: a.extension)],
+            "approvals": [{"agent_id": a.user_id, "name": a.name, "reason": a.awaiting_approval,
+                           "since": _iso(a.awaiting_since)}
+                          for a in self.acd.agents.values() if a.awaiting_approval],
+        }
+
+    # -- actions ------------------------------------------------------------------------------------
+
+    async def agent_action(self, user_id: int, action: str, params: Mapping[str, str]) -> None:
+        acd = self.acd
+        acd.messages.pop(user_id, None)
+
+        def param(name: str) -> str:
+            value = params.get(name)
+            if not isinstance(value, str) or not value:
+                raise PanelError(f"Missing {name}.")
+            return value
+        if action == "login":
+            await acd.login(user_id)
+        elif action == "logout":
+            await acd.logout(user_id)
+        elif action == "ready":
+            await acd.ready(user_id)
+        elif action == "pause":
+            await acd.pause(user_id, param("reason"))
+        elif action == "wrapup":
+            note = params.get("note", "")
+            await acd.wrapup(user_id, param("code"), note if isinstance(note, str) else "")
+        elif action == "dial":
+            await acd.dial(user_id, param("number"))
+        elif action == "hold":
+            await acd.hold(user_id)
+        elif action == "unhold":
+            await acd.unhold(user_id)
+        elif action == "hangup":
+            await acd.hangup(user_id)
+        elif action == "transfer":
+            await acd.transfer(user_id, params.get("mode", "blind"), param("kind"), param("target"))
+        elif action == "transfer_complete":
+            await acd.transfer_complete(user_id)
+        elif action == "transfer_cancel":
+            await acd.transfer_cancel(user_id)
+        elif action == "callback_call":
+            await acd.callback_call(user_id, param("id"))
+        elif action == "callback_remove":
+            await acd.callback_remove(user_id, param("id"))
+        else:
+            raise PanelError(f"Unknown action {action!r}.")
+        acd.notify()
+
+    async def supervisor_action(self, user_id: int, action: str, params: Mapping[str, str]) -> None:
+        supervisor = await self.user(user_id)
+        name = supervisor.login if supervisor else str(user_id)
+        raw = params.get("agent_id", "")
+        if not isinstance(raw, str | int) or not str(raw).isdigit():
+            raise PanelError("Missing agent_id.")
+        agent_id = int(raw)
+        if action == "approve_pause":
+            await self.acd.decide_pause(name, agent_id, approve=True)
+        elif action == "deny_pause":
+            await self.acd.decide_pause(name, agent_id, approve=False)
+        elif action == "logout_agent":
+            await self.acd.logout(agent_id, by=name)
+        else:
+            raise PanelError(f"Unknown action {action!r}.")
+
+    # -- changes ------------------------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        return self.acd.version
+
+    async def wait_change(self, version: int, timeout: float) -> int:
+        return await self.acd.wait_change(version, timeout)

@@ -1,0 +1,1352 @@
+"""The ACD: queues the controller runs itself over ARI (holding bridges, originate to agents, mixing
+bridges), so it knows every state and can route by skill (ACD-1..7, TEL-3).
+
+Plain Python over the ``AcdControl`` protocol (the ARI adapter in ``stasis.py`` implements it) and a
+``Timers`` clock, so unit tests drive every transition without Asterisk. State changes are made
+before the first ``await`` of a step, so two events never act on the same half-changed call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from callcenter import metrics
+from callcenter.acd import strategies
+from callcenter.acd.model import (
+    AGENT_TRANSITIONS,
+    AcdCall,
+    Agent,
+    AgentState,
+    Attempt,
+    CallState,
+    CustomerCard,
+    Direction,
+)
+from callcenter.acd.records import AcdRecorder, DayFigures, start_of_day
+from callcenter.config import AcdSettings, PauseReason, QueueSpec
+from callcenter.errors import AriError, AriNotFound
+from callcenter.web.backend import PanelError
+
+log = logging.getLogger(__name__)
+
+# Stasis arguments of the channels the ACD originates; the adapter routes them here.
+ACD_ARG = "acd"
+# Hang-up causes of an agent's phone that did not take an offered call (Q.850).
+CAUSE_OUTCOMES = {17: "busy", 21: "rejected", 18: "no_answer", 19: "no_answer", 16: "no_answer"}
+MISS_OUTCOMES = {"no_answer", "busy", "rejected", "failed"}
+NUMBER_RE = re.compile(r"^\+?[0-9*#]{2,32}$")
+
+
+class AcdControl(Protocol):
+    async def answer(self, channel_id: str) -> None: ...
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None: ...
+    async def create_bridge(self, bridge_id: str, kind: str) -> None: ...
+    async def destroy_bridge(self, bridge_id: str) -> None: ...
+    async def add_to_bridge(self, bridge_id: str, channel_id: str) -> None: ...
+    async def remove_from_bridge(self, bridge_id: str, channel_id: str) -> None: ...
+    async def bridge_moh(self, bridge_id: str, moh_class: str) -> None: ...
+    async def start_moh(self, channel_id: str, moh_class: str) -> None: ...
+    async def stop_moh(self, channel_id: str) -> None: ...
+    async def play(self, channel_id: str, media: list[str] | str, playback_id: str,
+                   lang: str | None = None) -> None: ...
+    async def stop_playback(self, playback_id: str) -> None: ...
+    async def originate(self, channel_id: str, endpoint: str, caller_id: str, timeout: int,
+                        args: list[str]) -> None: ...
+    async def continue_in_dialplan(self, channel_id: str, context: str, extension: str,
+                                   priority: int = 1) -> None: ...
+
+
+class Timers(Protocol):
+    def now(self) -> datetime: ...
+    def later(self, delay: float, action: Callable[[], Awaitable[None]]) -> Callable[[], None]:
+        """Runs ``action`` after ``delay`` seconds; returns a function that cancels it."""
+
+
+class LoopTimers:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def later(self, delay: float, action: Callable[[], Awaitable[None]]) -> Callable[[], None]:
+        async def run() -> None:
+            await asyncio.sleep(delay)
+            try:
+                await action()
+            except Exception:
+                log.exception("ACD timer failed")
+        task = asyncio.get_running_loop().create_task(run())
+
+        def cancel() -> None:
+            task.cancel()
+        return cancel
+
+
+class PromptMedia(Protocol):
+    def media(self, name: str, lang: str = "en") -> str: ...
+
+
+IvrStart = Callable[[str, str, str, str], bool]  # channel, flow, caller, did -> started
+CardLookup = Callable[[str], Awaitable[CustomerCard | None]]
+
+
+@dataclass
+class _Channel:
+    """What a channel is to the ACD: the customer, an agent phone ringing, the connected agent..."""
+
+    role: str  # customer, ring, agent, consult, dial
+    call: AcdCall
+    attempt: Attempt | None = None
+
+
+@dataclass
+class QueueRuntime:
+    spec: QueueSpec
+    figures: DayFigures
+    handle_times: deque[float]
+    bridge_ready: bool = False
+
+    @property
+    def hold_bridge(self) -> str:
+        return f"acd-hold-{self.spec.name}"
+
+
+class AcdService:
+    def __init__(self, control: AcdControl, recorder: AcdRecorder, settings: AcdSettings,
+                 pause_reasons: Mapping[str, PauseReason], wrapup_codes: Mapping[str, str],
+                 prompts: PromptMedia, timers: Timers | None = None, *, dial_timeout: int = 30,
+                 default_wrapup: int = 15, extensions: Callable[[], set[str]] = set,
+                 card_lookup: CardLookup | None = None, phone_state: Callable[[str], str] | None = None) -> None:
+        self.control = control
+        self.recorder = recorder
+        self.settings = settings
+        self.pause_reasons = dict(pause_reasons)
+        self.wrapup_codes = dict(wrapup_codes)
+        self.prompts = prompts
+        self.timers: Timers = timers or LoopTimers()
+        self.dial_timeout = dial_timeout
+        self.default_wrapup = default_wrapup
+        self.extensions = extensions
+        self.card_lookup = card_lookup
+        self.phone_state = phone_state
+        self.ivr_start: IvrStart | None = None
+        self.queues: dict[str, QueueRuntime] = {}
+        self.agents: dict[int, Agent] = {}
+        self.calls: dict[str, AcdCall] = {}  # by record id
+        self.channels: dict[str, _Channel] = {}
+        self.callbacks: dict[str, dict[str, Any]] = {}  # open callback-list entries by number
+        self.last_offered: dict[str, int] = {}
+        self._timers: dict[tuple[str, str], Callable[[], None]] = {}
+        self._day = start_of_day(self.timers.now())
+        self.version = 0
+        self._changed = asyncio.Event()
+        self.messages: dict[int, str] = {}  # a note for an agent's panel (a failed transfer...)
+        self._goodbyes: dict[str, str] = {}  # playback id -> channel to hang up when it ends
+
+    # -- set-up -------------------------------------------------------------------------------------
+
+    def load(self, queues: Mapping[str, QueueSpec], agents: Mapping[int, Agent],
+             figures: Mapping[str, DayFigures], handle_times: Mapping[str, list[float]],
+             callbacks: Iterable[dict[str, Any]]) -> None:
+        self.queues = {name: QueueRuntime(spec, figures.get(name, DayFigures()),
+                                          deque(handle_times.get(name, []), maxlen=self.settings.estimate_calls))
+                       for name, spec in queues.items()}
+        self.agents = dict(agents)
+        self.callbacks = {c["number"]: dict(c) for c in callbacks}
+        self.notify()
+
+    # -- notifications ------------------------------------------------------------------------------
+
+    def notify(self) -> None:
+        self.version += 1
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_change(self, version: int, timeout: float) -> int:
+        if version == self.version:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout)
+        return self.version
+
+    # -- agent state ----------------------------------------------------------------------------------
+
+    def _set_state(self, agent: Agent, state: AgentState, reason: str = "", detail: str = "") -> None:
+        previous = agent.state
+        if state not in AGENT_TRANSITIONS[previous] and state is not previous:
+            log.warning("agent %s: unexpected transition %s -> %s", agent.extension, previous, state)
+        now = self.timers.now()
+        if state is previous and reason == agent.reason:
+            return
+        agent.state, agent.reason, agent.since = state, reason, now
+        if state is AgentState.READY:
+            agent.idle_since = now
+        if state is not AgentState.WRAP_UP:
+            agent.wrapup_deadline = None
+            self._cancel_timer("wrapup", str(agent.user_id))
+        self.recorder.agent_state(agent, previous, now, detail)
+        metrics.ACD_AGENT_STATES.labels(state.value).inc()
+        self.notify()
+
+    def _settle(self, agent: Agent, detail: str = "") -> None:
+        """The agent has no call and no wrap-up left: ready, or the pause they asked for meanwhile."""
+        if agent.state is AgentState.LOGGED_OUT:
+            return
+        if agent.missed_in_row >= self.settings.missed_limit:
+            self._set_state(agent, AgentState.PAUSED, "missed",
+                            f"{agent.missed_in_row} offered calls in a row not answered")
+        elif agent.pending_pause:
+            reason, agent.pending_pause = agent.pending_pause, None
+            self._set_state(agent, AgentState.PAUSED, reason, detail)
+        elif agent.resume_pause:
+            reason, agent.resume_pause = agent.resume_pause, None
+            self._set_state(agent, AgentState.PAUSED, reason, detail)
+        else:
+            self._set_state(agent, AgentState.READY, "", detail)
+
+    def agent_by_extension(self, extension: str) -> Agent | None:
+        return next((a for a in self.agents.values() if a.extension == extension), None)
+
+    def _agent(self, user_id: int) -> Agent:
+        agent = self.agents.get(user_id)
+        if agent is None:
+            raise PanelError("You are not an agent with an extension; ask an admin.", 403)
+        return agent
+
+    async def login(self, user_id: int) -> None:
+        agent = self._agent(user_id)
+        if agent.logged_in:
+            raise PanelError("You are logged in already.")
+        agent.missed_in_row = 0
+        self._set_state(agent, AgentState.READY, "", "login")
+        await self.dispatch()
+
+    async def logout(self, user_id: int, by: str = "agent") -> None:
+        agent = self._agent(user_id)
+        if not agent.logged_in:
+            raise PanelError("You are logged out already.")
+        if agent.calls:
+            raise PanelError("Finish the call first.")
+        agent.pending_pause = agent.awaiting_approval = agent.resume_pause = None
+        self._set_state(agent, AgentState.LOGGED_OUT, "", f"logout by {by}")
+        await self._overflow_unstaffed()
+
+    async def ready(self, user_id: int) -> None:
+        agent = self._agent(user_id)
+        if agent.state is AgentState.READY:
+            return
+        if agent.state not in (AgentState.PAUSED, AgentState.WRAP_UP, AgentState.LOGGED_OUT):
+            raise PanelError("You can go ready when the call ends.")
+        agent.missed_in_row = 0
+        agent.pending_pause = agent.resume_pause = None
+        self._set_state(agent, AgentState.READY, "", "ready")
+        await self.dispatch()
+
+    async def pause(self, user_id: int, reason: str) -> None:
+        agent = self._agent(user_id)
+        if reason not in self.pause_reasons:
+            raise PanelError(f"Unknown pause reason {reason!r}.")
+        if not agent.logged_in:
+            raise PanelError("Log in first.")
+        if self.pause_reasons[reason].needs_approval:
+            agent.awaiting_approval, agent.awaiting_since = reason, self.timers.now()
+            self.recorder.agent_state(agent, agent.state, self.timers.now(), f"asks for pause {reason}")
+            self.notify()
+            return
+        self._apply_pause(agent, reason)
+
+    def _apply_pause(self, agent: Agent, reason: str, detail: str = "") -> None:
+        if agent.calls or agent.state in (AgentState.RINGING, AgentState.ON_CALL):
+            agent.pending_pause = reason
+            self.notify()
+        else:
+            agent.missed_in_row = 0
+            self._set_state(agent, AgentState.PAUSED, reason, detail)
+
+    async def decide_pause(self, supervisor: str, agent_id: int, approve: bool) -> None:
+        agent = self._agent(agent_id)
+        reason = agent.awaiting_approval
+        if reason is None:
+            raise PanelError(f"{agent.name} is not waiting for a pause approval.", 404)
+        agent.awaiting_approval = agent.awaiting_since = None
+        if approve and agent.logged_in:
+            self._apply_pause(agent, reason, f"approved by {supervisor}")
+        else:
+            self.recorder.agent_state(agent, agent.state, self.timers.now(),
+                                      f"pause {reason} {'denied' if not approve else 'void'} by {supervisor}")
+            self.notify()
+
+    async def wrapup(self, user_id: int, code: str, note: str) -> None:
+        agent = self._agent(user_id)
+        if code not in self.wrapup_codes:
+            raise PanelError("Pick a wrap-up code.")
+        connected = agent.current if agent.current is not None and agent.current.agent is agent else None
+        call = connected or agent.last_call
+        if call is None:
+            raise PanelError("There is no call to wrap up.")
+        call.wrapup_code, call.note = code, note.strip()[:2000]
+        self.recorder.call_updated(call.record_id, wrapup_code=code, note=call.note)
+        if agent.state is AgentState.WRAP_UP and connected is None:
+            self._settle(agent, f"wrap-up {code}")
+            await self.dispatch()
+        self.notify()
+
+    async def _wrapup_over(self, agent: Agent) -> None:
+        if agent.state is AgentState.WRAP_UP:
+            self._settle(agent, "wrap-up time over")
+            await self.dispatch()
+
+    def _start_wrapup(self, agent: Agent, call: AcdCall) -> None:
+        agent.last_call = call
+        seconds = self.queues[call.queue].spec.wrapup if call.queue in self.queues else self.default_wrapup
+        if seconds <= 0:
+            self._settle(agent, "call ended")
+            return
+        self._set_state(agent, AgentState.WRAP_UP, "", f"call {call.record_id}")
+        agent.wrapup_deadline = self.timers.now() + timedelta(seconds=seconds)
+        self._set_timer("wrapup", str(agent.user_id), seconds, lambda: self._wrapup_over(agent))
+
+    # -- timers ---------------------------------------------------------------------------------------
+
+    def _set_timer(self, kind: str, key: str, delay: float, action: Callable[[], Awaitable[None]]) -> None:
+        self._cancel_timer(kind, key)
+
+        async def fire() -> None:
+            self._timers.pop((kind, key), None)
+            await action()
+        self._timers[(kind, key)] = self.timers.later(delay, fire)
+
+    def _cancel_timer(self, kind: str, key: str) -> None:
+        cancel = self._timers.pop((kind, key), None)
+        if cancel is not None:
+            cancel()
+
+    def _cancel_call_timers(self, call: AcdCall) -> None:
+        for kind in ("maxwait", "announce", "dial"):
+            self._cancel_timer(kind, call.record_id)
+
+    # -- entering a queue -------------------------------------------------------------------------------
+
+    async def enter(self, channel_id: str, queue: str, caller: str, caller_name: str, did: str,
+                    answered: bool, priority: int = 0) -> bool:
+        """The entrance for DIDs and IVR exits (``QueueEntry``)."""
+        return await self.enqueue(channel_id, queue, caller, caller_name, did, priority, answered) is not None
+
+    async def toggle_login(self, extension: str) -> str | None:
+        """The agent login feature code: logs in (ready) or out; the Asterisk prompt to play."""
+        agent = self.agent_by_extension(extension)
+        if agent is None:
+            return None
+        try:
+            if agent.logged_in:
+                await self.logout(agent.user_id, by="feature code")
+                return "agent-loggedoff"
+            await self.login(agent.user_id)
+        except PanelError:
+            return "agent-alreadyon"  # on a call: nothing changes
+        return "agent-loginok"
+
+    async def resync(self, owned: set[str]) -> None:
+        """After an ARI reconnect: channels that left the app meanwhile are gone."""
+        for channel_id, entry in list(self.channels.items()):
+            if channel_id not in owned and entry.role != "ring":
+                await self.channel_gone(channel_id)
+
+
+    async def enqueue(self, channel_id: str, queue: str, number: str, name: str = "", did: str = "",
+                      priority: int = 0, answered: bool = False, parent: AcdCall | None = None) -> AcdCall | None:
+        """A caller (from a DID, the IVR or a transfer) waits in ``queue``; None if there is no such queue."""
+        runtime = self.queues.get(queue)
+        if runtime is None:
+            return None
+        self._roll_day()
+        now = self.timers.now()
+        call = AcdCall(channel_id, Direction.INBOUND, queue, number, name, did, priority, entered_at=now,
+                       state_since=now, parent_id=parent.record_id if parent else None)
+        if parent is not None:
+            call.card, call.destination_seq = parent.card, 0
+        self.calls[call.record_id] = call
+        self.channels[channel_id] = _Channel("customer", call)
+        runtime.figures.offered += 1
+        self.recorder.call_started(call)
+        self.recorder.destination(call, "Q", queue, now)
+        metrics.ACD_CALLS.labels(queue, "offered").inc()
+        self.notify()
+        if self.card_lookup is not None and call.card is None:
+            asyncio.get_running_loop().create_task(self._load_card(call))
+        try:
+            if not answered:
+                await self.control.answer(channel_id)
+            await self._park(call)
+        except AriNotFound:
+            await self.customer_gone(channel_id)
+            return call
+        if runtime.spec.max_wait > 0:
+            self._set_timer("maxwait", call.record_id, runtime.spec.max_wait, lambda: self._max_wait(call))
+        if runtime.spec.announce_every > 0:
+            self._set_timer("announce", call.record_id, min(5, runtime.spec.announce_every),
+                            lambda: self._announce(call))
+        if not self._staffed(queue) and runtime.spec.overflow:
+            await self._overflow(call, "no agent logged in")
+            return call
+        await self.dispatch()
+        return call
+
+    async def _load_card(self, call: AcdCall) -> None:
+        assert self.card_lookup is not None
+        try:
+            call.card = await self.card_lookup(call.number)
+        except Exception as exc:  # the card is a nicety; the call goes on without it
+            log.warning("customer card for %s failed: %s", call.number, exc)
+            return
+        self.notify()
+
+    def _staffed(self, queue: str) -> bool:
+        return any(a.logged_in and queue in a.skills for a in self.agents.values())
+
+    async def _park(self, call: AcdCall) -> None:
+        """The customer hears music: in the queue's holding bridge, or alone when no queue."""
+        assert call.channel_id is not None
+        runtime = self.queues.get(call.queue or "")
+        if runtime is None:
+            await self.control.start_moh(call.channel_id, "default")
+            return
+        if not runtime.bridge_ready:
+            runtime.bridge_ready = True
+            try:
+                await self.control.create_bridge(runtime.hold_bridge, "holding")
+                await self.control.bridge_moh(runtime.hold_bridge, runtime.spec.moh_class)
+            except AriError:
+                runtime.bridge_ready = False
+                raise
+        await self.control.add_to_bridge(runtime.hold_bridge, call.channel_id)
+
+    async def _unpark(self, call: AcdCall) -> None:
+        if call.channel_id is None:
+            return
+        runtime = self.queues.get(call.queue or "")
+        with contextlib.suppress(AriNotFound):
+            if runtime is None:
+                await self.control.stop_moh(call.channel_id)
+            else:
+                await self.control.remove_from_bridge(runtime.hold_bridge, call.channel_id)
+        await self._stop_playback(call)
+
+    async def _stop_playback(self, call: AcdCall) -> None:
+        if call.playback_id:
+            playback, call.playback_id = call.playback_id, None
+            with contextlib.suppress(AriError):
+                await self.control.stop_playback(playback)
+
+    def position(self, call: AcdCall) -> int:
+        ahead = [c for c in self.calls.values() if c.queue == call.queue and c.waiting and
+                 (-c.priority, c.entered_at or call.entered_at) < (-call.priority, call.entered_at)]
+        return len(ahead) + 1
+
+    def estimated_wait(self, queue: str, position: int) -> float | None:
+        """Seconds until an agent takes a caller at ``position`` (docs/wallboard.md): callers ahead
+        beyond the free agents, served by the staffed agents at the recent average handle time."""
+        runtime = self.queues[queue]
+        staffed = [a for a in self.agents.values() if queue in a.skills and a.logged_in
+                   and a.state is not AgentState.PAUSED]
+        if not staffed:
+            return None
+        free = sum(1 for a in staffed if a.free)
+        times = runtime.handle_times
+        handle = sum(times) / len(times) if times else float(self.settings.default_handle_time)
+        return max(0, position - free) * handle / len(staffed)
+
+    async def _announce(self, call: AcdCall) -> None:
+        runtime = self.queues.get(call.queue or "")
+        if runtime is None or call.state not in (CallState.WAITING, CallState.RINGING) or not call.channel_id:
+            return
+        position = self.position(call)
+        media = [self.prompts.media("queue-position"), f"number:{position}"]
+        wait = self.estimated_wait(runtime.spec.name, position)
+        if wait is not None:
+            minutes = round(wait / 60)
+            media += [self.prompts.media("queue-under-minute")] if minutes < 1 else \
+                [self.prompts.media("queue-wait"), f"number:{minutes}", self.prompts.media("queue-minutes")]
+        media.append(self.prompts.media("queue-callback-offer"))
+        await self._stop_playback(call)
+        call.playback_id = f"acd-ann-{uuid.uuid4().hex}"
+        call.announced_at = self.timers.now()
+        try:
+            await self.control.play(call.channel_id, media, call.playback_id)
+            metrics.ACD_ANNOUNCEMENTS.inc()
+        except AriError as exc:
+            log.info("announcement to %s failed: %s", call.channel_id, exc)
+        self._set_timer("announce", call.record_id, runtime.spec.announce_every, lambda: self._announce(call))
+
+    # -- delivery ---------------------------------------------------------------------------------------
+
+    def _available(self, agent: Agent) -> bool:
+        if not agent.free:
+            return False
+        if self.phone_state is None:
+            return True
+        # An unregistered or busy phone (a direct call) would only ring out or refuse.
+        return self.phone_state(agent.extension) in ("NOT_INUSE", "UNKNOWN", "")
+
+    async def dispatch(self) -> None:
+        """Offers waiting calls to free agents: the highest priority, then the longest waiting first,
+        whatever queue they are in (a callback keeps the place its caller had)."""
+        waiting = sorted((c for c in self.calls.values()
+                          if c.state in (CallState.WAITING, CallState.CALLBACK_WAITING) and not c.ringing),
+                         key=lambda c: (-c.priority, c.entered_at))
+        offers: list[tuple[AcdCall, list[Agent]]] = []
+        for call in waiting:
+            free = [a for a in self.agents.values() if self._available(a)]
+            if not free:
+                break
+            if call.target_agent is not None:
+                chosen = [call.target_agent] if call.target_agent in free else []
+            else:
+                runtime = self.queues.get(call.queue or "")
+                if runtime is None:
+                    continue
+                chosen = strategies.choose(runtime.spec.strategy, runtime.spec.name, free, call.tried,
+                                           self.last_offered)
+            if chosen:
+                self._reserve(call, chosen)
+                offers.append((call, chosen))
+        for call, chosen in offers:
+            await self._ring(call, chosen)
+
+    def _reserve(self, call: AcdCall, agents: list[Agent]) -> None:
+        now = self.timers.now()
+        ring_timeout = self._ring_timeout(call)
+        for agent in agents:
+            attempt = Attempt(call.next_attempt_seq(), agent, f"acd-{uuid.uuid4().hex[:20]}", now)
+            call.ringing[attempt.channel_id] = attempt
+            self.channels[attempt.channel_id] = _Channel("ring", call, attempt)
+            agent.calls.append(call)
+            agent.last_offer_at = now
+            if call.queue:
+                self.last_offered[call.queue] = int(agent.extension)
+            self._set_state(agent, AgentState.RINGING, "", f"offered call {call.record_id}")
+            self.recorder.attempt_started(call, attempt)
+            self._set_timer("ring", attempt.channel_id, ring_timeout, self._ring_timer(attempt))
+            trigger = max(agent.idle_since or now, call.state_since or call.entered_at or now)
+            metrics.ACD_OFFER_DELAY.observe(max(0.0, (now - trigger).total_seconds()))
+        if call.state is CallState.WAITING:
+            call.state = CallState.RINGING
+
+    def _ring_timer(self, attempt: Attempt) -> Callable[[], Awaitable[None]]:
+        return lambda: self._ring_timeout_over(attempt)
+
+    def _ring_timeout(self, call: AcdCall) -> int:
+        runtime = self.queues.get(call.queue or "")
+        return runtime.spec.ring_timeout if runtime else 20
+
+    async def _ring(self, call: AcdCall, agents: list[Agent]) -> None:
+        caller_id = _caller_id(call.name, call.number)
+        for agent in agents:
+            attempt = next((a for a in call.ringing.values() if a.agent is agent), None)
+            if attempt is None:
+                continue
+            try:
+                await self.control.originate(attempt.channel_id, f"PJSIP/{agent.extension}", caller_id,
+                                             self._ring_timeout(call) + 5, [ACD_ARG, call.record_id])
+            except AriError as exc:
+                log.warning("ringing agent %s failed: %s", agent.extension, exc)
+                await self._attempt_over(attempt, "failed")
+
+    async def _ring_timeout_over(self, attempt: Attempt) -> None:
+        entry = self.channels.get(attempt.channel_id)
+        if entry is None or entry.role != "ring":
+            return
+        await self._attempt_over(attempt, "no_answer", hang_up=True)
+
+    async def _attempt_over(self, attempt: Attempt, outcome: str, hang_up: bool = False) -> None:
+        """An offer ended without the agent taking the call."""
+        entry = self.channels.pop(attempt.channel_id, None)
+        if entry is None:
+            return
+        call, agent = entry.call, attempt.agent
+        self._cancel_timer("ring", attempt.channel_id)
+        call.ringing.pop(attempt.channel_id, None)
+        attempt.outcome = outcome
+        self.recorder.attempt_ended(call, attempt, self.timers.now())
+        metrics.ACD_ATTEMPTS.labels(outcome).inc()
+        if call in agent.calls:
+            agent.calls.remove(call)
+        if hang_up:
+            with contextlib.suppress(AriError):
+                await self.control.hangup(attempt.channel_id)
+        if attempt.purpose == "consult":
+            await self._consult_failed(call, attempt)
+            return
+        if call.direction is not Direction.INBOUND and call.state is CallState.RINGING:
+            # The agent did not pick up their own click-to-call or callback leg.
+            if call.direction is Direction.OUTBOUND:
+                await self._end_call(call, outcome="failed", agent_left=True)
+                self._settle(agent, f"outbound call not picked up ({outcome})")
+                await self.dispatch()
+                return
+        if outcome in MISS_OUTCOMES:
+            agent.missed_in_row += 1
+            call.tried.add(agent.user_id)
+            detail = f"did not take call {call.record_id} ({outcome})"
+        else:
+            detail = f"offer of call {call.record_id} over ({outcome})"
+        if agent.state is AgentState.RINGING and not agent.calls:
+            self._settle(agent, detail)
+        if call.state is CallState.RINGING and not call.ringing:
+            call.state = CallState.WAITING if call.channel_id else CallState.CALLBACK_WAITING
+            call.state_since = self.timers.now()
+            if call.target_agent is agent:
+                await self._target_missed(call)
+                return
+        self.notify()
+        await self.dispatch()
+
+    async def _target_missed(self, call: AcdCall) -> None:
+        """A blind transfer to one agent was not taken: back to the queue, else their voicemail."""
+        agent, call.target_agent = call.target_agent, None
+        if call.queue and call.queue in self.queues:
+            await self.dispatch()
+            return
+        assert agent is not None
+        await self._to_voicemail(call, agent.extension)
+
+    # -- events from Asterisk -----------------------------------------------------------------------------
+
+    async def channel_entered(self, channel_id: str) -> None:
+        """An ACD-originated channel entered the app: somebody answered."""
+        entry = self.channels.get(channel_id)
+        if entry is None:
+            # Not ours any more (the offer was withdrawn a moment ago).
+            with contextlib.suppress(AriError):
+                await self.control.hangup(channel_id)
+            return
+        if entry.role == "ring" and entry.attempt is not None:
+            if entry.attempt.purpose == "consult":
+                await self._consult_answered(entry.call, entry.attempt)
+            elif entry.call.direction is Direction.INBOUND:
+                await self._connect(entry.call, entry.attempt)
+            else:
+                await self._agent_leg_answered(entry.call, entry.attempt)
+        elif entry.role == "dial":
+            await self._customer_answered(entry.call, channel_id)
+
+    async def channel_gone(self, channel_id: str, cause: int = 0) -> None:
+        entry = self.channels.get(channel_id)
+        if entry is None:
+            return
+        if entry.role == "ring" and entry.attempt is not None:
+            await self._attempt_over(entry.attempt, CAUSE_OUTCOMES.get(cause, "no_answer" if cause == 0 else "failed"))
+        elif entry.role == "customer":
+            await self.customer_gone(channel_id)
+        elif entry.role == "agent":
+            await self._agent_hung_up(entry.call)
+        elif entry.role == "consult":
+            await self._consult_ended(entry.call)
+        elif entry.role == "dial":
+            self.channels.pop(channel_id, None)
+            self._cancel_timer("dial", entry.call.record_id)
+            await self._dial_failed(entry.call, CAUSE_OUTCOMES.get(cause, "failed"))
+
+    async def dtmf(self, channel_id: str, digit: str) -> bool:
+        entry = self.channels.get(channel_id)
+        if entry is None or entry.role != "customer":
+            return entry is not None
+        call = entry.call
+        if digit == self.settings.callback_key and call.state in (CallState.WAITING, CallState.RINGING):
+            await self._callback_requested(call)
+        return True
+
+    def owns(self, channel_id: str) -> bool:
+        return channel_id in self.channels
+
+    # -- connecting -------------------------------------------------------------------------------------
+
+    async def _connect(self, call: AcdCall, attempt: Attempt) -> None:
+        agent = attempt.agent
+        now = self.timers.now()
+        if call.state is not CallState.RINGING or call.channel_id is None:
+            await self._attempt_over(attempt, "caller_gone", hang_up=True)
+            return
+        self._cancel_timer("ring", attempt.channel_id)
+        call.ringing.pop(attempt.channel_id, None)
+        others = list(call.ringing.values())
+        attempt.answered, attempt.outcome = True, "answered"
+        self.recorder.attempt_ended(call, attempt, now)
+        metrics.ACD_ATTEMPTS.labels("answered").inc()
+        self._cancel_call_timers(call)
+        first_answer = call.answered_at is None
+        call.state, call.state_since = CallState.CONNECTED, now
+        call.answered_at = call.answered_at or now
+        call.agent, call.agent_channel, call.target_agent = agent, attempt.channel_id, None
+        self.channels[attempt.channel_id] = _Channel("agent", call)
+        agent.missed_in_row = 0
+        agent.calls_today += 1
+        self._set_state(agent, AgentState.ON_CALL, "", f"call {call.record_id} from {call.number}")
+        wait = (now - (call.entered_at or now)).total_seconds()
+        runtime = self.queues.get(call.queue or "")
+        if runtime is not None and first_answer:
+            runtime.figures.answered += 1
+            runtime.figures.wait_total += wait
+            if wait <= runtime.spec.service_level:
+                runtime.figures.answered_in_sl += 1
+            metrics.ACD_CALLS.labels(call.queue, "answered").inc()
+            metrics.ACD_WAIT.observe(wait)
+        if first_answer:
+            self.recorder.call_updated(call.record_id, answered_at=now, wait_seconds=round(wait, 2),
+                                       agent_id=agent.user_id, outcome="answered")
+        else:
+            self.recorder.call_updated(call.record_id, agent_id=agent.user_id)
+        self.recorder.destination(call, "U", agent.extension, now)
+        for other in others:
+            await self._attempt_over(other, "taken_by_other", hang_up=True)
+        await self._unpark(call)
+        call.bridge_id = f"acd-call-{call.record_id}"
+        try:
+            await self.control.create_bridge(call.bridge_id, "mixing")
+            await self.control.add_to_bridge(call.bridge_id, call.channel_id)
+            await self.control.add_to_bridge(call.bridge_id, attempt.channel_id)
+        except AriNotFound:
+            # One side hung up while we bridged: its own event ends the call.
+            log.info("call %s: a party left while being connected", call.record_id)
+        self.notify()
+
+    async def _agent_leg_answered(self, call: AcdCall, attempt: Attempt) -> None:
+        """Click-to-call and callbacks: the agent took their phone; now the customer is dialled."""
+        agent = attempt.agent
+        now = self.timers.now()
+        self._cancel_timer("ring", attempt.channel_id)
+        call.ringing.pop(attempt.channel_id, None)
+        attempt.answered, attempt.outcome = True, "answered"
+        self.recorder.attempt_ended(call, attempt, now)
+        call.agent, call.agent_channel = agent, attempt.channel_id
+        self.channels[attempt.channel_id] = _Channel("agent", call)
+        if call.direction is Direction.CALLBACK:
+            agent.missed_in_row = 0
+            agent.calls_today += 1
+            self._set_state(agent, AgentState.ON_CALL, "", f"callback {call.record_id} to {call.number}")
+        call.state, call.state_since = CallState.DIALING, now
+        call.bridge_id = f"acd-call-{call.record_id}"
+        dial_channel = f"acd-{uuid.uuid4().hex[:20]}"
+        self.channels[dial_channel] = _Channel("dial", call)
+        try:
+            await self.control.create_bridge(call.bridge_id, "mixing")
+            await self.control.add_to_bridge(call.bridge_id, attempt.channel_id)
+            await self.control.originate(dial_channel, self._endpoint(call.number),
+                                         _caller_id(agent.name, agent.extension), self.dial_timeout,
+                                         [ACD_ARG, call.record_id])
+        except AriError as exc:
+            log.warning("dialling %s failed: %s", call.number, exc)
+            self.channels.pop(dial_channel, None)
+            await self._dial_failed(call, "failed")
+            return
+        self._set_timer("dial", call.record_id, self.dial_timeout,
+                        lambda: self._dial_timeout_over(call, dial_channel))
+        self.notify()
+
+    def _endpoint(self, number: str) -> str:
+        if number in self.extensions():
+            return f"PJSIP/{number}"
+        return f"PJSIP/{number}@{self.settings.trunk}"
+
+    async def _dial_timeout_over(self, call: AcdCall, dial_channel: str) -> None:
+        if self.channels.pop(dial_channel, None) is not None:
+            with contextlib.suppress(AriError):
+                await self.control.hangup(dial_channel)
+            await self._dial_failed(call, "no_answer")
+
+    async def _customer_answered(self, call: AcdCall, channel_id: str) -> None:
+        now = self.timers.now()
+        self._cancel_timer("dial", call.record_id)
+        call.channel_id = channel_id
+        self.channels[channel_id] = _Channel("customer", call)
+        call.state, call.state_since, call.answered_at = CallState.CONNECTED, now, now
+        values: dict[str, Any] = {"answered_at": now, "outcome": "answered", "channel_id": channel_id,
+                                  "agent_id": call.agent.user_id if call.agent else None}
+        if call.direction is Direction.CALLBACK:
+            wait = (now - (call.entered_at or now)).total_seconds()
+            values["wait_seconds"] = round(wait, 2)
+            runtime = self.queues.get(call.queue or "")
+            if runtime is not None:
+                runtime.figures.answered += 1
+                runtime.figures.wait_total += wait
+                runtime.figures.answered_in_sl += wait <= runtime.spec.service_level
+        self.recorder.call_updated(call.record_id, **values)
+        if call.agent is not None:
+            self.recorder.destination(call, "U", call.agent.extension, now)
+        if call.number in self.callbacks:
+            self._close_callback(call.number, "done", call.agent.user_id if call.agent else None)
+        try:
+            assert call.bridge_id is not None
+            await self.control.add_to_bridge(call.bridge_id, channel_id)
+        except AriNotFound:
+            log.info("call %s: a party left while being connected", call.record_id)
+        self.notify()
+
+    async def _dial_failed(self, call: AcdCall, outcome: str) -> None:
+        """The customer of a click-to-call or callback did not answer: the agent is told and freed."""
+        if call.agent is not None:
+            self.messages[call.agent.user_id] = f"{call.number} did not answer ({outcome.replace('_', ' ')})."
+        if call.number and call.direction is Direction.CALLBACK:
+            self._add_callback(call, "callback_failed")
+        await self._end_call(call, outcome=outcome)
+
+    # -- ending -----------------------------------------------------------------------------------------
+
+    async def customer_gone(self, channel_id: str) -> None:
+        entry = self.channels.pop(channel_id, None)
+        if entry is None:
+            return
+        call = entry.call
+        if call.state in (CallState.WAITING, CallState.RINGING):
+            await self._abandoned(call)
+        elif call.state is not CallState.ENDED:
+            call.channel_id = None
+            await self._end_call(call)
+
+    async def _abandoned(self, call: AcdCall) -> None:
+        now = self.timers.now()
+        self._cancel_call_timers(call)
+        rang = call.attempt_seq > 0
+        call.state = CallState.ENDED
+        for attempt in list(call.ringing.values()):
+            await self._attempt_over(attempt, "caller_gone", hang_up=True)
+        wait = (now - (call.entered_at or now)).total_seconds()
+        runtime = self.queues.get(call.queue or "")
+        if runtime is not None:
+            runtime.figures.abandoned += 1
+            metrics.ACD_CALLS.labels(call.queue, "abandoned").inc()
+        self.recorder.call_updated(call.record_id, ended_at=now, outcome="abandoned", wait_seconds=round(wait, 2))
+        self._add_callback(call, "missed" if rang else "abandoned")
+        self._forget(call)
+        await self.dispatch()
+
+    async def _agent_hung_up(self, call: AcdCall) -> None:
+        if call.state is CallState.CONSULTING and call.consult_channel is not None:
+            await self.transfer_complete_call(call)  # as a phone's attended transfer does
+            return
+        if call.agent_channel:
+            self.channels.pop(call.agent_channel, None)
+        call.agent_channel = None
+        await self._end_call(call)
+
+    async def _end_call(self, call: AcdCall, outcome: str | None = None, agent_left: bool = False) -> None:
+        """Ends a call that reached an agent (or was dialled for one): every channel and the bridge go,
+        the agent wraps up."""
+        if call.state is CallState.ENDED:
+            return
+        now = self.timers.now()
+        previous = call.state
+        call.state = CallState.ENDED
+        self._cancel_call_timers(call)
+        for attempt in list(call.ringing.values()):
+            await self._attempt_over(attempt, "caller_gone", hang_up=True)
+        channels = [c for c in (call.channel_id, call.agent_channel, call.consult_channel) if c]
+        channels += [cid for cid, entry in self.channels.items() if entry.call is call]
+        for channel_id in dict.fromkeys(channels):
+            entry = self.channels.pop(channel_id, None)
+            if entry is not None and entry.role == "consult" and call.consult is not None:
+                self._consult_agent_free(call.consult.agent)
+            with contextlib.suppress(AriError):
+                await self.control.hangup(channel_id)
+        if call.bridge_id:
+            with contextlib.suppress(AriError):
+                await self.control.destroy_bridge(call.bridge_id)
+        talk = (now - call.answered_at).total_seconds() if call.answered_at else None
+        values: dict[str, Any] = {"ended_at": now}
+        if talk is not None:
+            values["talk_seconds"] = round(talk, 2)
+            runtime = self.queues.get(call.queue or "")
+            if runtime is not None:
+                runtime.figures.talk_total += talk
+                runtime.figures.talked += 1
+                runtime.handle_times.append(talk + runtime.spec.wrapup)
+        if outcome:
+            values["outcome"] = outcome
+        self.recorder.call_updated(call.record_id, **values)
+        self._forget(call)
+        agent = call.agent
+        if agent is not None and call in agent.calls:
+            agent.calls.remove(call)
+            if not agent_left and previous is not CallState.RINGING:
+                self._start_wrapup(agent, call)
+        await self.dispatch()
+
+    def _forget(self, call: AcdCall) -> None:
+        self._cancel_call_timers(call)
+        self.calls.pop(call.record_id, None)
+        for channel_id in [cid for cid, entry in self.channels.items() if entry.call is call]:
+            self.channels.pop(channel_id, None)
+        self.notify()
+
+    # -- overflow and callbacks ---------------------------------------------------------------------------
+
+    async def _max_wait(self, call: AcdCall) -> None:
+        runtime = self.queues.get(call.queue or "")
+        if runtime is None or call.state not in (CallState.WAITING, CallState.RINGING) or not runtime.spec.overflow:
+            return
+        await self._overflow(call, f"waited {runtime.spec.max_wait} s")
+
+    async def _overflow_unstaffed(self) -> None:
+        for call in list(self.calls.values()):
+            runtime = self.queues.get(call.queue or "")
+            if (runtime is not None and call.state is CallState.WAITING and runtime.spec.overflow
+                    and not self._staffed(runtime.spec.name)):
+                await self._overflow(call, "no agent logged in")
+
+    async def _overflow(self, call: AcdCall, why: str) -> None:
+        runtime = self.queues[call.queue or ""]
+        kind, _, target = runtime.spec.overflow.partition(":")
+        log.info("call %s overflows from %s to %s: %s", call.record_id, call.queue, runtime.spec.overflow, why)
+        for attempt in list(call.ringing.values()):
+            await self._attempt_over(attempt, "caller_gone", hang_up=True)
+        metrics.ACD_CALLS.labels(call.queue, "overflow").inc()
+        if kind == "queue":
+            await self._move_to_queue(call, target, "overflow")
+        elif kind == "voicemail":
+            await self._to_voicemail(call, target)
+        elif kind == "ivr":
+            await self._to_ivr(call, target, "overflow")
+        else:
+            await self._leave_for_callback(call, "overflow", "queue-overflow-callback")
+
+    def _close_record(self, call: AcdCall, outcome: str, kind: str, target: str) -> None:
+        now = self.timers.now()
+        self._cancel_call_timers(call)
+        wait = (now - (call.entered_at or now)).total_seconds()
+        runtime = self.queues.get(call.queue or "")
+        if runtime is not None and call.answered_at is None:
+            runtime.figures.overflowed += 1
+        values: dict[str, Any] = {"ended_at": now, "outcome": outcome}
+        if call.answered_at is None:
+            values["wait_seconds"] = round(wait, 2)
+        elif "talk_seconds" not in values:
+            values["talk_seconds"] = round((now - call.answered_at).total_seconds(), 2)
+        self.recorder.call_updated(call.record_id, **values)
+        self.recorder.destination(call, kind, target, now)
+
+    async def _move_to_queue(self, call: AcdCall, queue: str, outcome: str) -> None:
+        assert call.channel_id is not None
+        self._close_record(call, outcome, "Q", queue)
+        await self._unpark(call)
+        self._forget(call)
+        await self.enqueue(call.channel_id, queue, call.number, call.name, call.did, call.priority, answered=True,
+                           parent=call)
+
+    async def _to_voicemail(self, call: AcdCall, mailbox: str) -> None:
+        channel_id = call.channel_id
+        self._close_record(call, "overflow" if call.answered_at is None else "transferred", "V", mailbox)
+        self._add_callback(call, "voicemail")
+        call.state = CallState.ENDED
+        self._forget(call)
+        if channel_id:
+            with contextlib.suppress(AriNotFound):
+                await self._unpark(call)
+                await self.control.continue_in_dialplan(channel_id, "ivr-voicemail", mailbox)
+        await self.dispatch()
+
+    async def _to_ivr(self, call: AcdCall, flow: str, outcome: str) -> None:
+        channel_id = call.channel_id
+        self._close_record(call, outcome, "R", flow)
+        call.state = CallState.ENDED
+        self._forget(call)
+        if channel_id:
+            with contextlib.suppress(AriNotFound):
+                await self._unpark(call)
+            if self.ivr_start is None or not self.ivr_start(channel_id, flow, call.number, call.did):
+                log.error("call %s: IVR flow %s is not loaded; hanging up", call.record_id, flow)
+                with contextlib.suppress(AriError):
+                    await self.control.hangup(channel_id)
+        await self.dispatch()
+
+    async def _leave_for_callback(self, call: AcdCall, reason: str, prompt: str) -> None:
+        """Overflow to the callback list: the caller hears why, hangs up, and the number is listed."""
+        channel_id = call.channel_id
+        self._close_record(call, "overflow", "C", "callback")
+        self._add_callback(call, reason)
+        call.state = CallState.ENDED
+        self._forget(call)
+        if channel_id:
+            with contextlib.suppress(AriNotFound):
+                await self._unpark(call)
+            await self._goodbye(channel_id, prompt)
+        await self.dispatch()
+
+    async def _goodbye(self, channel_id: str, prompt: str) -> None:
+        """Plays a last prompt to a customer the ACD let go of, then hangs up."""
+        playback_id = f"acd-bye-{uuid.uuid4().hex}"
+        self._goodbyes[playback_id] = channel_id
+        try:
+            await self.control.play(channel_id, self.prompts.media(prompt), playback_id)
+        except AriError:
+            self._goodbyes.pop(playback_id, None)
+            with contextlib.suppress(AriError):
+                await self.control.hangup(channel_id)
+
+    async def playback_finished(self, playback_id: str) -> None:
+        channel_id = self._goodbyes.pop(playback_id, None)
+        if channel_id is not None:
+            with contextlib.suppress(AriError):
+                await self.control.hangup(channel_id)
+            return
+        for call in self.calls.values():
+            if call.playback_id == playback_id:
+                call.playback_id = None
+
+    async def _callback_requested(self, call: AcdCall) -> None:
+        """The caller keeps their place without holding on: the call waits on as a callback."""
+        assert call.channel_id is not None
+        channel_id = call.channel_id
+        for attempt in list(call.ringing.values()):
+            await self._attempt_over(attempt, "caller_gone", hang_up=True)
+        self.channels.pop(channel_id, None)
+        self._cancel_timer("announce", call.record_id)
+        self._cancel_timer("maxwait", call.record_id)
+        with contextlib.suppress(AriNotFound):
+            await self._unpark(call)
+        call.channel_id = None
+        call.direction = Direction.CALLBACK
+        call.state = CallState.CALLBACK_WAITING
+        self._add_callback(call, "requested")
+        self.recorder.call_updated(call.record_id, direction=Direction.CALLBACK.value)
+        self.recorder.destination(call, "C", "requested", self.timers.now())
+        metrics.ACD_CALLS.labels(call.queue, "callback_requested").inc()
+        self.notify()
+        await self._goodbye(channel_id, "queue-callback-ok")
+        await self.dispatch()
+
+    def _add_callback(self, call: AcdCall, reason: str) -> None:
+        if not call.number or not NUMBER_RE.match(call.number):
+            return  # anonymous: nobody to call back
+        now = self.timers.now()
+        entry = self.callbacks.get(call.number)
+        if entry is None:
+            entry = {"id": call.number, "number": call.number, "name": call.name, "queue": call.queue,
+                     "reason": reason, "count": 0, "last_at": now.isoformat()}
+            self.callbacks[call.number] = entry
+        entry["count"] += 1
+        entry.update(reason=reason, last_at=now.isoformat(), name=call.name or entry["name"],
+                     queue=call.queue or entry["queue"])
+        self.recorder.callback(call.number, call.name, call.queue, reason, call.record_id, now)
+        self.notify()
+
+    def _close_callback(self, number: str, status: str, user_id: int | None) -> None:
+        if self.callbacks.pop(number, None) is not None:
+            self.recorder.callback_closed(number, status, user_id, self.timers.now())
+            self.notify()
+
+    # -- agent call control (TEL-3) -----------------------------------------------------------------------
+
+    def _own_call(self, user_id: int) -> tuple[Agent, AcdCall]:
+        agent = self._agent(user_id)
+        call = agent.current
+        if call is None or call.agent is not agent:
+            raise PanelError("You have no call now.")
+        return agent, call
+
+    async def dial(self, user_id: int, number: str) -> AcdCall:
+        """Click-to-call: the agent's phone rings first; when they pick up, the number is dialled."""
+        agent = self._agent(user_id)
+        number = re.sub(r"[\s()./-]", "", number)
+        if not NUMBER_RE.match(number):
+            raise PanelError("Enter a phone number (digits, optionally starting with +).")
+        if not agent.logged_in:
+            raise PanelError("Log in first.")
+        if agent.calls or agent.state in (AgentState.RINGING, AgentState.ON_CALL):
+            raise PanelError("Finish the current call first.")
+        if number == agent.extension:
+            raise PanelError("That is your own extension.")
+        now = self.timers.now()
+        direction = Direction.OUTBOUND
+        call = AcdCall(None, direction, None, number, self.callbacks.get(number, {}).get("name", ""),
+                       entered_at=now, state=CallState.RINGING, state_since=now)
+        if agent.state is AgentState.PAUSED:
+            agent.resume_pause = agent.reason
+        self.calls[call.record_id] = call
+        self.recorder.call_started(call)
+        attempt = Attempt(call.next_attempt_seq(), agent, f"acd-{uuid.uuid4().hex[:20]}", now, purpose="agent-leg")
+        call.ringing[attempt.channel_id] = attempt
+        call.agent = agent
+        self.channels[attempt.channel_id] = _Channel("ring", call, attempt)
+        agent.calls.append(call)
+        self._set_state(agent, AgentState.ON_CALL, "outbound", f"calls {number}")
+        self.recorder.attempt_started(call, attempt)
+        if self.card_lookup is not None:
+            asyncio.get_running_loop().create_task(self._load_card(call))
+        try:
+            await self.control.originate(attempt.channel_id, f"PJSIP/{agent.extension}", _caller_id("", number),
+                                         self.dial_timeout, [ACD_ARG, call.record_id])
+        except AriError as exc:
+            log.warning("click-to-call: ringing %s failed: %s", agent.extension, exc)
+            self.channels.pop(attempt.channel_id, None)
+            call.ringing.clear()
+            agent.calls.remove(call)
+            await self._end_call(call, outcome="failed", agent_left=True)
+            self._settle(agent, "click-to-call failed")
+            raise PanelError("Your phone could not be rung: is it registered?") from None
+        self._set_timer("ring", attempt.channel_id, self.dial_timeout,
+                        lambda: self._ring_timeout_over(attempt))
+        return call
+
+    async def hold(self, user_id: int) -> None:
+        _agent, call = self._own_call(user_id)
+        if call.state is not CallState.CONNECTED or call.channel_id is None or call.bridge_id is None:
+            raise PanelError("Only a connected call can be held.")
+        call.state, call.state_since = CallState.HELD, self.timers.now()
+        await self.control.remove_from_bridge(call.bridge_id, call.channel_id)
+        await self.control.start_moh(call.channel_id, "default")
+        self.notify()
+
+    async def unhold(self, user_id: int) -> None:
+        _agent, call = self._own_call(user_id)
+        if call.state is not CallState.HELD or call.channel_id is None or call.bridge_id is None:
+            raise PanelError("The call is not on hold.")
+        call.state, call.state_since = CallState.CONNECTED, self.timers.now()
+        await self.control.stop_moh(call.channel_id)
+        await self.control.add_to_bridge(call.bridge_id, call.channel_id)
+        self.notify()
+
+    async def hangup(self, user_id: int) -> None:
+        _agent, call = self._own_call(user_id)
+        if call.channel_id:
+            channel_id = call.channel_id
+            self.channels.pop(channel_id, None)
+            call.channel_id = None
+            with contextlib.suppress(AriError):
+                await self.control.hangup(channel_id)
+        await self._end_call(call)
+
+    async def transfer(self, user_id: int, mode: str, kind: str, target: str) -> None:
+        agent, call = self._own_call(user_id)
+        if call.state is not CallState.CONNECTED and not (call.state is CallState.HELD and mode == "blind"):
+            raise PanelError("Only a connected call can be transferred.")
+        if call.channel_id is None:
+            raise PanelError("The customer has left.")
+        if mode not in ("blind", "attended"):
+            raise PanelError("Transfer mode is blind or attended.")
+        if kind == "agent":
+            other = self.agent_by_extension(target) or self.agents.get(int(target) if target.isdigit() else -1)
+            if other is None or other is agent:
+                raise PanelError(f"No other agent {target}.")
+            if not self._available(other):
+                raise PanelError(f"{other.name} is not available ({other.state.value.replace('_', ' ')}).")
+            if mode == "attended":
+                await self._consult(call, agent, other)
+            else:
+                await self._blind_to_agent(call, agent, other)
+        elif mode == "attended":
+            raise PanelError("Attended transfer goes to an agent; use blind for a queue or an IVR flow.")
+        elif kind == "queue":
+            if target not in self.queues:
+                raise PanelError(f"No queue {target}.")
+            await self._detach_agent(call, agent)
+            await self._move_to_queue(call, target, "transferred")
+        elif kind == "ivr":
+            await self._detach_agent(call, agent)
+            await self._to_ivr(call, target, "transferred")
+        else:
+            raise PanelError("Transfer to an agent, a queue or an IVR flow.")
+        self.recorder.agent_state(agent, agent.state, self.timers.now(),
+                                  f"transferred call {call.record_id} ({mode}) to {kind} {target}")
+
+    async def _detach_agent(self, call: AcdCall, agent: Agent) -> None:
+        """The transferring agent leaves the call (and wraps up); the customer stays with the ACD."""
+        assert call.channel_id is not None
+        if call.agent_channel:
+            self.channels.pop(call.agent_channel, None)
+            with contextlib.suppress(AriError):
+                await self.control.hangup(call.agent_channel)
+        if call.bridge_id:
+            with contextlib.suppress(AriError):
+                await self.control.destroy_bridge(call.bridge_id)
+        if call.state is CallState.HELD:
+            with contextlib.suppress(AriError):
+                await self.control.stop_moh(call.channel_id)
+        call.agent_channel = call.bridge_id = None
+        call.agent = None
+        if call in agent.calls:
+            agent.calls.remove(call)
+        self._start_wrapup(agent, call)
+
+    async def _blind_to_agent(self, call: AcdCall, agent: Agent, other: Agent) -> None:
+        await self._detach_agent(call, agent)
+        self.recorder.destination(call, "U", other.extension, self.timers.now())
+        call.state, call.state_since, call.target_agent = CallState.WAITING, self.timers.now(), other
+        call.tried.clear()
+        await self._park(call)
+        await self.dispatch()
+
+    async def _consult(self, call: AcdCall, agent: Agent, other: Agent) -> None:
+        assert call.channel_id is not None and call.bridge_id is not None
+        now = self.timers.now()
+        call.state, call.state_since = CallState.CONSULTING, now
+        await self.control.remove_from_bridge(call.bridge_id, call.channel_id)
+        await self.control.start_moh(call.channel_id, "default")
+        attempt = Attempt(call.next_attempt_seq(), other, f"acd-{uuid.uuid4().hex[:20]}", now, purpose="consult")
+        call.consult = attempt
+        self.channels[attempt.channel_id] = _Channel("ring", call, attempt)
+        other.calls.append(call)
+        self._set_state(other, AgentState.RINGING, "", f"consulted by {agent.extension}")
+        self.recorder.attempt_started(call, attempt)
+        self._set_timer("ring", attempt.channel_id, self._ring_timeout(call),
+                        lambda: self._ring_timeout_over(attempt))
+        try:
+            await self.control.originate(attempt.channel_id, f"PJSIP/{other.extension}",
+                                         _caller_id(agent.name, agent.extension), self._ring_timeout(call) + 5,
+                                         [ACD_ARG, call.record_id])
+        except AriError:
+            await self._attempt_over(attempt, "failed")
+        self.notify()
+
+    async def _consult_answered(self, call: AcdCall, attempt: Attempt) -> None:
+        now = self.timers.now()
+        self._cancel_timer("ring", attempt.channel_id)
+        if call.state is not CallState.CONSULTING or call.bridge_id is None:
+            await self._attempt_over(attempt, "caller_gone", hang_up=True)
+            return
+        attempt.answered, attempt.outcome = True, "answered"
+        self.recorder.attempt_ended(call, attempt, now)
+        call.consult_channel = attempt.channel_id
+        self.channels[attempt.channel_id] = _Channel("consult", call)
+        attempt.agent.calls_today += 1
+        self._set_state(attempt.agent, AgentState.ON_CALL, "", f"consultation on call {call.record_id}")
+        with contextlib.suppress(AriNotFound):
+            await self.control.add_to_bridge(call.bridge_id, attempt.channel_id)
+        self.notify()
+
+    async def _consult_failed(self, call: AcdCall, attempt: Attempt) -> None:
+        other = attempt.agent
+        call.consult = None
+        if other.state is AgentState.RINGING and not other.calls:
+            self._settle(other, "consultation not answered")
+        if call.agent is not None:
+            self.messages[call.agent.user_id] = f"{other.name} did not answer; the customer is back with you."
+        await self._back_from_consult(call)
+
+    def _consult_agent_free(self, other: Agent) -> None:
+        for held in list(other.calls):
+            other.calls.remove(held)
+        if other.state in (AgentState.RINGING, AgentState.ON_CALL):
+            self._settle(other, "consultation over")
+
+    async def _back_from_consult(self, call: AcdCall) -> None:
+        if call.state is not CallState.CONSULTING or call.channel_id is None or call.bridge_id is None:
+            return
+        call.state, call.state_since = CallState.CONNECTED, self.timers.now()
+        with contextlib.suppress(AriNotFound):
+            await self.control.stop_moh(call.channel_id)
+            await self.control.add_to_bridge(call.bridge_id, call.channel_id)
+        self.notify()
+
+    async def _consult_ended(self, call: AcdCall) -> None:
+        """The consulted agent hung up: the customer returns to the first agent."""
+        if call.consult_channel:
+            self.channels.pop(call.consult_channel, None)
+        call.consult_channel = None
+        if call.consult is not None:
+            self._consult_agent_free(call.consult.agent)
+            call.consult = None
+        await self._back_from_consult(call)
+
+    async def transfer_cancel(self, user_id: int) -> None:
+        _agent, call = self._own_call(user_id)
+        if call.state is not CallState.CONSULTING or call.consult is None:
+            raise PanelError("No transfer is in progress.")
+        attempt = call.consult
+        if call.consult_channel is None:
+            await self._attempt_over(attempt, "cancelled", hang_up=True)
+            return
+        channel = call.consult_channel
+        await self._consult_ended(call)
+        with contextlib.suppress(AriError):
+            await self.control.hangup(channel)
+
+    async def transfer_complete(self, user_id: int) -> None:
+        _agent, call = self._own_call(user_id)
+        if call.state is not CallState.CONSULTING or call.consult_channel is None:
+            raise PanelError("The transfer target has not answered yet.")
+        await self.transfer_complete_call(call)
+
+    async def transfer_complete_call(self, call: AcdCall) -> None:
+        assert call.consult is not None and call.consult_channel is not None and call.channel_id is not None
+        agent, other = call.agent, call.consult.agent
+        if call.agent_channel:
+            channel = call.agent_channel
+            self.channels.pop(channel, None)
+            with contextlib.suppress(AriError):
+                await self.control.hangup(channel)
+        now = self.timers.now()
+        call.agent, call.agent_channel = other, call.consult_channel
+        self.channels[call.consult_channel] = _Channel("agent", call)
+        call.consult = None
+        call.consult_channel = None
+        call.state, call.state_since = CallState.CONNECTED, now
+        self.recorder.call_updated(call.record_id, agent_id=other.user_id)
+        self.recorder.destination(call, "U", other.extension, now)
+        if agent is not None:
+            if call in agent.calls:
+                agent.calls.remove(call)
+            self._start_wrapup(agent, call)
+        with contextlib.suppress(AriNotFound):
+            await self.control.stop_moh(call.channel_id)
+            assert call.bridge_id is not None
+            await self.control.add_to_bridge(call.bridge_id, call.channel_id)
+        self.notify()
+
+    async def callback_call(self, user_id: int, number: str) -> None:
+        if number not in self.callbacks:
+            raise PanelError("That callback is no longer on the list.", 404)
+        await self.dial(user_id, number)
+
+    async def callback_remove(self, user_id: int, number: str) -> None:
+        if number not in self.callbacks:
+            raise PanelError("That callback is no longer on the list.", 404)
+        self._close_callback(number, "removed", user_id)
+
+    # -- callbacks that kept their place ----------------------------------------------------------------
+
+    # A CALLBACK_WAITING call is offered like any other; when the agent answers, _agent_leg_answered
+    # dials the customer (Direction.CALLBACK), and the wait ends when the customer answers.
+
+    # -- figures ----------------------------------------------------------------------------------------
+
+    def _roll_day(self) -> None:
+        today = start_of_day(self.timers.now())
+        if today != self._day:
+            self._day = today
+            for runtime in self.queues.values():
+                runtime.figures = DayFigures()
+            for agent in self.agents.values():
+                agent.calls_today = 0
+
+    def queue_figures(self) -> list[dict[str, Any]]:
+        self._roll_day()
+        now = self.timers.now()
+        out = []
+        for name, runtime in sorted(self.queues.items()):
+            f = runtime.figures
+            waiting = [c for c in self.calls.values() if c.queue == name and c.waiting]
+            oldest = min((c.entered_at for c in waiting if c.entered_at), default=None)
+            left = f.answered + f.abandoned + f.overflowed
+            out.append({
+                "name": name, "waiting": len(waiting),
+                "oldest_since": oldest.isoformat() if oldest else None,
+                "longest_wait": round((now - oldest).total_seconds()) if oldest else 0,
+                "service_level": round(100.0 * f.answered_in_sl / left, 1) if left else None,
+                "service_level_seconds": runtime.spec.service_level,
+                "offered": f.offered, "answered": f.answered, "abandoned": f.abandoned,
+                "overflowed": f.overflowed,
+                "avg_wait": round(f.wait_total / f.answered, 1) if f.answered else None,
+                "avg_talk": round(f.talk_total / f.talked, 1) if f.talked else None,
+            })
+        return out
+
+
+def _caller_id(name: str, number: str) -> str:
+    clean = name.replace('"', "'").replace("<", "").replace(">", "")
+    return f'"{clean}" <{number}>' if clean else number
