@@ -34,6 +34,8 @@ class SipSettings:
     port: int = _opt(5060, lo=1, hi=65535)
     # Calls from this address that match no user name come in on the `pstn` trunk endpoint.
     trunk_address: str = _opt("127.0.0.1")
+    # Where calls out through the trunk go (the demo "PSTN" listens there).
+    trunk_port: int = _opt(5090, lo=1, hi=65535)
 
 
 @dataclass(frozen=True)

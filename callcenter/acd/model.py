@@ -125,6 +125,8 @@ class AcdCall:
     priority: int = 0
     entered_at: datetime | None = None
     state: CallState = CallState.WAITING
+    # Arrival order, for callers who entered in the same instant.
+    order: int = 0
     record_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     parent_id: str | None = None
     # Ring attempts now in progress, by the agent channel's id.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import re
 import uuid
@@ -148,6 +149,7 @@ class AcdService:
         self.version = 0
         self._changed = asyncio.Event()
         self.messages: dict[int, str] = {}  # a note for an agent's panel (a failed transfer...)
+        self._order = itertools.count(1)
         self._goodbyes: dict[str, str] = {}  # playback id -> channel to hang up when it ends
 
     # -- set-up -------------------------------------------------------------------------------------
@@ -368,7 +370,7 @@ class AcdService:
         self._roll_day()
         now = self.timers.now()
         call = AcdCall(channel_id, Direction.INBOUND, queue, number, name, did, priority, entered_at=now,
-                       state_since=now, parent_id=parent.record_id if parent else None)
+                       state_since=now, parent_id=parent.record_id if parent else None, order=next(self._order))
         if parent is not None:
             call.card, call.destination_seq = parent.card, 0
         self.calls[call.record_id] = call
@@ -445,8 +447,7 @@ class AcdService:
                 await self.control.stop_playback(playback)
 
     def position(self, call: AcdCall) -> int:
-        ahead = [c for c in self.calls.values() if c.queue == call.queue and c.waiting and
-                 (-c.priority, c.entered_at or call.entered_at) < (-call.priority, call.entered_at)]
+        ahead = [c for c in self.calls.values() if c.queue == call.queue and c.waiting and _rank(c) < _rank(call)]
         return len(ahead) + 1
 
     def estimated_wait(self, queue: str, position: int) -> float | None:
@@ -499,7 +500,7 @@ class AcdService:
         whatever queue they are in (a callback keeps the place its caller had)."""
         waiting = sorted((c for c in self.calls.values()
                           if c.state in (CallState.WAITING, CallState.CALLBACK_WAITING) and not c.ringing),
-                         key=lambda c: (-c.priority, c.entered_at))
+                         key=_rank)
         offers: list[tuple[AcdCall, list[Agent]]] = []
         for call in waiting:
             free = [a for a in self.agents.values() if self._available(a)]
@@ -1345,6 +1346,11 @@ class AcdService:
                 "avg_talk": round(f.talk_total / f.talked, 1) if f.talked else None,
             })
         return out
+
+
+def _rank(call: AcdCall) -> tuple[int, datetime, int]:
+    """Queue order: higher priority first, then who came first."""
+    return (-call.priority, call.entered_at or datetime.min.replace(tzinfo=UTC), call.order)
 
 
 def _caller_id(name: str, number: str) -> str:

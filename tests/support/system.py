@@ -26,6 +26,8 @@ from tests.support import sipp
 
 REPO = Path(__file__).resolve().parents[2]
 DIAL_TIMEOUT = 3
+RING_TIMEOUT = 5  # seconds an agent phone rings per offer in the test queues
+WRAPUP = 3        # seconds of wrap-up in the test queue "callback"
 
 
 def config_text(var_dir: Path, instance: str, ports: dict[str, int], db_url: str, log_level: str = "info",
@@ -33,6 +35,7 @@ def config_text(var_dir: Path, instance: str, ports: dict[str, int], db_url: str
     return f"""
 [sip]
 port = {ports['sip']}
+trunk_port = {ports['trunk']}
 
 [asterisk]
 instance = "{instance}"
@@ -88,9 +91,73 @@ route = "ivr:deep"
 name = "Hours test flow"
 route = "ivr:hours"
 
-[queues]
-sales = ["2002"]
-support = ["2004"]
+[dids.1200]
+name = "Queue idle"
+route = "queue:idle"
+
+[dids.1201]
+name = "Queue ring-all"
+route = "queue:all"
+
+[dids.1202]
+name = "Queue skills"
+route = "queue:skills"
+
+[dids.1203]
+name = "Queue overflow"
+route = "queue:overflow"
+
+[dids.1204]
+name = "Queue callback"
+route = "queue:callback"
+
+[acd]
+missed_limit = 2
+
+[queues.idle]
+strategy = "longest-idle"
+members = ["2001", "2002", "2003"]
+ring_timeout = {RING_TIMEOUT}
+wrapup = 0
+max_wait = 0
+overflow = ""
+announce_every = 0
+
+[queues.all]
+strategy = "ring-all"
+members = ["2001", "2002", "2003"]
+ring_timeout = {RING_TIMEOUT}
+wrapup = 0
+max_wait = 0
+overflow = ""
+announce_every = 0
+
+[queues.skills]
+strategy = "skills"
+members = {{ "2001" = 30, "2002" = 80, "2003" = 50 }}
+ring_timeout = {RING_TIMEOUT}
+wrapup = 0
+max_wait = 0
+overflow = ""
+announce_every = 0
+
+[queues.overflow]
+strategy = "longest-idle"
+members = ["2004"]
+ring_timeout = {RING_TIMEOUT}
+wrapup = 0
+max_wait = 4
+overflow = "queue:idle"
+announce_every = 0
+
+[queues.callback]
+strategy = "longest-idle"
+members = ["2004"]
+ring_timeout = {RING_TIMEOUT}
+wrapup = {WRAPUP}
+max_wait = 0
+overflow = "callback"
+announce_every = 3
 """
 
 
@@ -218,7 +285,7 @@ class System:
 
 
 def free_ports() -> dict[str, int]:
-    return {"sip": sipp.free_udp_port(), "http": sipp.free_tcp_port(), "ami": sipp.free_tcp_port(),
+    return {"sip": sipp.free_udp_port(), "trunk": sipp.free_udp_port(), "http": sipp.free_tcp_port(), "ami": sipp.free_tcp_port(),
             "web": sipp.free_tcp_port()}
 
 
