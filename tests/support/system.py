@@ -285,8 +285,8 @@ class System:
 
 
 def free_ports() -> dict[str, int]:
-    return {"sip": sipp.free_udp_port(), "trunk": sipp.free_udp_port(), "http": sipp.free_tcp_port(), "ami": sipp.free_tcp_port(),
-            "web": sipp.free_tcp_port()}
+    return {"sip": sipp.free_udp_port(), "trunk": sipp.free_udp_port(), "http": sipp.free_tcp_port(),
+            "ami": sipp.free_tcp_port(), "web": sipp.free_tcp_port()}
 
 
 def install_test_flows(directory: Path) -> None:

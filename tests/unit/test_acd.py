@@ -172,7 +172,8 @@ async def test_longest_idle_agent_gets_the_call_and_is_bridged_with_the_caller()
     assert agent(acd, "2002").state is AgentState.ON_CALL
     assert ("remove_from_bridge", "acd-hold-q", "cust-1") in control.log
     bridge = f"acd-call-{call.record_id}"
-    assert ("add_to_bridge", bridge, "cust-1") in control.log and ("add_to_bridge", bridge, agent_channel) in control.log
+    assert ("add_to_bridge", bridge, "cust-1") in control.log
+    assert ("add_to_bridge", bridge, agent_channel) in control.log
     await acd.channel_gone("cust-1")
     assert (agent_channel,) in [c[:1] for c in control.calls_of("hangup")]
     assert ("destroy_bridge", bridge) in control.log
@@ -233,7 +234,7 @@ async def test_no_answer_tries_the_next_agent_and_pauses_after_n_misses() -> Non
 
 
 async def test_abandon_lands_on_the_callback_list_and_repeats_group() -> None:
-    acd, control, timers = make([queue("q", {"2001": 1})])
+    acd, _control, timers = make([queue("q", {"2001": 1})])
     await log_in(acd, timers, "2001")
     await acd.pause(agent(acd, "2001").user_id, "break")
     for n in range(3):
@@ -374,7 +375,8 @@ async def test_hold_and_unhold_move_the_customer_out_of_the_bridge_and_back() ->
     alice = agent(acd, "2001")
     await acd.hold(alice.user_id)
     assert call.state is CallState.HELD
-    assert ("remove_from_bridge", call.bridge_id, "cust") in control.log and ("start_moh", "cust", "default") in control.log
+    assert ("remove_from_bridge", call.bridge_id, "cust") in control.log
+    assert ("start_moh", "cust", "default") in control.log
     await acd.unhold(alice.user_id)
     assert call.state is CallState.CONNECTED and control.log[-1] == ("add_to_bridge", call.bridge_id, "cust")
     with pytest.raises(PanelError):
@@ -454,7 +456,7 @@ async def test_internal_click_to_call_dials_the_extension() -> None:
 
 
 async def test_estimated_wait_uses_handle_times_and_free_agents() -> None:
-    acd, control, timers = make([queue("q", {"2001": 1, "2002": 1})])
+    acd, _control, timers = make([queue("q", {"2001": 1, "2002": 1})])
     assert acd.estimated_wait("q", 1) is None  # nobody logged in: unknown
     await log_in(acd, timers, "2001", "2002")
     acd.queues["q"].handle_times.extend([100.0, 200.0])
