@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: run test install unit integration lint bench clean
+.PHONY: run test install browser unit integration lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv; }
@@ -25,11 +25,15 @@ lint: $(STAMP)
 	$(PY) -m ruff check callcenter tests bench
 	$(PY) -m mypy callcenter
 
-unit: $(STAMP)
+# Debian's chromium for the panel's browser tests (Playwright drives it; nothing downloads a browser build).
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+unit: $(STAMP) browser
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
 
 # The integration suite runs twice: on SQLite and on a throwaway PostgreSQL cluster.
-integration: install
+integration: install browser
 	$(PY) tests/support/postgres.py install
 	CALLCENTER_TEST_DB=sqlite $(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
 	CALLCENTER_TEST_DB=postgresql $(PY) -m pytest -q tests/integration $(PYTEST_ARGS)

@@ -170,7 +170,8 @@ class Controller:
                             f"(AMI: {self.ami.last_error or 'ok'}); see {self.asterisk.log_file}")
 
     async def _start_web(self) -> None:
-        app = make_app(self.health, self.status)
+        app = make_app(self.health, self.status, backend=self.panel, session_key=self.secrets.session_key,
+                       secure_cookies=self.settings.web.secure_cookies)
         self._web = web.AppRunner(app, access_log=None)
         await self._web.setup()
         site = web.TCPSite(self._web, self.settings.web.bind, self.settings.web.port)

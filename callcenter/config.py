@@ -64,6 +64,8 @@ class AriSettings:
 class WebSettings:
     bind: str = _opt("127.0.0.1")
     port: int = _opt(8080, lo=1, hi=65535)
+    # Mark session cookies Secure even on plain HTTP: set it when a TLS proxy serves the panel.
+    secure_cookies: bool = _opt(False)
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,8 @@ class AcdCall:
     consult: Attempt | None = None
     consult_channel: str | None = None
     card: CustomerCard | None = None
+    # The customer is in the queue's holding bridge (or hears music alone).
+    parked: bool = False
     playback_id: str | None = None
     announced_at: datetime | None = None
     wrapup_code: str = ""

@@ -187,7 +187,8 @@ class AcdService:
         if state is previous and reason == agent.reason:
             return
         agent.state, agent.reason, agent.since = state, reason, now
-        if state is AgentState.READY:
+        if state is AgentState.READY and previous is not AgentState.RINGING:
+            # An offer that rang out is no work done: the agent keeps their place in longest-idle.
             agent.idle_since = now
         if state is not AgentState.WRAP_UP:
             agent.wrapup_deadline = None
@@ -415,6 +416,7 @@ class AcdService:
     async def _park(self, call: AcdCall) -> None:
         """The customer hears music: in the queue's holding bridge, or alone when no queue."""
         assert call.channel_id is not None
+        call.parked = True
         runtime = self.queues.get(call.queue or "")
         if runtime is None:
             await self.control.start_moh(call.channel_id, "default")
@@ -430,8 +432,10 @@ class AcdService:
         await self.control.add_to_bridge(runtime.hold_bridge, call.channel_id)
 
     async def _unpark(self, call: AcdCall) -> None:
-        if call.channel_id is None:
+        if call.channel_id is None or not call.parked:
+            await self._stop_playback(call)
             return
+        call.parked = False
         runtime = self.queues.get(call.queue or "")
         with contextlib.suppress(AriNotFound):
             if runtime is None:
@@ -1176,7 +1180,6 @@ class AcdService:
 
     async def _blind_to_agent(self, call: AcdCall, agent: Agent, other: Agent) -> None:
         await self._detach_agent(call, agent)
-        self.recorder.destination(call, "U", other.extension, self.timers.now())
         call.state, call.state_since, call.target_agent = CallState.WAITING, self.timers.now(), other
         call.tried.clear()
         await self._park(call)

@@ -1,4 +1,5 @@
-"""The HTTP face: health, metrics and a status page. The panel grows here (issue 4)."""
+"""The HTTP face: health, metrics, a status page and, given a backend, the agent panel and wallboard
+(panel.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from callcenter.web.backend import PanelBackend
+from callcenter.web.panel import PANEL, add_panel
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 StatusReport = Callable[[], dict[str, Any]]
@@ -44,6 +48,7 @@ async def index(request: web.Request) -> web.Response:
 <h2>Health</h2><table>{rows}</table>
 <h2>Phones</h2><table><tr><th>Extension</th><th>Name</th><th>State</th></tr>{phones}</table>
 <p>Calls in the Stasis app now: {status['stasis_calls']}. SIP: {html.escape(status['sip'])}</p>
+{'<p><a href="/login">Agent panel and wallboard</a></p>' if PANEL in request.app else ''}
 </body></html>"""
     return web.Response(text=body, content_type="text/html")
 
@@ -66,7 +71,12 @@ async def demo_balance(request: web.Request) -> web.Response:
     return web.json_response({"account": account, "balance": balance, "currency": "EUR"})
 
 
-def make_app(health_check: HealthCheck, status: Callable[[], dict[str, Any]]) -> web.Application:
+def make_app(health_check: HealthCheck, status: Callable[[], dict[str, Any]], *,
+             backend: PanelBackend | None = None, session_key: str = "",
+             secure_cookies: bool = False) -> web.Application:
+    """The web application. With a ``backend`` it also serves the panel (login, /agent, /wallboard and
+    their APIs); ``session_key`` (hex, at least 16 bytes) signs its session cookies, and
+    ``secure_cookies`` marks them Secure even on plain HTTP (behind a TLS proxy)."""
     app = web.Application()
     app[HEALTH] = health_check
     app[STATUS] = status
@@ -75,4 +85,6 @@ def make_app(health_check: HealthCheck, status: Callable[[], dict[str, Any]]) ->
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/phones", api_phones)
     app.router.add_get("/demo/balance", demo_balance)
+    if backend is not None:
+        add_panel(app, backend, session_key, secure_cookies)
     return app

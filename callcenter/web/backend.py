@@ -53,7 +53,7 @@ class PanelBackend(Protocol):
         callbacks, transfer targets. Cheap: built from memory."""
 
     def wallboard(self) -> dict[str, Any]:
-        """Per-queue and per-agent figures for the wallboard (docs/wallboard.md)."""
+        """Per-queue and per-agent figures for the wallboard (docs/wallboard.md: figures and formulas)."""
 
     async def agent_action(self, user_id: int, action: str, params: Mapping[str, str]) -> None:
         """An agent acts on their own state or call (login, ready, pause, wrapup, dial, hold...)."""

@@ -11,12 +11,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import pytest
 
 from tests.support import sipp
+from tests.support.panel import PanelClient
 from tests.support.postgres import Cluster
 from tests.support.system import DIAL_TIMEOUT, System, start_system, stop_system
 
-__all__ = ["DIAL_TIMEOUT", "PhoneFactory", "System"]
+__all__ = ["DIAL_TIMEOUT", "AgentFactory", "PhoneFactory", "System"]
 
 PhoneFactory = Callable[..., Awaitable[sipp.Sipp]]
+AgentFactory = Callable[..., Awaitable[PanelClient]]
 
 
 @pytest.fixture(scope="session")
@@ -77,3 +79,28 @@ async def phone(fresh_system: System) -> AsyncIterator[PhoneFactory]:
     yield start
     for handset in started:
         await handset.stop()
+
+
+@pytest.fixture
+async def agent(fresh_system: System, phone: PhoneFactory) -> AsyncIterator[AgentFactory]:
+    """An agent: a registered phone (``mode`` as for ``phone``) and a panel session, logged in to the
+    queues unless ``login=False``. Logged out again when the test ends, so tests do not share agents."""
+    clients: list[PanelClient] = []
+
+    async def start(extension: str, mode: str = "answer", login: bool = True, **kwargs: object) -> PanelClient:
+        await phone(extension, mode, **kwargs)
+        client = PanelClient(fresh_system.web_url)
+        clients.append(client)
+        await client.login(extension, fresh_system.password(extension))
+        if login:
+            await client.act("login")
+        return client
+
+    yield start
+    for client in clients:
+        try:
+            view = await client.wait_view(lambda v: v["call"] is None, 15, "no call")
+            if view["agent"]["state"] != "logged_out":
+                await client.act("logout")
+        finally:
+            await client.close()

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from callcenter.db.models import IvrStep, IvrVisit
-from tests.integration.conftest import PhoneFactory
+from tests.integration.conftest import AgentFactory, PhoneFactory
 from tests.support import sipp
 from tests.support.system import System
 
@@ -43,8 +43,8 @@ def only_visit(system: System, since: datetime) -> tuple[IvrVisit, list[IvrStep]
 
 # -- the demo flow (ivr_flows/main.yaml, opening hours widened to the whole week) -----------------------
 
-async def test_demo_sales_reaches_the_sales_queue_phone(fresh_system: System, phone: PhoneFactory) -> None:
-    await phone("2002")
+async def test_demo_sales_reaches_the_sales_queue_agent(fresh_system: System, agent: AgentFactory) -> None:
+    await agent("2002")
     since = now()
     before = fresh_system.cdr_count()
     result = await call(fresh_system, "1100", [(2500, "1")], hangup_after_ms=6000)

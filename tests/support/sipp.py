@@ -362,3 +362,8 @@ def phone(sip_port: int, user: str, password: str, mode: str = "answer", **kwarg
     args = ["-m", "1", "-p", str(free_udp_port()), "-au", user, "-ap", password, "-s", user]
     return Sipp(register_scenario(user), f"127.0.0.1:{sip_port}", args,
                 ooc_scenario=phone_scenario(mode, **kwargs))  # type: ignore[arg-type]
+
+
+def pstn(sip_port: int, trunk_port: int, calls: int = 50) -> Sipp:
+    """The "PSTN" behind the trunk: answers every call Asterisk sends out and waits for the BYE."""
+    return Sipp(phone_scenario("answer"), f"127.0.0.1:{sip_port}", ["-p", str(trunk_port), "-m", str(calls)])

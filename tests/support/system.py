@@ -114,6 +114,20 @@ route = "queue:callback"
 [acd]
 missed_limit = 2
 
+[dids.1103]
+name = "VIP line"
+route = "ivr:vip"
+
+[queues.sales]
+members = ["2002"]
+overflow = ""
+announce_every = 0
+
+[queues.support]
+members = ["2004"]
+overflow = "callback"
+announce_every = 0
+
 [queues.idle]
 strategy = "longest-idle"
 members = ["2001", "2002", "2003"]

@@ -1,0 +1,142 @@
+"""Server-Sent Events for the panel: one open stream, and the wallboard feed every viewer shares.
+
+The wallboard is serialized once per backend version by one producer task (``WallboardFeed.run``);
+each viewer only waits for the shared text to change and writes the same string to its socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Iterator
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from callcenter.web.backend import PanelBackend
+
+log = logging.getLogger(__name__)
+
+PING_INTERVAL = 15.0
+T = TypeVar("T")
+
+
+def to_json(view: Any) -> str:
+    """One line of JSON (SSE data must not hold a newline); odd values (datetimes...) become strings."""
+    return json.dumps(view, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+async def wait_first(waiting: Awaitable[T], stop: asyncio.Event, timeout: float | None) -> T | None:
+    """``waiting``'s result, or None when ``stop`` is set first or ``timeout`` passes (``waiting`` is then
+    cancelled). Errors of ``waiting`` propagate."""
+    task = asyncio.ensure_future(waiting)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait({task, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, stopper):
+            if not pending.done():
+                pending.cancel()
+    return task.result() if task in done else None
+
+
+class EventStream:
+    """An open ``text/event-stream`` response. Writes raise ConnectionError once the client has gone."""
+
+    def __init__(self, request: web.Request, response: web.StreamResponse) -> None:
+        self.request = request
+        self.response = response
+
+    @classmethod
+    async def open(cls, request: web.Request) -> EventStream:
+        response = web.StreamResponse(headers={"X-Accel-Buffering": "no"})
+        response.content_type = "text/event-stream"
+        response.charset = "utf-8"
+        await response.prepare(request)
+        return cls(request, response)
+
+    @property
+    def closed(self) -> bool:
+        transport = self.request.transport
+        return transport is None or transport.is_closing()
+
+    async def send(self, event: str, data: str) -> None:
+        await self.response.write(f"event: {event}\ndata: {data}\n\n".encode())
+
+    async def ping(self) -> None:
+        await self.response.write(b": ping\n\n")
+
+
+class WallboardFeed:
+    """``backend.wallboard()`` as JSON text, computed once per backend version and shared by all viewers.
+
+    ``seq`` grows each time the text changes; ``next(seq)`` waits for a newer one. A single producer
+    (``run``) follows the backend's version while at least one viewer watches; ``snapshot`` brings the
+    text up to date on demand (a new viewer, GET /api/wallboard) and computes only if the version moved.
+    """
+
+    def __init__(self, backend: PanelBackend, ping_interval: float = PING_INTERVAL) -> None:
+        self._backend = backend
+        self.ping_interval = ping_interval
+        self._version: int | None = None
+        self.text = ""
+        self.seq = 0
+        self.computed = 0
+        self.viewers = 0
+        self._changed = asyncio.Event()
+        self._watched = asyncio.Event()
+
+    def snapshot(self) -> tuple[int, str]:
+        version = self._backend.version
+        if version != self._version:
+            text = to_json(self._backend.wallboard())
+            self._version = version
+            self.computed += 1
+            if text != self.text:
+                self.text = text
+                self.seq += 1
+                changed, self._changed = self._changed, asyncio.Event()
+                changed.set()
+        return self.seq, self.text
+
+    async def next(self, seq: int, timeout: float, stop: asyncio.Event) -> tuple[int, str] | None:
+        """The shared text once it is newer than ``seq``; None at ``timeout`` or when ``stop`` is set."""
+        if self.seq == seq:
+            await wait_first(self._changed.wait(), stop, timeout)
+        if self.seq == seq or stop.is_set():
+            return None
+        return self.seq, self.text
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        self.viewers += 1
+        self._watched.set()
+        try:
+            yield
+        finally:
+            self.viewers -= 1
+            if not self.viewers:
+                self._watched.clear()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """The producer: while someone watches, waits for the next backend version and publishes it."""
+        failing = False
+        while not stop.is_set():
+            if not self.viewers:
+                await wait_first(self._watched.wait(), stop, None)
+                continue
+            try:
+                since = self._version if self._version is not None else self._backend.version
+                await wait_first(self._backend.wait_change(since, self.ping_interval), stop, None)
+                if self.viewers and not stop.is_set():
+                    self.snapshot()
+                if failing:
+                    log.info("wallboard: the backend answers again")
+                    failing = False
+            except Exception:
+                if not failing:
+                    log.exception("wallboard: the backend failed; retrying every second")
+                    failing = True
+                await wait_first(stop.wait(), stop, 1.0)

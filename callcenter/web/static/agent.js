@@ -1,0 +1,286 @@
+/* The agent page: draws backend.agent_view() as it arrives on /api/agent/events and sends the
+   agent's actions to /api/agent/action. Needs panel.js. */
+(function () {
+  "use strict";
+
+  const P = window.Panel;
+  const $ = function (id) {
+    return document.getElementById(id);
+  };
+  const ACTION_URL = "/api/agent/action";
+  const STATES = {
+    logged_out: "Logged out",
+    ready: "Ready",
+    ringing: "Ringing",
+    on_call: "On call",
+    wrap_up: "Wrap-up",
+    paused: "Paused",
+  };
+  const CALL_STATES = { ringing: "ringing", connected: "connected", held: "on hold", consulting: "consulting" };
+  const BUSY = ["ready", "ringing", "on_call"];
+
+  let view = null;
+
+  function list(value) {
+    return Array.isArray(value) ? value : [];
+  }
+
+  function reasonLabel(code) {
+    const found = list(view && view.pause_reasons).find(function (r) {
+      return r.code === code;
+    });
+    return found ? found.label : code;
+  }
+
+  function act(button, action, params) {
+    return P.act(button, ACTION_URL, action, params, function () {
+      if (view) render(view);
+    });
+  }
+
+  function drawAgent(agent) {
+    const state = agent.state || "logged_out";
+    const stateEl = $("agent-state");
+    stateEl.dataset.state = state;
+    P.setText(stateEl, STATES[state] || state);
+    P.setText($("agent-name"), agent.name || "");
+    P.setText($("agent-extension"), agent.extension || "");
+    P.setText($("agent-reason"), agent.reason ? reasonLabel(agent.reason) : "");
+    P.setText($("calls-today"), Number(agent.calls_today) || 0);
+
+    let notice = "";
+    if (agent.awaiting_approval) {
+      notice = "Waiting for a supervisor to approve your pause: " + reasonLabel(agent.awaiting_approval) + ".";
+    } else if (agent.pending_pause) {
+      notice = "You will pause (" + reasonLabel(agent.pending_pause) + ") when this call ends.";
+    }
+    P.setText($("agent-notice"), notice);
+    P.show($("agent-notice"), Boolean(notice));
+
+    const loggedOut = state === "logged_out";
+    const pending = Boolean(agent.pending_pause || agent.awaiting_approval);
+    $("btn-login").disabled = !loggedOut;
+    $("btn-logout").disabled = loggedOut;
+    $("btn-ready").disabled = loggedOut || (BUSY.indexOf(state) >= 0 && !pending);
+    $("btn-pause").disabled = loggedOut || list(view.pause_reasons).length === 0;
+    P.fillSelect(
+      $("pause-reason"),
+      list(view.pause_reasons).map(function (r) {
+        return { value: r.code, label: r.needs_approval ? r.label + " (needs approval)" : r.label };
+      })
+    );
+  }
+
+  function drawHistory(history) {
+    const body = $("call-history").tBodies[0];
+    const signature = JSON.stringify(history);
+    if (body.dataset.signature === signature) return;
+    body.dataset.signature = signature;
+    if (!history.length) {
+      body.replaceChildren(P.el("tr", {}, P.el("td", { colSpan: 7, className: "muted" }, "No earlier interactions")));
+      return;
+    }
+    body.replaceChildren.apply(
+      body,
+      history.map(function (h) {
+        return P.el(
+          "tr",
+          {},
+          P.el("td", {}, P.when(h.at)),
+          P.el("td", {}, h.queue || "–"),
+          P.el("td", {}, h.direction || ""),
+          P.el("td", {}, h.outcome || ""),
+          P.el("td", {}, h.agent || ""),
+          P.el("td", {}, h.wrapup_code || ""),
+          P.el("td", {}, h.note || "")
+        );
+      })
+    );
+  }
+
+  function drawTransfer(call) {
+    const kind = $("transfer-kind").value;
+    const targets = (view.transfer_targets && list(view.transfer_targets[kind])) || [];
+    P.fillSelect(
+      $("transfer-target"),
+      targets.map(function (t) {
+        return { value: String(t.id), label: t.label };
+      })
+    );
+    const attended = $("transfer-mode").querySelector('option[value="attended"]');
+    attended.disabled = kind !== "agent";
+    if (kind !== "agent") $("transfer-mode").value = "blind";
+    const consulting = Boolean(call.consult);
+    $("btn-transfer").disabled = consulting || !targets.length;
+    P.show($("consult"), consulting);
+    if (consulting) {
+      P.setText($("consult-target"), call.consult.target);
+      P.setText($("consult-state"), call.consult.state);
+    }
+  }
+
+  function drawCall(call) {
+    P.show($("call-card"), Boolean(call));
+    if (!call) return;
+    const card = $("call-card");
+    card.dataset.callId = call.id;
+    card.dataset.state = call.state;
+    P.setText($("call-number"), call.number || "Unknown number");
+    P.setText($("call-customer"), call.customer && call.customer.name ? call.customer.name : "Unknown caller");
+    P.setText($("call-note"), call.customer && call.customer.note ? call.customer.note : "");
+    P.setText($("call-queue"), call.queue || "–");
+    P.setText($("call-state"), CALL_STATES[call.state] || call.state);
+    P.setText($("call-direction"), call.direction || "");
+    P.show($("btn-hold"), call.state !== "held");
+    P.show($("btn-unhold"), call.state === "held");
+    $("btn-hold").disabled = call.state !== "connected";
+    drawHistory(list(call.history));
+    drawTransfer(call);
+  }
+
+  function drawWrapup(agent, lastCall) {
+    const form = $("wrapup-form");
+    const open = agent.state === "wrap_up" || Boolean(lastCall && !lastCall.wrapup_code);
+    P.show(form, open);
+    P.fillSelect(
+      $("wrapup-code"),
+      list(view.wrapup_codes).map(function (c) {
+        return { value: c.code, label: c.label };
+      }),
+      "Choose an outcome…"
+    );
+    const callId = lastCall ? String(lastCall.id) : "";
+    if (form.dataset.callId !== callId) {
+      form.dataset.callId = callId;
+      $("wrapup-note").value = lastCall && lastCall.note ? lastCall.note : "";
+      $("wrapup-code").value = lastCall && lastCall.wrapup_code ? lastCall.wrapup_code : "";
+    }
+    P.setText($("wrapup-call"), lastCall ? lastCall.number : "");
+  }
+
+  function drawCallbacks(callbacks) {
+    const body = $("callbacks").tBodies[0];
+    const signature = JSON.stringify(callbacks);
+    if (body.dataset.signature === signature) return;
+    body.dataset.signature = signature;
+    if (!callbacks.length) {
+      body.replaceChildren(P.el("tr", {}, P.el("td", { colSpan: 6, className: "muted" }, "No callbacks")));
+      return;
+    }
+    body.replaceChildren.apply(
+      body,
+      callbacks.map(function (cb) {
+        const call = P.el("button", { type: "button", className: "primary", dataset: { testid: "callback-call" } }, "Call back");
+        const remove = P.el("button", { type: "button", dataset: { testid: "callback-remove" } }, "Remove");
+        call.addEventListener("click", function () {
+          act(call, "callback_call", { id: String(cb.id) });
+        });
+        remove.addEventListener("click", function () {
+          act(remove, "callback_remove", { id: String(cb.id) });
+        });
+        return P.el(
+          "tr",
+          { dataset: { id: String(cb.id) } },
+          P.el("td", { className: "number" }, cb.number || ""),
+          P.el("td", {}, cb.name || ""),
+          P.el("td", {}, cb.reason || ""),
+          P.el("td", { className: "count" }, Number(cb.count) || 0),
+          P.el("td", {}, P.when(cb.last_at)),
+          P.el("td", { className: "actions" }, call, " ", remove)
+        );
+      })
+    );
+  }
+
+  function render(next) {
+    if (!next || typeof next !== "object") return;
+    view = next;
+    const agent = view.agent || {};
+    drawAgent(agent);
+    drawCall(view.call || null);
+    drawWrapup(agent, view.last_call || null);
+    drawCallbacks(list(view.callbacks));
+    tick();
+  }
+
+  function tick() {
+    if (!view) return;
+    const agent = view.agent || {};
+    P.setText($("time-in-state"), P.elapsed(agent.since));
+    if (view.call) P.setText($("call-since"), P.elapsed(view.call.since));
+    const deadline = P.parse(agent.wrapup_deadline);
+    P.setText($("wrapup-deadline"), deadline === null ? "" : "ends in " + P.duration(deadline - P.now()));
+  }
+
+  function wire() {
+    $("btn-login").addEventListener("click", function (e) {
+      act(e.currentTarget, "login");
+    });
+    $("btn-logout").addEventListener("click", function (e) {
+      act(e.currentTarget, "logout");
+    });
+    $("btn-ready").addEventListener("click", function (e) {
+      act(e.currentTarget, "ready");
+    });
+    $("btn-pause").addEventListener("click", function (e) {
+      const reason = $("pause-reason").value;
+      if (!reason) {
+        P.message("Choose a pause reason first.");
+        return;
+      }
+      act(e.currentTarget, "pause", { reason: reason });
+    });
+    $("btn-hangup").addEventListener("click", function (e) {
+      act(e.currentTarget, "hangup");
+    });
+    $("btn-hold").addEventListener("click", function (e) {
+      act(e.currentTarget, "hold");
+    });
+    $("btn-unhold").addEventListener("click", function (e) {
+      act(e.currentTarget, "unhold");
+    });
+    $("btn-transfer-complete").addEventListener("click", function (e) {
+      act(e.currentTarget, "transfer_complete");
+    });
+    $("btn-transfer-cancel").addEventListener("click", function (e) {
+      act(e.currentTarget, "transfer_cancel");
+    });
+    $("transfer-kind").addEventListener("change", function () {
+      if (view && view.call) drawTransfer(view.call);
+    });
+    $("transfer-form").addEventListener("submit", function (e) {
+      e.preventDefault();
+      const target = $("transfer-target").value;
+      if (!target) {
+        P.message("Choose where to transfer the call.");
+        return;
+      }
+      act($("btn-transfer"), "transfer", {
+        mode: $("transfer-mode").value,
+        kind: $("transfer-kind").value,
+        target: target,
+      });
+    });
+    $("wrapup-form").addEventListener("submit", async function (e) {
+      e.preventDefault();
+      const code = $("wrapup-code").value;
+      if (!code) {
+        P.message("Choose an outcome for the call.");
+        return;
+      }
+      const done = await act($("wrapup-submit"), "wrapup", { code: code, note: $("wrapup-note").value });
+      if (done) $("wrapup-note").value = "";
+    });
+    $("dial-form").addEventListener("submit", async function (e) {
+      e.preventDefault();
+      const number = $("dial-number").value.trim();
+      if (!number) return;
+      const done = await act($("btn-dial"), "dial", { number: number });
+      if (done) $("dial-number").value = "";
+    });
+  }
+
+  wire();
+  setInterval(tick, 1000);
+  P.feed("/api/agent/events", "view", "/api/agent", render);
+})();

@@ -1,0 +1,236 @@
+/* The wallboard: draws backend.wallboard() as it arrives on /api/wallboard/events; ticks the waits
+   and times in state every second; supervisors approve or deny pauses and log agents out. Needs panel.js. */
+(function () {
+  "use strict";
+
+  const P = window.Panel;
+  const $ = function (id) {
+    return document.getElementById(id);
+  };
+  const ACTION_URL = "/api/supervisor/action";
+  const STATES = {
+    logged_out: "Logged out",
+    ready: "Ready",
+    ringing: "Ringing",
+    on_call: "On call",
+    wrap_up: "Wrap-up",
+    paused: "Paused",
+  };
+  const HEADERS = ["Ext", "Name", "State", "Reason", "Time", "Calls", ""];
+  const wide = window.matchMedia("(min-width: 1100px)");
+
+  let board = null;
+
+  function list(value) {
+    return Array.isArray(value) ? value : [];
+  }
+
+  function number(value) {
+    return typeof value === "number" && isFinite(value) ? value : null;
+  }
+
+  function act(button, action, params) {
+    return P.act(button, ACTION_URL, action, params, null);
+  }
+
+  function stat(label, cls) {
+    return P.el("div", { className: "stat" }, P.el("span", { className: "label" }, label), P.el("span", { className: cls }));
+  }
+
+  function newTile(name) {
+    return P.el(
+      "article",
+      { className: "queue-tile", dataset: { queue: name } },
+      P.el("h2", { className: "name" }, name),
+      P.el("div", { className: "big waiting-box" }, P.el("span", { className: "waiting" }), P.el("span", { className: "label" }, "waiting")),
+      P.el("div", { className: "big" }, P.el("span", { className: "longest-wait" }), P.el("span", { className: "label" }, "longest wait")),
+      P.el("div", { className: "big" }, P.el("span", { className: "service-level" }), P.el("span", { className: "label sl-label" }, "service level")),
+      P.el(
+        "div",
+        { className: "stats" },
+        stat("offered", "offered"),
+        stat("answered", "answered"),
+        stat("abandoned", "abandoned"),
+        stat("avg wait", "avg-wait"),
+        stat("avg talk", "avg-talk")
+      )
+    );
+  }
+
+  function drawQueues(queues) {
+    const box = $("queues");
+    const seen = new Set();
+    queues.forEach(function (q) {
+      const name = String(q.name);
+      seen.add(name);
+      let tile = box.querySelector('.queue-tile[data-queue="' + CSS.escape(name) + '"]');
+      if (!tile) tile = newTile(name);
+      box.append(tile);
+      const find = function (cls) {
+        return tile.querySelector("." + cls);
+      };
+      P.setText(find("waiting"), number(q.waiting) === null ? "–" : q.waiting);
+      const sl = number(q.service_level);
+      P.setText(find("service-level"), sl === null ? "–" : Math.round(sl) + "%");
+      tile.dataset.sl = sl === null ? "none" : sl >= 80 ? "good" : sl >= 60 ? "warn" : "bad";
+      P.setText(find("sl-label"), q.service_level_seconds ? "answered in " + q.service_level_seconds + " s" : "service level");
+      P.setText(find("offered"), number(q.offered) === null ? "–" : q.offered);
+      P.setText(find("answered"), number(q.answered) === null ? "–" : q.answered);
+      P.setText(find("abandoned"), number(q.abandoned) === null ? "–" : q.abandoned);
+      P.setText(find("avg-wait"), P.seconds(q.avg_wait));
+      P.setText(find("avg-talk"), P.seconds(q.avg_talk));
+    });
+    Array.from(box.querySelectorAll(".queue-tile")).forEach(function (tile) {
+      if (!seen.has(tile.dataset.queue)) tile.remove();
+    });
+    box.dataset.count = String(queues.length);
+  }
+
+  function drawHead(cols) {
+    const head = $("agents").tHead;
+    if (head.dataset.cols === String(cols)) return;
+    head.dataset.cols = String(cols);
+    const rows = [];
+    for (let i = 0; i < cols; i++) {
+      rows.push(P.el.apply(null, ["tr", {}].concat(HEADERS.map(function (h) { return P.el("th", {}, h); }))));
+    }
+    head.replaceChildren.apply(head, rows);
+  }
+
+  function newRow(agent) {
+    const logout = P.el("button", { type: "button", className: "small", dataset: { testid: "logout-agent" } }, "Log out");
+    logout.addEventListener("click", function () {
+      const row = logout.closest("tr");
+      if (window.confirm("Log out " + row.dataset.name + "?")) {
+        act(logout, "logout_agent", { agent_id: row.dataset.agentId });
+      }
+    });
+    return P.el(
+      "tr",
+      { dataset: { extension: String(agent.extension) } },
+      P.el("td", { className: "ext" }),
+      P.el("td", { className: "name" }),
+      P.el("td", {}, P.el("span", { className: "state" })),
+      P.el("td", { className: "reason" }),
+      P.el("td", { className: "time-in-state" }),
+      P.el("td", { className: "calls-today" }),
+      P.el("td", { className: "actions" }, logout)
+    );
+  }
+
+  function drawAgents(agents) {
+    const table = $("agents");
+    const body = table.tBodies[0];
+    const cols = wide.matches ? (agents.length > 36 ? 3 : 2) : 1;
+    table.style.setProperty("--agent-cols", String(cols));
+    table.style.setProperty("--agent-rows", String(Math.max(1, Math.ceil(agents.length / cols))));
+    drawHead(cols);
+    const seen = new Set();
+    agents.forEach(function (a) {
+      const ext = String(a.extension);
+      seen.add(ext);
+      let row = body.querySelector('tr[data-extension="' + CSS.escape(ext) + '"]');
+      if (!row) row = newRow(a);
+      body.append(row);
+      row.dataset.agentId = String(a.id);
+      row.dataset.name = a.name || ext;
+      row.dataset.since = a.since || "";
+      row.dataset.state = a.state || "";
+      const cell = function (cls) {
+        return row.querySelector("." + cls);
+      };
+      P.setText(cell("ext"), ext);
+      P.setText(cell("name"), a.name || "");
+      P.setText(cell("state"), STATES[a.state] || a.state || "");
+      cell("state").dataset.state = a.state || "";
+      P.setText(cell("reason"), a.reason || "");
+      P.setText(cell("calls-today"), number(a.calls_today) === null ? "–" : a.calls_today);
+      row.querySelector("button").disabled = a.state === "logged_out";
+    });
+    Array.from(body.rows).forEach(function (row) {
+      if (!seen.has(row.dataset.extension)) row.remove();
+    });
+  }
+
+  function drawApprovals(approvals) {
+    const box = $("approvals");
+    const ul = box.querySelector("ul");
+    P.show(box, approvals.length > 0);
+    const signature = JSON.stringify(approvals);
+    if (ul.dataset.signature === signature) return;
+    ul.dataset.signature = signature;
+    ul.replaceChildren.apply(
+      ul,
+      approvals.map(function (ap) {
+        const approve = P.el("button", { type: "button", className: "good", dataset: { testid: "approve-pause" } }, "Approve");
+        const deny = P.el("button", { type: "button", className: "bad", dataset: { testid: "deny-pause" } }, "Deny");
+        approve.addEventListener("click", function () {
+          act(approve, "approve_pause", { agent_id: String(ap.agent_id) });
+        });
+        deny.addEventListener("click", function () {
+          act(deny, "deny_pause", { agent_id: String(ap.agent_id) });
+        });
+        return P.el(
+          "li",
+          { dataset: { agentId: String(ap.agent_id) } },
+          P.el("b", {}, ap.name || ""),
+          " wants to pause: ",
+          P.el("span", { className: "reason" }, ap.reason || ""),
+          " ",
+          P.el("span", { className: "since timer", dataset: { since: ap.since || "" } }),
+          " ",
+          approve,
+          deny
+        );
+      })
+    );
+  }
+
+  function drawTotals(data) {
+    const agents = list(data.agents);
+    const count = function (states) {
+      return agents.filter(function (a) { return states.indexOf(a.state) >= 0; }).length;
+    };
+    P.setText($("total-waiting"), list(data.queues).reduce(function (n, q) { return n + (number(q.waiting) || 0); }, 0));
+    P.setText($("total-ready"), count(["ready"]));
+    P.setText($("total-on-call"), count(["ringing", "on_call", "wrap_up"]));
+    P.setText($("total-paused"), count(["paused"]));
+  }
+
+  function render(data) {
+    if (!data || typeof data !== "object") return;
+    board = data;
+    drawQueues(list(data.queues));
+    drawAgents(list(data.agents));
+    drawApprovals(list(data.approvals));
+    drawTotals(data);
+    tick();
+  }
+
+  function tick() {
+    const now = new Date(P.now());
+    P.setText($("clock"), now.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+    if (!board) return;
+    list(board.queues).forEach(function (q) {
+      const tile = $("queues").querySelector('.queue-tile[data-queue="' + CSS.escape(String(q.name)) + '"]');
+      if (!tile) return;
+      const oldest = P.parse(q.oldest_since);
+      const waited = oldest === null ? null : P.now() - oldest;
+      P.setText(tile.querySelector(".longest-wait"), waited === null ? "–" : P.duration(waited));
+      const limit = number(q.service_level_seconds) || 0;
+      tile.dataset.alert = waited !== null && limit > 0 && waited > limit * 1000 ? "true" : "false";
+    });
+    Array.from($("agents").tBodies[0].rows).forEach(function (row) {
+      P.setText(row.querySelector(".time-in-state"), P.elapsed(row.dataset.since));
+    });
+    Array.from($("approvals").querySelectorAll(".since")).forEach(function (el) {
+      P.setText(el, P.elapsed(el.dataset.since));
+    });
+  }
+
+  wide.addEventListener("change", function () {
+    if (board) drawAgents(list(board.agents));
+  });
+  setInterval(tick, 1000);
+  P.feed("/api/wallboard/events", "wallboard", "/api/wallboard", render);
+})();
