@@ -61,7 +61,7 @@ class AcdControl(Protocol):
                    lang: str | None = None) -> None: ...
     async def stop_playback(self, playback_id: str) -> None: ...
     async def originate(self, channel_id: str, endpoint: str, caller_id: str, timeout: int,
-                        args: list[str]) -> None: ...
+                        args: list[str], originator: str | None = None) -> None: ...
     async def continue_in_dialplan(self, channel_id: str, context: str, extension: str,
                                    priority: int = 1) -> None: ...
 
@@ -558,7 +558,8 @@ class AcdService:
                 continue
             try:
                 await self.control.originate(attempt.channel_id, f"PJSIP/{agent.extension}", caller_id,
-                                             self._ring_timeout(call) + 5, [ACD_ARG, call.record_id])
+                                             self._ring_timeout(call) + 5, [ACD_ARG, call.record_id],
+                                             originator=call.channel_id)
             except AriError as exc:
                 log.warning("ringing agent %s failed: %s", agent.extension, exc)
                 await self._attempt_over(attempt, "failed")
@@ -744,7 +745,7 @@ class AcdService:
             await self.control.add_to_bridge(call.bridge_id, attempt.channel_id)
             await self.control.originate(dial_channel, self._endpoint(call.number),
                                          _caller_id(agent.name, agent.extension), self.dial_timeout,
-                                         [ACD_ARG, call.record_id])
+                                         [ACD_ARG, call.record_id], originator=attempt.channel_id)
         except AriError as exc:
             log.warning("dialling %s failed: %s", call.number, exc)
             self.channels.pop(dial_channel, None)
@@ -1202,7 +1203,7 @@ class AcdService:
         try:
             await self.control.originate(attempt.channel_id, f"PJSIP/{other.extension}",
                                          _caller_id(agent.name, agent.extension), self._ring_timeout(call) + 5,
-                                         [ACD_ARG, call.record_id])
+                                         [ACD_ARG, call.record_id], originator=call.channel_id)
         except AriError:
             await self._attempt_over(attempt, "failed")
         self.notify()

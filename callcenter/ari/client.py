@@ -115,11 +115,12 @@ class AriClient:
                            params={"context": context, "extension": extension, "priority": priority})
 
     async def originate(self, channel_id: str, endpoint: str, caller_id: str, timeout: int,
-                        args: list[str]) -> None:
-        """Rings ``endpoint``; when it answers, the channel enters our app with ``args``."""
+                        args: list[str], originator: str | None = None) -> None:
+        """Rings ``endpoint``; when it answers, the channel enters our app with ``args``. With an
+        ``originator`` the new channel joins that channel's call (its linkedid): one call, one CDR."""
         await self.request("POST", f"/channels/{channel_id}", params={
             "endpoint": endpoint, "app": self.app, "appArgs": ",".join(args), "callerId": caller_id,
-            "timeout": timeout})
+            "timeout": timeout, "originator": originator})
 
     async def set_variable(self, channel_id: str, name: str, value: str) -> None:
         await self.request("POST", f"/channels/{channel_id}/variable", params={"variable": name, "value": value})

@@ -79,6 +79,9 @@ async def phone(fresh_system: System) -> AsyncIterator[PhoneFactory]:
     yield start
     for handset in started:
         await handset.stop()
+    # Switched off: no registration is left for the next test (and no offer rings a dead contact).
+    for extension in dict.fromkeys(h.args[h.args.index("-s") + 1] for h in started):
+        await sipp.unregister(fresh_system.sip_port, extension, fresh_system.password(extension)).run(10)
 
 
 @pytest.fixture

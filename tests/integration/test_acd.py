@@ -89,6 +89,7 @@ async def logged_in_in_order(agent: AgentFactory, *extensions: str, **kwargs: An
 async def test_longest_idle_agent_gets_each_call(fresh_system: System, agent: AgentFactory) -> None:
     await logged_in_in_order(agent, "2002", "2001", "2003")
     since = now()
+    cdrs_before = fresh_system.cdr_count()
     first = await caller(fresh_system, "1200", "0301111", hangup_after_ms=2500).run(30)
     assert first.ok, first.output
     second = await caller(fresh_system, "1200", "0302222", hangup_after_ms=2500).run(30)
@@ -100,6 +101,11 @@ async def test_longest_idle_agent_gets_each_call(fresh_system: System, agent: Ag
     assert (one.call.outcome, one.call.number, one.call.agent_id) == ("answered", "0301111",
                                                                      user_id(fresh_system, "2002"))
     assert float(one.call.wait_seconds or 99) < 2 and 1.5 < float(one.call.talk_seconds or 0) < 4
+    # The agent's leg belongs to the caller's call: one CDR per call, the agent in its events.
+    cdrs = fresh_system.wait_cdrs(cdrs_before, 2)
+    assert len(cdrs) == 2 and [(c.src, c.dst, c.disposition) for c in cdrs] == [
+        ("0301111", "1200", "ANSWERED"), ("0302222", "1200", "ANSWERED")]
+    assert "BRIDGE_ENTER" in fresh_system.call_events(cdrs[0].linkedid)
 
 
 async def test_ring_all_rings_everyone_and_the_first_answer_wins(fresh_system: System, agent: AgentFactory) -> None:

@@ -357,6 +357,14 @@ def caller(sip_port: int, service: str, *, user: str | None = None, password: st
     return Sipp(caller_scenario(auth=auth, **scenario_kwargs), f"127.0.0.1:{sip_port}", args + (extra or []))  # type: ignore[arg-type]
 
 
+def unregister(sip_port: int, user: str, password: str) -> Sipp:
+    """Removes every registration of ``user`` (Contact: *, Expires: 0), as a phone does when switched off."""
+    scenario = register_scenario(user, expires=0, stay_ms=0).replace(
+        f"Contact: <sip:{user}@[local_ip]:[local_port]>", "Contact: *")
+    return Sipp(scenario, f"127.0.0.1:{sip_port}", ["-m", "1", "-p", str(free_udp_port()), "-au", user,
+                                                    "-ap", password, "-s", user])
+
+
 def phone(sip_port: int, user: str, password: str, mode: str = "answer", **kwargs: object) -> Sipp:
     """A registered phone that handles incoming calls as ``mode`` says."""
     args = ["-m", "1", "-p", str(free_udp_port()), "-au", user, "-ap", password, "-s", user]

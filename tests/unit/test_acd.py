@@ -28,7 +28,8 @@ class FakeControl:
             self.log.append((name, *args))
         return record
 
-    async def originate(self, channel_id: str, endpoint: str, caller_id: str, timeout: int, args: list[str]) -> None:
+    async def originate(self, channel_id: str, endpoint: str, caller_id: str, timeout: int, args: list[str],
+                        originator: str | None = None) -> None:
         if endpoint in self.fail_originate:
             raise AriError("POST", "/channels", 500, "Allocation failed")
         self.log.append(("originate", channel_id, endpoint, caller_id))
