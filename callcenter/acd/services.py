@@ -429,7 +429,13 @@ class AcdService:
             except AriError:
                 runtime.bridge_ready = False
                 raise
-        await self.control.add_to_bridge(runtime.hold_bridge, call.channel_id)
+        try:
+            await self.control.add_to_bridge(runtime.hold_bridge, call.channel_id)
+        except AriError as exc:
+            if isinstance(exc, AriNotFound) or exc.status < 400 or exc.status >= 500:
+                raise
+            # A caller adopted after a controller restart may still be in the holding bridge.
+            log.info("call %s: %s; the caller stays where it is", call.record_id, exc.message)
 
     async def _unpark(self, call: AcdCall) -> None:
         if call.channel_id is None or not call.parked:

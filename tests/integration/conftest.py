@@ -80,8 +80,9 @@ async def phone(fresh_system: System) -> AsyncIterator[PhoneFactory]:
     for handset in started:
         await handset.stop()
     # Switched off: no registration is left for the next test (and no offer rings a dead contact).
-    for extension in dict.fromkeys(h.args[h.args.index("-s") + 1] for h in started):
-        await sipp.unregister(fresh_system.sip_port, extension, fresh_system.password(extension)).run(10)
+    for extension, password in dict.fromkeys((h.args[h.args.index("-au") + 1], h.args[h.args.index("-ap") + 1])
+                                             for h in started):
+        await sipp.unregister(fresh_system.sip_port, extension, password).run(10)
 
 
 @pytest.fixture
