@@ -1,8 +1,7 @@
 """Writes records in the background, in order, one transaction per batch, off the event loop.
 
 Call handling never waits for the database: a record is queued and the call goes on. When the
-database is down the records wait in memory, in order, and are written when it is back; a record
-the database refuses for good (a constraint) is logged and skipped so it cannot block the rest.
+database is down the records wait in memory, in order, and are written when it is back.
 """
 
 from __future__ import annotations
@@ -10,60 +9,51 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from callcenter.db.engine import Database
 
 log = logging.getLogger(__name__)
 
+Item = TypeVar("Item")
 Operation = Callable[[Session], Any]
 
 
-class RecordWriter:
+class BatchWriter(Generic[Item]):
+    """Queues items and stores them in batches with ``_store`` (run in a thread); keeps them while
+    storing fails and retries every second."""
+
     def __init__(self, db: Database, name: str) -> None:
         self.db = db
         self.name = name
-        self.pending: list[Operation] = []
+        self.pending: list[Item] = []
         self.wakeup = asyncio.Event()
         self.failing = False
         self.written = 0
 
-    def add(self, operation: Operation) -> None:
-        self.pending.append(operation)
+    def add(self, item: Item) -> None:
+        self.pending.append(item)
         self.wakeup.set()
 
-    def _store(self, batch: list[Operation]) -> None:
-        with self.db.session() as session:
-            for operation in batch:
-                operation(session)
-                session.flush()
-
-    def _store_one_by_one(self, batch: list[Operation]) -> None:
-        for operation in batch:
-            try:
-                self._store([operation])
-            except IntegrityError as exc:
-                log.error("%s: a record was refused and skipped: %s", self.name, exc.orig)
+    def _store(self, batch: list[Item]) -> None:
+        raise NotImplementedError
 
     async def flush(self) -> None:
         while self.pending:
             batch, self.pending = self.pending, []
             try:
-                try:
-                    await asyncio.to_thread(self._store, batch)
-                except IntegrityError:
-                    await asyncio.to_thread(self._store_one_by_one, batch)
+                await asyncio.to_thread(self._store, batch)
                 self.written += len(batch)
                 if self.failing:
-                    log.info("%s: records are stored again", self.name)
+                    log.info("%s are stored again", self.name)
                     self.failing = False
-            except (DBAPIError, OSError) as exc:
+            except Exception as exc:
                 self.pending = batch + self.pending
                 if not self.failing:
-                    log.error("%s: storing records failed (%s); keeping them and retrying", self.name, exc)
+                    log.error("storing %s failed (%s); keeping them and retrying", self.name, exc)
                     self.failing = True
                 raise
 
@@ -76,3 +66,27 @@ class RecordWriter:
             except Exception:
                 await asyncio.sleep(1.0)
                 self.wakeup.set()
+
+
+class RecordWriter(BatchWriter[Operation]):
+    """Items are operations on a session. One the database refuses for good (a constraint) is logged
+    and skipped, so it cannot block the records behind it."""
+
+    def _store(self, batch: list[Operation]) -> None:
+        try:
+            self._apply(batch)
+        except IntegrityError:
+            for operation in batch:
+                try:
+                    self._apply([operation])
+                except IntegrityError as exc:
+                    log.error("%s: a record was refused and skipped: %s", self.name, exc.orig)
+
+    def _apply(self, batch: list[Operation]) -> None:
+        with self.db.session() as session:
+            for operation in batch:
+                operation(session)
+                session.flush()
+
+
+

@@ -3,7 +3,6 @@ ended, written by a background writer in batches; and the per-flow, per-node rep
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections import Counter, defaultdict
@@ -16,23 +15,16 @@ from sqlalchemy.orm import Session
 
 from callcenter.db.engine import Database
 from callcenter.db.models import IvrStep, IvrVisit
+from callcenter.db.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
 
-class PathWriter:
-    """Queues visit and step rows and stores them in one transaction per batch, off the event loop.
-    When the database is down the rows wait in memory and are written when it is back."""
+class PathWriter(BatchWriter[tuple[str, dict[str, Any]]]):
+    """Visit and step rows, stored with bulk inserts, one transaction per batch."""
 
     def __init__(self, db: Database) -> None:
-        self.db = db
-        self.pending: list[tuple[str, dict[str, Any]]] = []
-        self.wakeup = asyncio.Event()
-        self.failing = False
-
-    def add(self, kind: str, row: dict[str, Any]) -> None:
-        self.pending.append((kind, row))
-        self.wakeup.set()
+        super().__init__(db, "IVR path records")
 
     def _store(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
         with self.db.session() as session:
@@ -47,30 +39,8 @@ class PathWriter:
                     session.execute(update(IvrVisit).where(IvrVisit.id == row["id"]).values(
                         {k: v for k, v in row.items() if k != "id"}))
 
-    async def flush(self) -> None:
-        while self.pending:
-            batch, self.pending = self.pending, []
-            try:
-                await asyncio.to_thread(self._store, batch)
-                if self.failing:
-                    log.info("IVR path records are stored again")
-                    self.failing = False
-            except Exception as exc:
-                self.pending = batch + self.pending
-                if not self.failing:
-                    log.error("storing IVR path records failed (%s); retrying", exc)
-                    self.failing = True
-                raise
-
-    async def run(self) -> None:
-        while True:
-            await self.wakeup.wait()
-            self.wakeup.clear()
-            try:
-                await self.flush()
-            except Exception:
-                await asyncio.sleep(1.0)
-                self.wakeup.set()
+    def add_row(self, kind: str, row: dict[str, Any]) -> None:
+        self.add((kind, row))
 
 
 @dataclass
@@ -87,18 +57,18 @@ class VisitRecorder:
     seq: int = 0
 
     def __post_init__(self) -> None:
-        self.writer.add("visit", {"id": self.id, "channel_id": self.channel_id, "flow": self.flow,
+        self.writer.add_row("visit", {"id": self.id, "channel_id": self.channel_id, "flow": self.flow,
                                   "version": self.version, "did": self.did, "caller": self.caller,
                                   "started_at": datetime.now(UTC), "outcome": "", "target": "",
                                   "last_flow": self.flow, "last_node": ""})
 
     def step(self, flow: str, node: str, action: str, detail: str = "") -> None:
         self.seq += 1
-        self.writer.add("step", {"visit_id": self.id, "seq": self.seq, "at": datetime.now(UTC), "flow": flow,
+        self.writer.add_row("step", {"visit_id": self.id, "seq": self.seq, "at": datetime.now(UTC), "flow": flow,
                                  "node": node, "action": action, "detail": detail[:300]})
 
     def finish(self, outcome: str, target: str, flow: str, node: str) -> None:
-        self.writer.add("finish", {"id": self.id, "ended_at": datetime.now(UTC), "outcome": outcome,
+        self.writer.add_row("finish", {"id": self.id, "ended_at": datetime.now(UTC), "outcome": outcome,
                                    "target": target, "last_flow": flow, "last_node": node})
 
 
