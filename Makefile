@@ -44,6 +44,7 @@ bench: install
 	$(PY) bench/cps.py
 	$(PY) bench/ledger.py
 	$(PY) bench/ivr.py
+	$(PY) bench/acd.py
 
 clean:
 	rm -rf $(VENV) var

@@ -7,6 +7,7 @@ latency to N connected SSE viewers (receive time - the JSON's "generated_at"), a
 Asterisk, this script, the whole machine).
 
     .venv/bin/python bench/acd.py [--agents 100] [--queues 5] [--rate 2.0] [--seconds 60] [--viewers 100]
+                                  [--talk 5-15] [--wrapup 0] [--phones-per-sipp 1] [--keep]
 
 Set-up: agents 3001... (one panel login each, the same password as their phone) are split round-robin
 over queues b1..bN (longest-idle, each agent in exactly one queue), reached on DIDs 1301...; callers
@@ -20,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import random
 import re
 import resource
 import shutil
@@ -28,11 +30,12 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -40,6 +43,7 @@ from bench.cps import cpu_seconds
 from callcenter.asterisk.layout import resolve_layout
 from callcenter.config import load_settings
 from callcenter.db.engine import Database
+from callcenter.db.models import AcdAttempt, AcdCall, AgentWorkLog
 from callcenter.users import services as users
 from tests.support import sipp
 from tests.support.panel import PanelClient
@@ -107,12 +111,18 @@ def start(var_dir: Path, agents: int, queues: int, wrapup: int) -> System:
 TICK_MS = 500  # the talking phone's clock: how often it checks whether its talk time is over
 
 
-def talking_phone_scenario(talk_min_ms: int, talk_max_ms: int, ring_ms: int = 300) -> str:
-    """An agent phone that answers, talks for a uniformly random time and hangs up itself.
+def talking_phone_scenario(ring_ms: int = 300) -> str:
+    """An agent phone that answers, talks for a random time and hangs up itself.
+
+    The talk time (in ticks of TICK_MS) is the next line of the first injection file (talk.csv), drawn
+    in Python: sipp seeds its random numbers with the time in seconds, so phones started in the same
+    second would all draw the same talk times with <sample>.
 
     The BYE is a new request in the dialog Asterisk opened: its From/To are the INVITE's To/From
     swapped (with the tag we gave in the 200), its Request-URI Asterisk's Contact; the headers are
-    kept in variables when the INVITE arrives. While talking the phone must answer Asterisk's
+    kept in variables when the INVITE arrives. The Via branch comes from the Call-ID: sipp's [branch]
+    is the same for every incoming call (call number 0), and Asterisk would take a second BYE with it
+    for a retransmission of the first. While talking the phone must answer Asterisk's
     re-INVITE (a connected-line update once the call is bridged): a <pause> would abort the call on
     it, so the talk time is counted in short receive timeouts instead.
     """
@@ -124,11 +134,13 @@ def talking_phone_scenario(talk_min_ms: int, talk_max_ms: int, ring_ms: int = 30
       <ereg regexp=".*" search_in="hdr" header="From:" assign_to="their_party"/>
       <ereg regexp=".*" search_in="hdr" header="To:" assign_to="our_party"/>
       <ereg regexp="sip:[^>;]*" search_in="hdr" header="Contact:" assign_to="their_contact"/>
+      <ereg regexp="[^ @;]+" search_in="hdr" header="Call-ID:" assign_to="call"/>
     </action>
   </recv>
 """
     talk = f"""  <nop><action>
-    <sample assign_to="ticks" distribution="uniform" min="{talk_min_ms / TICK_MS}" max="{talk_max_ms / TICK_MS}"/>
+    <assignstr assign_to="talk" value="[field0]"/>
+    <todouble assign_to="ticks" variable="talk"/>
   </action></nop>
   <label id="talk"/>
   <recv request="BYE" optional="true" timeout="{TICK_MS}" ontimeout="tick" next="gone"/>
@@ -158,7 +170,7 @@ def talking_phone_scenario(talk_min_ms: int, talk_max_ms: int, ring_ms: int = 30
   <send retrans="500">
     <![CDATA[
       BYE [$their_contact] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-bye-[$call]
       From: [$our_party];tag=[pid]SIPpTag01[call_number]
       To: [$their_party]
       [last_Call-ID:]
@@ -184,12 +196,22 @@ class QuietSipp(sipp.Sipp):
         return [arg for arg in super().argv() if arg != "-trace_err"]
 
 
-def agent_phone(system: System, extension: str, scenario: str, stay_ms: int) -> sipp.Sipp:
-    """sipp.phone's registered phone, with our scenario for the calls it gets."""
-    args = ["-m", "1", "-p", str(sipp.free_udp_port()), "-au", extension, "-ap", password(extension),
-            "-s", extension]
-    return QuietSipp(sipp.register_scenario(extension, stay_ms=stay_ms), f"127.0.0.1:{system.sip_port}", args,
-                     ooc_scenario=scenario)
+def agent_phones(system: System, extensions: list[str], talk: tuple[float, float], stay_ms: int) -> sipp.Sipp:
+    """One sipp process that is the registered phone of each of ``extensions`` (sipp.phone's phone for
+    one): sipp.register_scenario once per line of phones.csv, then talking_phone_scenario for the
+    calls Asterisk sends to any of them, each talking a uniformly random time in the ``talk`` range."""
+    register = (sipp.register_scenario("USER", stay_ms=stay_ms).replace('name="register USER"', 'name="register"')
+                .replace("USER", '[field0 file="phones.csv"]')
+                .replace("[authentication]", '[field1 file="phones.csv"]'))
+    phones = QuietSipp(register, f"127.0.0.1:{system.sip_port}", ooc_scenario=talking_phone_scenario())
+    (phones.workdir / "phones.csv").write_text("SEQUENTIAL\n" + "".join(
+        f"{e};[authentication username={e} password={password(e)}];\n" for e in extensions))
+    (phones.workdir / "talk.csv").write_text("SEQUENTIAL\n" + "".join(
+        f"{random.uniform(*talk) * 1000 / TICK_MS:.1f};\n" for _ in range(1000)))
+    phones.args = ["-inf", str(phones.workdir / "talk.csv"), "-inf", str(phones.workdir / "phones.csv"),
+                   "-m", str(len(extensions)), "-l", str(len(extensions)), "-r", "20",
+                   "-p", str(sipp.free_udp_port())]
+    return phones
 
 
 async def wait_registered(system: System, extensions: list[str], timeout: float = 60) -> None:
@@ -259,12 +281,37 @@ def share_within(before: dict[float, float], after: dict[float, float], bound: f
     return 100.0 * (after.get(bound, 0.0) - before.get(bound, 0.0)) / total if total else float("nan")
 
 
-def machine_cpu() -> tuple[float, float]:
-    """Busy and total CPU seconds of the whole machine, all cores (from /proc/stat)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+def offer_delays(system: System, since: datetime) -> tuple[list[float], list[float]]:
+    """Offer delays from the records, split by what started them: (agent became free while the call
+    waited, call arrived while the agent was free). The same rule as the controller's: an agent's
+    idle time starts when they become ready other than after an offer that rang out."""
+    with system.db.session() as session:
+        attempts = session.execute(select(AcdAttempt.user_id, AcdAttempt.started_at, AcdCall.entered_at)
+                                   .join(AcdCall, AcdCall.id == AcdAttempt.call_id)
+                                   .where(AcdAttempt.started_at >= since)).all()
+        readies: dict[int, list[datetime]] = {}
+        for agent_id, at in session.execute(select(AgentWorkLog.user_id, AgentWorkLog.at)
+                                            .where(AgentWorkLog.state == "ready", AgentWorkLog.previous != "ringing")
+                                            .order_by(AgentWorkLog.at)):
+            readies.setdefault(agent_id, []).append(at)
+    from_free: list[float] = []
+    from_arrival: list[float] = []
+    for user_id, started, entered in attempts:
+        ready = [at for at in readies.get(user_id or 0, []) if at <= started]
+        if ready and ready[-1] > entered:
+            from_free.append((started - ready[-1]).total_seconds())
+        else:
+            from_arrival.append((started - entered).total_seconds())
+    return from_free, from_arrival
+
+
+def machine_cpu() -> tuple[float, float, float]:
+    """Busy, stolen (by the hypervisor) and total CPU seconds of the machine, all cores (/proc/stat)."""
+    user, nice, system, idle, iowait, irq, softirq, steal = (
+        int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9])
     ticks = os.sysconf("SC_CLK_TCK")
-    idle = values[3] + values[4]
-    return (sum(values) - idle) / ticks, sum(values) / ticks
+    total = user + nice + system + idle + iowait + irq + softirq + steal
+    return (user + nice + system + irq + softirq) / ticks, steal / ticks, total / ticks
 
 
 def self_cpu(who: int = resource.RUSAGE_SELF) -> float:
@@ -359,6 +406,10 @@ class Viewers:
             await self.session.close()
 
 
+def mean(values: list[float]) -> float:
+    return statistics.mean(values) if values else float("nan")
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -378,10 +429,9 @@ async def run(args: argparse.Namespace, var_dir: Path, phones: list[sipp.Sipp], 
     print(f"controller up ({time.monotonic() - started:.0f} s, {args.agents} agent users); registering phones",
           flush=True)
     extensions = [str(FIRST_EXTENSION + i) for i in range(args.agents)]
-    scenario = talking_phone_scenario(int(talk_min * 1000), int(talk_max * 1000))
     stay_ms = int((args.seconds + talk_max + 600) * 1000)
-    for extension in extensions:
-        phone = agent_phone(system, extension, scenario, stay_ms)
+    for i in range(0, len(extensions), args.phones_per_sipp):
+        phone = agent_phones(system, extensions[i:i + args.phones_per_sipp], (talk_min, talk_max), stay_ms)
         phones.append(phone)
         await phone.start()
     await wait_registered(system, extensions)
@@ -403,8 +453,8 @@ async def run(args: argparse.Namespace, var_dir: Path, phones: list[sipp.Sipp], 
     delay_before, delay_sum0, delay_count0 = histogram(system, DELAY_METRIC)
     wait_before, _, _ = histogram(system, WAIT_METRIC)
     ctl0, ast0 = cpu_seconds(system.proc.pid), cpu_seconds(ast_pid) if ast_pid else 0.0
-    self0, sipp0, (busy0, all0) = self_cpu(), sipp_cpu(phones), machine_cpu()
-    t0 = time.monotonic()
+    self0, sipp0, (busy0, steal0, all0) = self_cpu(), sipp_cpu(phones), machine_cpu()
+    t0, since = time.monotonic(), datetime.now(UTC)
 
     # One sipp per queue at rate/queues, started 1/rate apart: together a steady stream of calls.
     per_queue = args.rate / args.queues
@@ -428,10 +478,11 @@ async def run(args: argparse.Namespace, var_dir: Path, phones: list[sipp.Sipp], 
     ast = (cpu_seconds(ast_pid) - ast0) if ast_pid else float("nan")
     own = self_cpu() - self0
     sipps = sipp_cpu(phones) - sipp0
-    busy1, all1 = machine_cpu()
+    busy1, steal1, all1 = machine_cpu()
     delay_after, delay_sum1, delay_count1 = histogram(system, DELAY_METRIC)
     wait_after, _, _ = histogram(system, WAIT_METRIC)
     await viewers.stop()
+    from_free, from_arrival = await asyncio.to_thread(offer_delays, system, since)
     status, board = await supervisor.get("/api/wallboard")
     assert status == 200, status
 
@@ -460,6 +511,11 @@ async def run(args: argparse.Namespace, var_dir: Path, phones: list[sipp.Sipp], 
         ("offer delay p50 / p99 / mean (ms)",
          f"{ms(quantile(delay_before, delay_after, 0.5))} / {ms(quantile(delay_before, delay_after, 0.99))} / "
          f"{ms(mean_delay)}"),
+        ("  records: agent free -> offer, n: p50/p99/mean", f"{len(from_free)}: {ms(percentile(from_free, 0.5))} / "
+                                                  f"{ms(percentile(from_free, 0.99))} / {ms(mean(from_free))}"),
+        ("  records: call arrival -> offer, n: p50/p99/mean",
+         f"{len(from_arrival)}: {ms(percentile(from_arrival, 0.5))} / {ms(percentile(from_arrival, 0.99))} / "
+         f"{ms(mean(from_arrival))}"),
         ("answered within 1 s / 2 s of entering", f"{share_within(wait_before, wait_after, 1):.0f}% / "
                                                   f"{share_within(wait_before, wait_after, 2):.0f}%"),
         ("wallboard push p50 / p99 / max (ms)",
@@ -472,7 +528,8 @@ async def run(args: argparse.Namespace, var_dir: Path, phones: list[sipp.Sipp], 
         ("Asterisk CPU", f"{ast:.1f} s = {100 * ast / elapsed:.0f}% of a core"),
         ("sipp CPU (phones and callers)", f"{sipps:.1f} s = {100 * sipps / elapsed:.0f}% of a core"),
         ("this script's CPU (viewers)", f"{own:.1f} s = {100 * own / elapsed:.0f}% of a core"),
-        ("machine CPU busy", f"{100 * (busy1 - busy0) / (all1 - all0):.0f}% of {cores} cores"),
+        ("machine CPU busy (+ stolen)", f"{100 * (busy1 - busy0) / (all1 - all0):.0f}% "
+                                        f"(+ {100 * (steal1 - steal0) / (all1 - all0):.0f}%) of {cores} cores"),
     ]
     width = max(len(name) for name, _ in rows)
     print()
@@ -497,10 +554,13 @@ async def main() -> None:
     parser.add_argument("--viewers", type=int, default=100, help="wallboard SSE connections")
     parser.add_argument("--talk", default="5-15", help="talk time range in seconds (uniform), e.g. 5-15")
     parser.add_argument("--wrapup", type=int, default=0, help="queue wrap-up seconds")
+    parser.add_argument("--phones-per-sipp", type=int, default=1,
+                        help="agent phones per sipp process (1: one process per phone, as the tests run them; "
+                             "each idle sipp wakes up every millisecond)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, database)")
     args = parser.parse_args()
-    if args.agents < args.queues or args.agents > 999 or args.rate <= 0:
-        parser.error("need queues <= agents <= 999 and a positive rate")
+    if args.agents < args.queues or args.agents > 999 or args.rate <= 0 or args.phones_per_sipp < 1:
+        parser.error("need queues <= agents <= 999, a positive rate and at least one phone per sipp")
 
     var_dir = Path(tempfile.mkdtemp(prefix="bench-acd-"))
     phones: list[sipp.Sipp] = []
@@ -517,14 +577,13 @@ async def main() -> None:
         if "supervisor" in holder:
             await holder["supervisor"].close()
         await asyncio.gather(*(p.stop() for p in callers + phones), return_exceptions=True)
-        for handset in callers + phones:
-            shutil.rmtree(handset.workdir, ignore_errors=True)
         if "system" in holder:
             await asyncio.to_thread(stop_system, holder["system"])
         if succeeded and not args.keep:
-            shutil.rmtree(var_dir, ignore_errors=True)
+            for directory in [var_dir] + [s.workdir for s in callers + phones]:
+                shutil.rmtree(directory, ignore_errors=True)
         else:
-            print(f"logs and database kept in {var_dir}", file=sys.stderr)
+            print(f"logs and database kept in {var_dir}, sipp's in /tmp/sipp-*", file=sys.stderr)
 
 
 if __name__ == "__main__":
