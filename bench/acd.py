@@ -111,12 +111,10 @@ def start(var_dir: Path, agents: int, queues: int, wrapup: int) -> System:
 TICK_MS = 500  # the talking phone's clock: how often it checks whether its talk time is over
 
 
-def talking_phone_scenario(ring_ms: int = 300) -> str:
+def talking_phone_scenario(talk_min_ms: int, talk_max_ms: int, ring_ms: int = 300) -> str:
     """An agent phone that answers, talks for a random time and hangs up itself.
 
-    The talk time (in ticks of TICK_MS) is the next line of the first injection file (talk.csv), drawn
-    in Python: sipp seeds its random numbers with the time in seconds, so phones started in the same
-    second would all draw the same talk times with <sample>.
+    The talk time is drawn with <sample> in ticks of TICK_MS.
 
     The BYE is a new request in the dialog Asterisk opened: its From/To are the INVITE's To/From
     swapped (with the tag we gave in the 200), its Request-URI Asterisk's Contact; the headers are
@@ -139,8 +137,7 @@ def talking_phone_scenario(ring_ms: int = 300) -> str:
   </recv>
 """
     talk = f"""  <nop><action>
-    <assignstr assign_to="talk" value="[field0]"/>
-    <todouble assign_to="ticks" variable="talk"/>
+    <sample assign_to="ticks" distribution="uniform" min="{talk_min_ms / TICK_MS}" max="{talk_max_ms / TICK_MS}"/>
   </action></nop>
   <label id="talk"/>
   <recv request="BYE" optional="true" timeout="{TICK_MS}" ontimeout="tick" next="gone"/>
@@ -196,21 +193,39 @@ class QuietSipp(sipp.Sipp):
         return [arg for arg in super().argv() if arg != "-trace_err"]
 
 
+# sipp seeds its random numbers with the time in seconds: phones started in the same second would
+# draw the same talk times. Each registration first draws a number of samples given in phones.csv
+# (random here; sipp runs about one loop a millisecond), so each phone's draws start at another
+# place in the sequence.
+SKIP_SAMPLES = """  <nop><action>
+    <assignstr assign_to="skip_text" value="[field2]"/>
+    <todouble assign_to="skip" variable="skip_text"/>
+  </action></nop>
+  <label id="skip"/>
+  <nop next="skip" test="skipping"><action>
+    <sample assign_to="skipping" distribution="uniform" min="0" max="1"/>
+    <add assign_to="skip" value="-1"/>
+    <test assign_to="skipping" variable="skip" compare="greater_than" value="0"/>
+  </action></nop>
+"""
+
+
 def agent_phones(system: System, extensions: list[str], talk: tuple[float, float], stay_ms: int) -> sipp.Sipp:
     """One sipp process that is the registered phone of each of ``extensions`` (sipp.phone's phone for
     one): sipp.register_scenario once per line of phones.csv, then talking_phone_scenario for the
-    calls Asterisk sends to any of them, each talking a uniformly random time in the ``talk`` range."""
-    register = (sipp.register_scenario("USER", stay_ms=stay_ms).replace('name="register USER"', 'name="register"')
-                .replace("USER", '[field0 file="phones.csv"]')
-                .replace("[authentication]", '[field1 file="phones.csv"]'))
-    phones = QuietSipp(register, f"127.0.0.1:{system.sip_port}", ooc_scenario=talking_phone_scenario())
+    calls Asterisk sends to any of them."""
+    head = '<scenario name="register USER">\n'
+    register = sipp.register_scenario("USER", stay_ms=stay_ms).replace(head, head + SKIP_SAMPLES)
+    register = register.replace("USER", "[field0]").replace("[authentication]", "[field1]")
+    scenario = talking_phone_scenario(int(talk[0] * 1000), int(talk[1] * 1000))
+    phones = QuietSipp(register, f"127.0.0.1:{system.sip_port}", ooc_scenario=scenario)
     (phones.workdir / "phones.csv").write_text("SEQUENTIAL\n" + "".join(
-        f"{e};[authentication username={e} password={password(e)}];\n" for e in extensions))
-    (phones.workdir / "talk.csv").write_text("SEQUENTIAL\n" + "".join(
-        f"{random.uniform(*talk) * 1000 / TICK_MS:.1f};\n" for _ in range(1000)))
-    phones.args = ["-inf", str(phones.workdir / "talk.csv"), "-inf", str(phones.workdir / "phones.csv"),
-                   "-m", str(len(extensions)), "-l", str(len(extensions)), "-r", "20",
-                   "-p", str(sipp.free_udp_port())]
+        f"{e};[authentication username={e} password={password(e)}];{random.randint(1, 1000)};\n"
+        for e in extensions))
+    phones.args = ["-inf", str(phones.workdir / "phones.csv"), "-m", str(len(extensions)),
+                   "-l", str(len(extensions)), "-r", "20", "-p", str(sipp.free_udp_port()),
+                   # sipp looks for free media ports from 6000 up, 100 at most: some 50 processes.
+                   "-mp", str(sipp.free_udp_port())]
     return phones
 
 
