@@ -1,18 +1,24 @@
-"""The ACD under load: registered sipp agent phones that answer and talk for a random time, callers
-arriving at a steady rate into several queues, supervisors watching the wallboard.
+"""The ACD under load: agent phones, callers at a steady rate into several queues, wallboard viewers.
 
-Reports the controller's offer delay (from an agent becoming free, or a call arriving, whichever is
-later, to the ring request: its histogram callcenter_acd_offer_delay_seconds), the wallboard's push
-latency to N connected SSE viewers (receive time - the JSON's "generated_at"), and CPU (controller,
-Asterisk, this script, the whole machine).
+Registered sipp agent phones answer and talk for a random time; supervisors watch the wallboard.
 
     .venv/bin/python bench/acd.py [--agents 100] [--queues 5] [--rate 2.0] [--seconds 60] [--viewers 100]
                                   [--talk 5-15] [--wrapup 0] [--phones-per-sipp 1] [--keep]
 
 Set-up: agents 3001... (one panel login each, the same password as their phone) are split round-robin
 over queues b1..bN (longest-idle, each agent in exactly one queue), reached on DIDs 1301...; callers
-dial the DIDs in turn at --rate calls per second in total for --seconds, then wait for the agent's
+dial the DIDs in turn at --rate calls per second in total for --seconds and wait for the agent's
 hang-up: each phone hangs up itself after a uniformly random talk time (--talk, seconds).
+
+Reports, over the call phase:
+- the offer delay, from an agent becoming free or a call arriving (whichever was later) to the ring
+  request: p50/p99 from the controller's histogram callcenter_acd_offer_delay_seconds (interpolated
+  within its buckets) and its mean; and the same from the database records, split by what started it;
+- the wallboard's push latency to --viewers SSE connections: receive time - the JSON's "generated_at";
+- CPU of the controller, Asterisk, the sipp processes, this script, and the whole machine.
+
+Each idle sipp wakes up every millisecond: a hundred of them take about a core by themselves. With
+--phones-per-sipp 100 one sipp process plays all the phones.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import random
 import re
 import resource
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -88,8 +95,8 @@ announce_every = 0
     return text
 
 
-def start(var_dir: Path, agents: int, queues: int, wrapup: int) -> System:
-    """Users first (a new database gets no demo users then), then the controller and its Asterisk."""
+def prepare(var_dir: Path, agents: int, queues: int, wrapup: int) -> System:
+    """The configuration and the users, before the controller starts (it seeds no demo users then)."""
     (var_dir / "ivr_flows").mkdir(parents=True)
     extensions = [str(FIRST_EXTENSION + i) for i in range(agents)]
     config = var_dir / "callcenter.toml"
@@ -103,9 +110,7 @@ def start(var_dir: Path, agents: int, queues: int, wrapup: int) -> System:
         for extension in extensions:
             users.add_user(session, name=f"Agent {extension}", extension=extension, roles=("agent",),
                            sip_password=password(extension), panel_password=password(extension))
-    system = System(config, settings, resolve_layout(settings), db, var_dir / "controller.log")
-    system.start()
-    return system
+    return System(config, settings, resolve_layout(settings), db, var_dir / "controller.log")
 
 
 TICK_MS = 500  # the talking phone's clock: how often it checks whether its talk time is over
@@ -210,6 +215,20 @@ SKIP_SAMPLES = """  <nop><action>
 """
 
 
+_handed_out: set[int] = set()
+
+
+def unique_udp_port(span: int = 1) -> int:
+    """A free port (and the ``span - 1`` after it) not handed out before: with a hundred sipp processes
+    starting, sipp.free_udp_port alone gives the same port twice now and then."""
+    while True:
+        port = sipp.free_udp_port()
+        wanted = set(range(port, port + span))
+        if port + span < 65536 and not wanted & _handed_out:
+            _handed_out.update(wanted)
+            return port
+
+
 def agent_phones(system: System, extensions: list[str], talk: tuple[float, float], stay_ms: int) -> sipp.Sipp:
     """One sipp process that is the registered phone of each of ``extensions`` (sipp.phone's phone for
     one): sipp.register_scenario once per line of phones.csv, then talking_phone_scenario for the
@@ -223,16 +242,22 @@ def agent_phones(system: System, extensions: list[str], talk: tuple[float, float
         f"{e};[authentication username={e} password={password(e)}];{random.randint(1, 1000)};\n"
         for e in extensions))
     phones.args = ["-inf", str(phones.workdir / "phones.csv"), "-m", str(len(extensions)),
-                   "-l", str(len(extensions)), "-r", "20", "-p", str(sipp.free_udp_port()),
+                   "-l", str(len(extensions)), "-r", "20", "-p", str(unique_udp_port()),
                    # sipp looks for free media ports from 6000 up, 100 at most: some 50 processes.
-                   "-mp", str(sipp.free_udp_port())]
+                   "-mp", str(unique_udp_port(span=4))]
     return phones
 
 
-async def wait_registered(system: System, extensions: list[str], timeout: float = 60) -> None:
+async def wait_registered(system: System, phones: list[sipp.Sipp], extensions: list[str],
+                          timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     wanted = set(extensions)
     while True:
+        for phone in phones:
+            if phone.proc is not None and phone.proc.returncode is not None:
+                assert phone.proc.stdout is not None
+                output = (await phone.proc.stdout.read()).decode(errors="replace")
+                raise RuntimeError(f"a phone's sipp exited ({phone.proc.returncode}): {output[-1500:]}")
         out = await asyncio.to_thread(system.asterisk, "pjsip show contacts")
         registered = set(re.findall(r"(\d+)/sip:\1@127\.0\.0\.1", out)) & wanted
         if registered == wanted:
@@ -439,8 +464,9 @@ async def run(args: argparse.Namespace, var_dir: Path, phones: list[sipp.Sipp], 
               holder: dict[str, Any]) -> None:
     talk_min, talk_max = (float(v) for v in args.talk.split("-"))
     started = time.monotonic()
-    system = await asyncio.to_thread(start, var_dir, args.agents, args.queues, args.wrapup)
+    system = await asyncio.to_thread(prepare, var_dir, args.agents, args.queues, args.wrapup)
     holder["system"] = system
+    await asyncio.to_thread(system.start)
     print(f"controller up ({time.monotonic() - started:.0f} s, {args.agents} agent users); registering phones",
           flush=True)
     extensions = [str(FIRST_EXTENSION + i) for i in range(args.agents)]
@@ -449,7 +475,7 @@ async def run(args: argparse.Namespace, var_dir: Path, phones: list[sipp.Sipp], 
         phone = agent_phones(system, extensions[i:i + args.phones_per_sipp], (talk_min, talk_max), stay_ms)
         phones.append(phone)
         await phone.start()
-    await wait_registered(system, extensions)
+    await wait_registered(system, phones, extensions)
     await log_in_agents(system, extensions)
     print(f"{args.agents} phones registered, agents logged in; {args.viewers} wallboard viewers", flush=True)
 
@@ -516,6 +542,10 @@ async def run(args: argparse.Namespace, var_dir: Path, phones: list[sipp.Sipp], 
     def ms(value: float) -> str:
         return ">1000" if value == float("inf") else f"{value * 1000:.2f}"
 
+    def spread(values: list[float]) -> str:
+        return (f"{ms(percentile(values, 0.5))} / {ms(percentile(values, 0.99))} / {ms(mean(values))} "
+                f"({len(values)} offers)")
+
     rows = [
         ("command", " ".join(sys.argv)),
         ("agents (logged in) / queues", f"{args.agents} ({logged_in}) / {args.queues}"),
@@ -526,11 +556,8 @@ async def run(args: argparse.Namespace, var_dir: Path, phones: list[sipp.Sipp], 
         ("offer delay p50 / p99 / mean (ms)",
          f"{ms(quantile(delay_before, delay_after, 0.5))} / {ms(quantile(delay_before, delay_after, 0.99))} / "
          f"{ms(mean_delay)}"),
-        ("  records: agent free -> offer, n: p50/p99/mean", f"{len(from_free)}: {ms(percentile(from_free, 0.5))} / "
-                                                  f"{ms(percentile(from_free, 0.99))} / {ms(mean(from_free))}"),
-        ("  records: call arrival -> offer, n: p50/p99/mean",
-         f"{len(from_arrival)}: {ms(percentile(from_arrival, 0.5))} / {ms(percentile(from_arrival, 0.99))} / "
-         f"{ms(mean(from_arrival))}"),
+        ("  records: agent free -> offer (ms)", spread(from_free)),
+        ("  records: call arrival -> offer (ms)", spread(from_arrival)),
         ("answered within 1 s / 2 s of entering", f"{share_within(wait_before, wait_after, 1):.0f}% / "
                                                   f"{share_within(wait_before, wait_after, 2):.0f}%"),
         ("wallboard push p50 / p99 / max (ms)",
@@ -577,6 +604,20 @@ async def main() -> None:
     if args.agents < args.queues or args.agents > 999 or args.rate <= 0 or args.phones_per_sipp < 1:
         parser.error("need queues <= agents <= 999, a positive rate and at least one phone per sipp")
 
+    # Ctrl-C or SIGTERM: the run stops and everything is cleaned up below. Set here, not left to
+    # asyncio.run, so that it also works when started in the background (SIGINT ignored there).
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    assert task is not None
+
+    def interrupted(sig: signal.Signals) -> None:
+        print(f"\n{sig.name}: stopping and cleaning up", file=sys.stderr)
+        task.cancel()
+        for each in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(each, lambda: None)  # once is enough: let the clean-up finish
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupted, sig)
+
     var_dir = Path(tempfile.mkdtemp(prefix="bench-acd-"))
     phones: list[sipp.Sipp] = []
     callers: list[sipp.Sipp] = []
@@ -602,5 +643,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        sys.exit(130)
