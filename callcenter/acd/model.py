@@ -46,7 +46,6 @@ class Agent:
     skills: dict[str, int] = field(default_factory=dict)
     # When the agent last became free: longest-idle picks the smallest.
     idle_since: datetime | None = None
-    last_offer_at: datetime | None = None
     calls_today: int = 0
     missed_in_row: int = 0
     # A pause asked for during a call starts when the call and its wrap-up end.
@@ -149,10 +148,8 @@ class AcdCall:
     # The customer is in the queue's holding bridge (or hears music alone).
     parked: bool = False
     playback_id: str | None = None
-    announced_at: datetime | None = None
     wrapup_code: str = ""
     note: str = ""
-    callback_id: int | None = None
 
     @property
     def waiting(self) -> bool:

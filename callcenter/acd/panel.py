@@ -17,6 +17,10 @@ from callcenter.users import services as users
 from callcenter.web.backend import PanelError, PanelUser
 
 
+def _as_panel_user(user: User) -> PanelUser:
+    return PanelUser(user.id, user.login, user.name, user.extension, tuple(user.role_list))
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -32,9 +36,7 @@ class AcdPanel:
     def _panel_user(self, user_id: int) -> PanelUser | None:
         with self.db.session() as session:
             user = session.get(User, user_id)
-            if user is None:
-                return None
-            return PanelUser(user.id, user.login, user.name, user.extension, tuple(user.role_list))
+            return _as_panel_user(user) if user is not None else None
 
     async def authenticate(self, login: str, password: str) -> PanelUser | None:
         def check() -> PanelUser | None:
@@ -46,7 +48,7 @@ class AcdPanel:
                     return None
                 if not users.verify_password(user.password_hash, password):
                     return None
-                return PanelUser(user.id, user.login, user.name, user.extension, tuple(user.role_list))
+                return _as_panel_user(user)
         return await asyncio.to_thread(check)
 
     async def user(self, user_id: int) -> PanelUser | None:

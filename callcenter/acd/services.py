@@ -487,7 +487,6 @@ class AcdService:
         media.append(self.prompts.media("queue-callback-offer"))
         await self._stop_playback(call)
         call.playback_id = f"acd-ann-{uuid.uuid4().hex}"
-        call.announced_at = self.timers.now()
         try:
             await self.control.play(call.channel_id, media, call.playback_id)
             metrics.ACD_ANNOUNCEMENTS.inc()
@@ -538,7 +537,6 @@ class AcdService:
             call.ringing[attempt.channel_id] = attempt
             self.channels[attempt.channel_id] = _Channel("ring", call, attempt)
             agent.calls.append(call)
-            agent.last_offer_at = now
             if call.queue:
                 self.last_offered[call.queue] = int(agent.extension)
             self._set_state(agent, AgentState.RINGING, "", f"offered call {call.record_id}")
@@ -685,31 +683,19 @@ class AcdService:
         if call.state is not CallState.RINGING or call.channel_id is None:
             await self._attempt_over(attempt, "caller_gone", hang_up=True)
             return
-        self._cancel_timer("ring", attempt.channel_id)
-        call.ringing.pop(attempt.channel_id, None)
+        self._take_answer(call, attempt, now, "agent")
         others = list(call.ringing.values())
-        attempt.answered, attempt.outcome = True, "answered"
-        self.recorder.attempt_ended(call, attempt, now)
-        metrics.ACD_ATTEMPTS.labels("answered").inc()
         self._cancel_call_timers(call)
         first_answer = call.answered_at is None
         call.state, call.state_since = CallState.CONNECTED, now
         call.answered_at = call.answered_at or now
         call.agent, call.agent_channel, call.target_agent = agent, attempt.channel_id, None
-        self.channels[attempt.channel_id] = _Channel("agent", call)
         agent.missed_in_row = 0
         agent.calls_today += 1
         self._set_state(agent, AgentState.ON_CALL, "", f"call {call.record_id} from {call.number}")
         wait = (now - (call.entered_at or now)).total_seconds()
-        runtime = self.queues.get(call.queue or "")
-        if runtime is not None and first_answer:
-            runtime.figures.answered += 1
-            runtime.figures.wait_total += wait
-            if wait <= runtime.spec.service_level:
-                runtime.figures.answered_in_sl += 1
-            metrics.ACD_CALLS.labels(call.queue, "answered").inc()
-            metrics.ACD_WAIT.observe(wait)
         if first_answer:
+            self._count_answer(call, wait)
             self.recorder.call_updated(call.record_id, answered_at=now, wait_seconds=round(wait, 2),
                                        agent_id=agent.user_id, outcome="answered")
         else:
@@ -728,16 +714,33 @@ class AcdService:
             log.info("call %s: a party left while being connected", call.record_id)
         self.notify()
 
-    async def _agent_leg_answered(self, call: AcdCall, attempt: Attempt) -> None:
-        """Click-to-call and callbacks: the agent took their phone; now the customer is dialled."""
-        agent = attempt.agent
-        now = self.timers.now()
+    def _take_answer(self, call: AcdCall, attempt: Attempt, now: datetime, role: str) -> None:
+        """An agent's phone answered this offer: it stops ringing and becomes the call's ``role`` channel."""
         self._cancel_timer("ring", attempt.channel_id)
         call.ringing.pop(attempt.channel_id, None)
         attempt.answered, attempt.outcome = True, "answered"
         self.recorder.attempt_ended(call, attempt, now)
+        metrics.ACD_ATTEMPTS.labels("answered").inc()
+        self.channels[attempt.channel_id] = _Channel(role, call)
+
+    def _count_answer(self, call: AcdCall, wait: float) -> None:
+        """A queue call was answered for the first time, after ``wait`` seconds: today's figures."""
+        runtime = self.queues.get(call.queue or "")
+        if runtime is None:
+            return
+        runtime.figures.answered += 1
+        runtime.figures.wait_total += wait
+        if wait <= runtime.spec.service_level:
+            runtime.figures.answered_in_sl += 1
+        metrics.ACD_CALLS.labels(call.queue, "answered").inc()
+        metrics.ACD_WAIT.observe(wait)
+
+    async def _agent_leg_answered(self, call: AcdCall, attempt: Attempt) -> None:
+        """Click-to-call and callbacks: the agent took their phone; now the customer is dialled."""
+        agent = attempt.agent
+        now = self.timers.now()
+        self._take_answer(call, attempt, now, "agent")
         call.agent, call.agent_channel = agent, attempt.channel_id
-        self.channels[attempt.channel_id] = _Channel("agent", call)
         if call.direction is Direction.CALLBACK:
             agent.missed_in_row = 0
             agent.calls_today += 1
@@ -783,11 +786,7 @@ class AcdService:
         if call.direction is Direction.CALLBACK:
             wait = (now - (call.entered_at or now)).total_seconds()
             values["wait_seconds"] = round(wait, 2)
-            runtime = self.queues.get(call.queue or "")
-            if runtime is not None:
-                runtime.figures.answered += 1
-                runtime.figures.wait_total += wait
-                runtime.figures.answered_in_sl += wait <= runtime.spec.service_level
+            self._count_answer(call, wait)
         self.recorder.call_updated(call.record_id, **values)
         if call.agent is not None:
             self.recorder.destination(call, "U", call.agent.extension, now)
@@ -937,7 +936,7 @@ class AcdService:
         values: dict[str, Any] = {"ended_at": now, "outcome": outcome}
         if call.answered_at is None:
             values["wait_seconds"] = round(wait, 2)
-        elif "talk_seconds" not in values:
+        else:
             values["talk_seconds"] = round((now - call.answered_at).total_seconds(), 2)
         self.recorder.call_updated(call.record_id, **values)
         self.recorder.destination(call, kind, target, now)
@@ -1216,14 +1215,11 @@ class AcdService:
 
     async def _consult_answered(self, call: AcdCall, attempt: Attempt) -> None:
         now = self.timers.now()
-        self._cancel_timer("ring", attempt.channel_id)
         if call.state is not CallState.CONSULTING or call.bridge_id is None:
             await self._attempt_over(attempt, "caller_gone", hang_up=True)
             return
-        attempt.answered, attempt.outcome = True, "answered"
-        self.recorder.attempt_ended(call, attempt, now)
+        self._take_answer(call, attempt, now, "consult")
         call.consult_channel = attempt.channel_id
-        self.channels[attempt.channel_id] = _Channel("consult", call)
         attempt.agent.calls_today += 1
         self._set_state(attempt.agent, AgentState.ON_CALL, "", f"consultation on call {call.record_id}")
         with contextlib.suppress(AriNotFound):

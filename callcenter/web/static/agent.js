@@ -8,14 +8,7 @@
     return document.getElementById(id);
   };
   const ACTION_URL = "/api/agent/action";
-  const STATES = {
-    logged_out: "Logged out",
-    ready: "Ready",
-    ringing: "Ringing",
-    on_call: "On call",
-    wrap_up: "Wrap-up",
-    paused: "Paused",
-  };
+  const STATES = P.AGENT_STATES;
   const CALL_STATES = { ringing: "ringing", connected: "connected", held: "on hold", consulting: "consulting" };
   const BUSY = ["ready", "ringing", "on_call"];
 

@@ -23,6 +23,16 @@
   const Panel = {
     csrf: csrf,
 
+    /** How agent states read on every page. */
+    AGENT_STATES: {
+      logged_out: "Logged out",
+      ready: "Ready",
+      ringing: "Ringing",
+      on_call: "On call",
+      wrap_up: "Wrap-up",
+      paused: "Paused",
+    },
+
     /** Milliseconds since the epoch on the server's clock (as far as we can tell). */
     now: function () {
       return Date.now() + skew;

@@ -8,14 +8,7 @@
     return document.getElementById(id);
   };
   const ACTION_URL = "/api/supervisor/action";
-  const STATES = {
-    logged_out: "Logged out",
-    ready: "Ready",
-    ringing: "Ringing",
-    on_call: "On call",
-    wrap_up: "Wrap-up",
-    paused: "Paused",
-  };
+  const STATES = P.AGENT_STATES;
   const HEADERS = ["Ext", "Name", "State", "Reason", "Time", "Calls", ""];
   const wide = window.matchMedia("(min-width: 1100px)");
 
