@@ -91,6 +91,50 @@ class LogSettings:
 @dataclass(frozen=True)
 class CdrSettings:
     poll_interval: float = _opt(0.2, lo=0.01, hi=10)
+    # The rate table for calls out through the trunk: CSV prefix,destination,rate (per minute).
+    rates_file: str = _opt("config/rates.csv")
+    # Charged time is billsec rounded up to this many seconds (1: per second, 60: per started minute)...
+    billing_increment: int = _opt(1, lo=1, hi=3600)
+    # ...and never less than this many seconds for an answered call.
+    billing_minimum: int = _opt(0, lo=0, hi=3600)
+
+
+RECORDING_POLICY_PATTERN = r"^(always|never|(100|[1-9]?[0-9])%)$"
+
+
+@dataclass(frozen=True)
+class RecordingSettings:
+    # Calls that no queue, campaign or agent policy covers: always, never or a percentage ("25%").
+    policy: str = _opt("never", pattern=RECORDING_POLICY_PATTERN)
+    # MP3 bitrate in kbit/s (ffmpeg is always given it: its default for 8 kHz voice is far lower).
+    bitrate: int = _opt(32, lo=8, hi=320)
+    # Conversions to MP3 running at once.
+    workers: int = _opt(2, lo=1, hi=32)
+
+
+@dataclass(frozen=True)
+class FtpsSettings:
+    enabled: bool = _opt(True)
+    bind: str = _opt("127.0.0.1")
+    port: int = _opt(2121, lo=1, hi=65535)
+    # Data connections use ports from this range ("first-last").
+    passive_ports: str = _opt("30000-30049", pattern=r"^[0-9]{1,5}-[0-9]{1,5}$")
+    # PEM certificate and key. Empty: one is generated on first run under <var_dir>/ftps/.
+    certificate: str = _opt("")
+    private_key: str = _opt("")
+    # After this many failed logins in a row an account is locked for lockout_minutes.
+    max_failures: int = _opt(5, lo=1, hi=100)
+    lockout_minutes: int = _opt(15, lo=1, hi=1440)
+    # The address given to clients for passive connections when it differs from bind (behind NAT).
+    masquerade_address: str = _opt("")
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    # When the daily CDR and queue-call files of the previous day are written (UTC, HH:MM:SS).
+    at: str = _opt("01:00:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$")
+    # When the retention purge runs (UTC).
+    purge_at: str = _opt("02:00:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$")
 
 
 @dataclass(frozen=True)
@@ -133,6 +177,8 @@ class QueueSpec:
     overflow: str = "callback"
     announce_every: int = 30
     moh_class: str = "default"
+    # Recording policy of the queue's calls: "" (none of its own), always, never or "NN%".
+    record: str = ""
 
 
 @dataclass(frozen=True)
@@ -153,10 +199,15 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     cdr: CdrSettings = field(default_factory=CdrSettings)
     acd: AcdSettings = field(default_factory=AcdSettings)
+    recording: RecordingSettings = field(default_factory=RecordingSettings)
+    ftps: FtpsSettings = field(default_factory=FtpsSettings)
+    export: ExportSettings = field(default_factory=ExportSettings)
     dids: Mapping[str, DidRoute] = field(default_factory=dict)
     queues: Mapping[str, QueueSpec] = field(default_factory=dict)
     pause_reasons: Mapping[str, PauseReason] = field(default_factory=dict)
     wrapup_codes: Mapping[str, str] = field(default_factory=dict)
+    # Extension -> recording policy of that agent's calls.
+    recording_agents: Mapping[str, str] = field(default_factory=dict)
     source: str = "<defaults>"
 
     @property
@@ -167,8 +218,13 @@ class Settings:
     def database_url(self) -> str:
         return self.database.url or f"sqlite:///{self.var_dir / 'callcenter.db'}"
 
+    @property
+    def files_dir(self) -> Path:
+        """What admins download: CDRs/, QueueCalls/, Recordings/ and units/<unit id>/ (docs/ftps.md)."""
+        return self.var_dir / "files"
 
-TABLES = ("dids", "queues", "pause_reasons", "wrapup_codes")
+
+TABLES = ("dids", "queues", "pause_reasons", "wrapup_codes", "recording_agents")
 SECTIONS: dict[str, type] = {
     f.name: typing.get_type_hints(Settings)[f.name]
     for f in dataclasses.fields(Settings)
@@ -349,6 +405,11 @@ def _parse_queues(raw: Any, file: str, where: _Located) -> dict[str, QueueSpec]:
             raise fail("overflow", f"must be \"\", callback, queue:<name>, voicemail:<mailbox> or ivr:<flow>, "
                                    f"got {overflow!r}")
         values["overflow"] = str(overflow)
+        if "record" in spec:
+            if not isinstance(spec["record"], str) or not re.fullmatch(RECORDING_POLICY_PATTERN + "|^$",
+                                                                       spec["record"]):
+                raise fail("record", f'must be "", always, never or a percentage like "25%", got {spec["record"]!r}')
+            values["record"] = spec["record"]
         if "moh_class" in spec:
             if not isinstance(spec["moh_class"], str) or not _NAME_RE.match(spec["moh_class"]):
                 raise fail("moh_class", "must be a music-on-hold class name")
@@ -388,6 +449,19 @@ def _parse_wrapup_codes(raw: Any, file: str, where: _Located) -> dict[str, str]:
         if not _NAME_RE.match(code) or not isinstance(label, str) or not label.strip():
             raise ConfigError(file, f"[wrapup_codes] {code}", 'must be code = "Label" (code: letters, digits, _ -)',
                               where.line_of("wrapup_codes", code))
+    return dict(raw)
+
+
+def _parse_recording_agents(raw: Any, file: str, where: _Located) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        raise ConfigError(file, "[recording_agents]", 'must be a table of extension = "always" | "never" | "NN%"',
+                          where.line_of("recording_agents"))
+    for ext, policy in raw.items():
+        if not re.fullmatch(r"[1-9][0-9]{1,9}", ext) or not isinstance(policy, str) or not re.fullmatch(
+                RECORDING_POLICY_PATTERN, policy):
+            raise ConfigError(file, f"[recording_agents] {ext}",
+                              'must be extension = "always", "never" or a percentage like "25%"',
+                              where.line_of("recording_agents", ext))
     return dict(raw)
 
 
@@ -442,6 +516,7 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
                         pause_reasons=_parse_pause_reasons(data.get("pause_reasons", DEFAULT_PAUSE_REASONS), file,
                                                            where),
                         wrapup_codes=_parse_wrapup_codes(data.get("wrapup_codes", DEFAULT_WRAPUP_CODES), file, where),
+                        recording_agents=_parse_recording_agents(data.get("recording_agents", {}), file, where),
                         source=file if text else "<defaults>")
     if settings.ari.reconnect_min > settings.ari.reconnect_max:
         raise ConfigError(file, "[ari] reconnect_min", "must not exceed reconnect_max",

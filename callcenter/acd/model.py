@@ -150,6 +150,9 @@ class AcdCall:
     playback_id: str | None = None
     wrapup_code: str = ""
     note: str = ""
+    # Callers in the queue (this one included) and agents logged in to it when this call entered.
+    queue_callers: int | None = None
+    queue_agents: int | None = None
 
     @property
     def waiting(self) -> bool:

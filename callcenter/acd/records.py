@@ -205,7 +205,8 @@ class AcdRecorder:
     def call_started(self, call: AcdCall) -> None:
         row = {"id": call.record_id, "parent_id": call.parent_id, "channel_id": call.channel_id or "",
                "direction": call.direction.value, "queue": call.queue, "did": call.did, "number": call.number,
-               "name": call.name, "priority": call.priority, "entered_at": call.entered_at, "outcome": ""}
+               "name": call.name, "priority": call.priority, "entered_at": call.entered_at, "outcome": "",
+               "callers": call.queue_callers, "agents": call.queue_agents}
         self.writer.add(lambda session: session.add(AcdCallRow(**row)))
 
     def call_updated(self, record_id: str, **values: Any) -> None:

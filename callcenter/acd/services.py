@@ -374,6 +374,10 @@ class AcdService:
                        state_since=now, parent_id=parent.record_id if parent else None, order=next(self._order))
         if parent is not None:
             call.card, call.destination_seq = parent.card, 0
+        # The queue when this caller arrived, themself included (queue_call CSV: callers, agents).
+        waiting = sum(1 for c in self.calls.values() if c.queue == queue and c.state is CallState.WAITING)
+        call.queue_callers = waiting + 1
+        call.queue_agents = sum(1 for a in self.agents.values() if a.logged_in and queue in a.skills)
         self.calls[call.record_id] = call
         self.channels[channel_id] = _Channel("customer", call)
         runtime.figures.offered += 1

@@ -28,6 +28,7 @@ HOST_TOOLS = {
     "sipp": "sip-tester",  # SIP test caller and phones (tests, bench, demo checks)
     "ffmpeg": "ffmpeg",  # recordings to MP3
     "espeak-ng": "espeak-ng",  # our own prompts, made reproducibly at install
+    "lftp": "lftp",  # an FTPS client admins know; the FTPS tests use it beside curl and ftplib
     "sox": "sox",  # prompts to 8 kHz WAV that Asterisk plays natively
     "openssl": "openssl",  # the FTPS certificate
 }

@@ -51,6 +51,14 @@ class OrgUnit(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), nullable=True)
 
 
+class OrgUnitAdmin(Base):
+    """An admin who manages a unit: they see the records and recordings of the unit's users (CDR-5)."""
+
+    __tablename__ = "org_unit_admins"
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+
+
 class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -143,6 +151,14 @@ class Cdr(Base):
     charge: Mapped[float | None] = mapped_column(Numeric(12, 5), nullable=True)
     t_cause: Mapped[str] = mapped_column(String(80), default="")
     call: Mapped[Call] = relationship()
+
+
+class CdrUser(Base):
+    """Our users whose phones took part in a call: what puts a CDR in an organisational unit's view."""
+
+    __tablename__ = "cdr_users"
+    cdr_id: Mapped[int] = mapped_column(ForeignKey("cdr.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
 
 
 class IngestCursor(Base):
@@ -278,6 +294,9 @@ class AcdCall(Base):
     talk_seconds: Mapped[float | None] = mapped_column(Numeric(10, 2), nullable=True)
     wrapup_code: Mapped[str] = mapped_column(String(40), default="")
     note: Mapped[str] = mapped_column(Text, default="")
+    # When the call entered its queue: callers already waiting, and agents logged in to the queue.
+    callers: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    agents: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class AcdAttempt(Base):
@@ -335,3 +354,80 @@ class Customer(Base):
     phone: Mapped[str] = mapped_column(String(80), unique=True)
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+# -- Recordings, exports, retention ---------------------------------------------------------------
+
+
+class Recording(Base):
+    """One recorded conversation (REC-1): where it was recorded, whose it is, where its MP3 is."""
+
+    __tablename__ = "recordings"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    linkedid: Mapped[str] = mapped_column(String(64), index=True)
+    channel_id: Mapped[str] = mapped_column(String(64), index=True)  # the channel MixMonitor runs on
+    acd_call_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True,
+                                                index=True)
+    # The unit of that user when the call happened: the recording stays visible to that unit's admins.
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id", ondelete="SET NULL"), nullable=True)
+    queue: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    sip_username: Mapped[str] = mapped_column(String(80), default="")
+    caller: Mapped[str] = mapped_column(String(80), default="", index=True)
+    called: Mapped[str] = mapped_column(String(80), default="", index=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    seconds: Mapped[float | None] = mapped_column(Numeric(10, 2), nullable=True)
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Path of the MP3 under the files directory (Recordings/YYYY-MM-DD/<name>.mp3).
+    path: Mapped[str] = mapped_column(String(300), default="")
+    status: Mapped[str] = mapped_column(String(12), default="recording", index=True)  # recording, ready, failed
+    error: Mapped[str] = mapped_column(String(300), default="")
+
+
+class RecordingPause(Base):
+    """A pause of a recording (REC-3): silence in the file from paused_at to resumed_at, and who did it."""
+
+    __tablename__ = "recording_pauses"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"), index=True)
+    paused_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    resumed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    paused_by: Mapped[str] = mapped_column(String(80))  # a login, or "controller"
+    resumed_by: Mapped[str] = mapped_column(String(80), default="")
+    reason: Mapped[str] = mapped_column(String(120), default="")
+
+
+class ExportRun(Base):
+    """A day whose CDR and queue-call files were written: the daily job catches up on missing days."""
+
+    __tablename__ = "export_runs"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    finished_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    cdr_rows: Mapped[int] = mapped_column(Integer)
+    queue_call_rows: Mapped[int] = mapped_column(Integer)
+    queue_user_call_rows: Mapped[int] = mapped_column(Integer)
+
+
+class RetentionPolicy(Base):
+    """How long a category of records is kept (RET-1): days, or None for ever."""
+
+    __tablename__ = "retention_policies"
+    category: Mapped[str] = mapped_column(String(20), primary_key=True)
+    days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_by: Mapped[str] = mapped_column(String(80), default="")
+
+
+class PurgeLog(Base):
+    """What a purge or a "delete all" removed, when and why."""
+
+    __tablename__ = "purge_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    category: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(12))  # expired, delete_all
+    cutoff: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    files: Mapped[int] = mapped_column(Integer, default=0)
+    by: Mapped[str] = mapped_column(String(80), default="")

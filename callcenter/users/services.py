@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from callcenter.asterisk.render import SipUser
-from callcenter.db.models import OrgUnit, User
+from callcenter.db.models import OrgUnit, OrgUnitAdmin, User
 from callcenter.errors import UserError
 from callcenter.secrets import new_password
+from callcenter.users.units import check_keeps_a_top_admin
 
 ROLES = ("agent", "supervisor", "admin")
 EXTENSION_RE = re.compile(r"^[1-9][0-9]{1,9}$")
@@ -122,11 +123,19 @@ def set_passwords(session: Session, key: str, *, sip_password: str | None = None
 
 def remove_user(session: Session, key: str) -> User:
     user = find_user(session, key)
-    if "admin" in user.role_list:
-        admins = [u for u in session.scalars(select(User)) if "admin" in u.role_list]
-        if len(admins) == 1:
-            raise UserError("the last admin cannot be removed")
+    check_keeps_a_top_admin(session, user, "removed")
     session.delete(user)
+    return user
+
+
+def set_roles(session: Session, key: str, roles: Sequence[str]) -> User:
+    user = find_user(session, key)
+    new_roles = _check_roles(roles)
+    if "admin" not in new_roles.split(","):
+        check_keeps_a_top_admin(session, user, "demoted")
+        session.execute(delete(OrgUnitAdmin).where(OrgUnitAdmin.user_id == user.id))
+    user.roles = new_roles
+    session.flush()
     return user
 
 

@@ -54,7 +54,7 @@ def test_passwords_change_and_the_last_admin_stays(db: Database) -> None:
         with pytest.raises(UserError, match="no extension"):
             users.set_passwords(session, "admin", sip_password="abcdefgh1")
         users.remove_user(session, "2004")
-        with pytest.raises(UserError, match="last admin"):
+        with pytest.raises(UserError, match="last top admin"):
             users.remove_user(session, "admin")
         with pytest.raises(UserError, match="no user"):
             users.remove_user(session, "9999")
