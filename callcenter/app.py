@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import select
 
 from callcenter import metrics
 from callcenter.acd import records as acd_records
@@ -28,12 +29,14 @@ from callcenter.calls.services import CallService
 from callcenter.calls.stasis import StasisAdapter
 from callcenter.config import Settings
 from callcenter.db.engine import Database
+from callcenter.db.models import User
 from callcenter.db.writer import RecordWriter
 from callcenter.errors import AmiError, AriError, AsteriskError
 from callcenter.ivr.prompts import PromptCatalog
 from callcenter.ivr.records import PathWriter
 from callcenter.ivr.registry import FlowRegistry
 from callcenter.ivr.services import IvrService
+from callcenter.recording.services import RecordingService
 from callcenter.secrets import Secrets, load_or_create
 from callcenter.users import services as users
 from callcenter.users.presence import PhonePresence
@@ -73,15 +76,22 @@ class Controller:
         self.acd.ivr_start = lambda channel, flow, caller, did: self.ivr.start(channel, flow, caller, did, True)
         self.ivr.enter_queue = lambda channel, queue, caller, did, priority: self.acd.enter(
             channel, queue, caller, "", did, True, priority)
+        self.recording = RecordingService(
+            self.ari, self.acd_writer, self.db, settings.recording, files_dir=settings.files_dir,
+            spool_dir=self.layout.host("spool", "recording"), agent_policies=dict(settings.recording_agents),
+            queue_policies=self._queue_recording_policy, unit_of=lambda user_id: self._units.get(user_id))
+        self.acd.recording = self.recording
         self.panel = AcdPanel(self.acd, self.db, self.flows.names)
+        self.panel.recording = self.recording
         self.calls = CallService(self.ari, settings.dids, self.prompts, self.ivr, self.acd)
-        self.stasis = StasisAdapter(self.ari, self.calls, self.ivr, self.acd)
+        self.stasis = StasisAdapter(self.ari, self.calls, self.ivr, self.acd, self.recording)
         self.ingestor = CelIngestor(self.layout.cel_log, self.db,
                                     {did: route.name for did, route in settings.dids.items()})
         self._tasks: list[asyncio.Task[Any]] = []
         self._web: web.AppRunner | None = None
         self._db_error = ""
         self._user_names: dict[str, str] = {}
+        self._units: dict[int, int | None] = {}
 
     # -- start and stop -----------------------------------------------------------------------------
 
@@ -104,6 +114,7 @@ class Controller:
         self._tasks.append(asyncio.create_task(self.ivr.writer.run(), name="ivr-paths"))
         self._tasks.append(asyncio.create_task(self.acd_writer.run(), name="acd-records"))
         self._tasks.append(asyncio.create_task(self._watch_flows(), name="ivr-watch"))
+        self._tasks.append(asyncio.create_task(self.recording.run_sweeper(), name="recording-sweeper"))
         if self.settings.asterisk.manage:
             self._tasks.append(asyncio.create_task(self._watch_asterisk(), name="asterisk-watch"))
         await asyncio.wait_for(self.ari.connected.wait(), self.settings.asterisk.boot_timeout)
@@ -147,9 +158,14 @@ class Controller:
             # A phone that just hung up may be the free agent a waiting caller needs.
             asyncio.get_running_loop().create_task(self.acd.dispatch())
 
+    def _queue_recording_policy(self, queue: str) -> str:
+        spec = self.settings.queues.get(queue)
+        return spec.record if spec is not None else ""
+
     def _render(self) -> list[str]:
         with self.db.session() as session:
             sip_users = users.sip_users(session)
+            self._units = dict(session.execute(select(User.id, User.org_unit_id)).tuples().all())
         self._user_names = {u.extension: u.name for u in sip_users}
         return self.renderer.render(sip_users)
 
@@ -188,6 +204,8 @@ class Controller:
         self._tasks.clear()
         with contextlib.suppress(Exception):
             await self.ivr.close()
+        with contextlib.suppress(Exception):
+            await self.recording.drain()
         with contextlib.suppress(Exception):
             await self.acd_writer.flush()
         self.ami.close()

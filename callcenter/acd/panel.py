@@ -13,6 +13,7 @@ from callcenter.acd.services import AcdService
 from callcenter.db.engine import Database
 from callcenter.db.models import User
 from callcenter.errors import UserError
+from callcenter.recording.services import RecordingService
 from callcenter.users import services as users
 from callcenter.web.backend import PanelError, PanelUser
 
@@ -30,6 +31,8 @@ class AcdPanel:
         self.acd = acd
         self.db = db
         self.ivr_flows = ivr_flows
+        # Recording of connected calls (set by the composition root): state and pause/resume.
+        self.recording: RecordingService | None = None
 
     # -- users --------------------------------------------------------------------------------------
 
@@ -85,6 +88,7 @@ class AcdPanel:
             "caller_name": call.name,
             "history": card.history if card else [],
             "consult": consult,
+            "recording": self.recording.state(call.record_id) if self.recording else None,
         }
 
     def agent_view(self, user_id: int) -> dict[str, Any]:
@@ -174,9 +178,23 @@ class AcdPanel:
             await acd.callback_call(user_id, param("id"))
         elif action == "callback_remove":
             await acd.callback_remove(user_id, param("id"))
+        elif action in ("record_pause", "record_resume"):
+            await self._pause_recording(user_id, action == "record_pause")
         else:
             raise PanelError(f"Unknown action {action!r}.")
         acd.notify()
+
+    async def _pause_recording(self, user_id: int, paused: bool) -> None:
+        agent = self.acd.agents.get(user_id)
+        call = agent.current if agent is not None else None
+        if call is None or self.recording is None or self.recording.state(call.record_id) is None:
+            raise PanelError("Your call is not being recorded.")
+        who = await self.user(user_id)
+        by = who.login if who is not None else str(user_id)
+        changed = await (self.recording.pause(call.record_id, by, "agent") if paused
+                         else self.recording.resume(call.record_id, by))
+        if not changed:
+            raise PanelError("The recording is already paused." if paused else "The recording is not paused.")
 
     async def supervisor_action(self, user_id: int, action: str, params: Mapping[str, str]) -> None:
         supervisor = await self.user(user_id)

@@ -119,6 +119,13 @@ class QueueRuntime:
         return f"acd-hold-{self.spec.name}"
 
 
+class RecordingHook(Protocol):
+    """Recording of connected calls (callcenter/recording): told when a call is bridged and when it ends."""
+
+    async def connected(self, call: AcdCall) -> None: ...
+    async def ended(self, call: AcdCall) -> None: ...
+
+
 class AcdService:
     def __init__(self, control: AcdControl, recorder: AcdRecorder, settings: AcdSettings,
                  pause_reasons: Mapping[str, PauseReason], wrapup_codes: Mapping[str, str],
@@ -134,6 +141,7 @@ class AcdService:
         self.timers: Timers = timers or LoopTimers()
         self.dial_timeout = dial_timeout
         self.default_wrapup = default_wrapup
+        self.recording: RecordingHook | None = None
         self.extensions = extensions
         self.card_lookup = card_lookup
         self.phone_state = phone_state
@@ -716,6 +724,8 @@ class AcdService:
         except AriNotFound:
             # One side hung up while we bridged: its own event ends the call.
             log.info("call %s: a party left while being connected", call.record_id)
+        else:
+            await self._start_recording(call)
         self.notify()
 
     def _take_answer(self, call: AcdCall, attempt: Attempt, now: datetime, role: str) -> None:
@@ -801,7 +811,17 @@ class AcdService:
             await self.control.add_to_bridge(call.bridge_id, channel_id)
         except AriNotFound:
             log.info("call %s: a party left while being connected", call.record_id)
+        else:
+            await self._start_recording(call)
         self.notify()
+
+    async def _start_recording(self, call: AcdCall) -> None:
+        if self.recording is None:
+            return
+        try:
+            await self.recording.connected(call)
+        except Exception:  # a recording problem must never cost the call
+            log.exception("starting the recording of call %s failed", call.record_id)
 
     async def _dial_failed(self, call: AcdCall, outcome: str) -> None:
         """The customer of a click-to-call or callback did not answer: the agent is told and freed."""
@@ -858,6 +878,8 @@ class AcdService:
         now = self.timers.now()
         previous = call.state
         call.state = CallState.ENDED
+        if self.recording is not None:
+            await self.recording.ended(call)
         self._cancel_call_timers(call)
         for attempt in list(call.ringing.values()):
             await self._attempt_over(attempt, "caller_gone", hang_up=True)

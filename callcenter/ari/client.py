@@ -122,6 +122,19 @@ class AriClient:
             "endpoint": endpoint, "app": self.app, "appArgs": ",".join(args), "callerId": caller_id,
             "timeout": timeout, "originator": originator})
 
+    async def record_bridge(self, bridge_id: str, name: str, audio_format: str = "wav") -> None:
+        """Records the bridge's mixed audio to ``<spool>/recording/<name>.<format>`` until stopped or
+        until the bridge goes (then Asterisk sends RecordingFinished)."""
+        await self.request("POST", f"/bridges/{bridge_id}/record", params={
+            "name": name, "format": audio_format, "ifExists": "overwrite", "beep": False, "terminateOn": "none"})
+
+    async def mute_recording(self, name: str, muted: bool) -> None:
+        """A muted recording goes on writing silence: a pause leaves a gap of the right length."""
+        await self.request("POST" if muted else "DELETE", f"/recordings/live/{name}/mute")
+
+    async def stop_recording(self, name: str) -> None:
+        await self.request("POST", f"/recordings/live/{name}/stop")
+
     async def set_variable(self, channel_id: str, name: str, value: str) -> None:
         await self.request("POST", f"/channels/{channel_id}/variable", params={"variable": name, "value": value})
 

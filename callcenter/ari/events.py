@@ -131,6 +131,15 @@ class ChannelLeftBridge(AriEvent):
     channel: Channel
 
 
+@dataclass(frozen=True)
+class RecordingEnded(AriEvent):
+    """RecordingFinished or RecordingFailed of a live recording."""
+
+    name: str
+    failed: bool
+    cause: str
+
+
 def parse_event(data: Mapping[str, Any]) -> AriEvent:
     """Turns one websocket message into its typed event (an ``AriEvent`` when we have no class)."""
     kind = str(data.get("type", ""))
@@ -165,4 +174,8 @@ def parse_event(data: Mapping[str, Any]) -> AriEvent:
     if kind in ("ChannelEnteredBridge", "ChannelLeftBridge"):
         cls = ChannelEnteredBridge if kind == "ChannelEnteredBridge" else ChannelLeftBridge
         return cls(**base, bridge=Bridge.from_json(data.get("bridge") or {}), channel=channel())
+    if kind in ("RecordingFinished", "RecordingFailed"):
+        recording = data.get("recording") or {}
+        return RecordingEnded(**base, name=str(recording.get("name", "")), failed=kind == "RecordingFailed",
+                              cause=str(recording.get("cause", "")))
     return AriEvent(**base)

@@ -12,22 +12,26 @@ from callcenter.ari.events import (
     ChannelDtmfReceived,
     PlaybackFinished,
     PlaybackStarted,
+    RecordingEnded,
     StasisEnd,
     StasisStart,
 )
 from callcenter.calls.services import CallService, OwnedChannel
 from callcenter.errors import AriError, AriNotFound
 from callcenter.ivr.services import IvrService
+from callcenter.recording.services import RecordingService
 
 log = logging.getLogger(__name__)
 
 
 class StasisAdapter:
-    def __init__(self, ari: AriClient, calls: CallService, ivr: IvrService, acd: AcdService) -> None:
+    def __init__(self, ari: AriClient, calls: CallService, ivr: IvrService, acd: AcdService,
+                 recording: RecordingService | None = None) -> None:
         self.ari = ari
         self.calls = calls
         self.ivr = ivr
         self.acd = acd
+        self.recording = recording
 
     async def on_event(self, event: AriEvent) -> None:
         if isinstance(event, ChannelDtmfReceived):
@@ -49,6 +53,9 @@ class StasisAdapter:
             self.ivr.on_gone(event.channel.id)
             self.calls.ended(event.channel.id)
             await self.acd.channel_gone(event.channel.id)
+        elif isinstance(event, RecordingEnded):
+            if self.recording is not None:
+                self.recording.on_recording_ended(event.name, event.failed, event.cause)
         elif isinstance(event, ChannelDestroyed):
             # Agent phones that never answered leave no StasisEnd: this is how their offer ends.
             await self.acd.channel_gone(event.channel.id, event.cause)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
@@ -70,7 +71,7 @@ def admin_scope(session: Session, user: User) -> AdminScope | None:
     return AdminScope(user.login, top=not units, units=tuple(UnitRef(i, n) for i, n in units))
 
 
-def scoped_user_ids(scope: AdminScope) -> Select[tuple[int]] | None:
+def scoped_user_ids(scope: AdminScope) -> Select[Any] | None:
     """A subquery of the ids of the users this admin sees, or None when they see everyone."""
     if scope.top:
         return None

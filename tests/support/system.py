@@ -111,6 +111,10 @@ route = "queue:overflow"
 name = "Queue callback"
 route = "queue:callback"
 
+[dids.1205]
+name = "Queue recorded"
+route = "queue:recorded"
+
 [acd]
 missed_limit = 2
 
@@ -163,6 +167,16 @@ wrapup = 0
 max_wait = 4
 overflow = "queue:idle"
 announce_every = 0
+
+[queues.recorded]
+strategy = "longest-idle"
+members = ["2003"]
+ring_timeout = {RING_TIMEOUT}
+wrapup = 0
+max_wait = 0
+overflow = ""
+announce_every = 0
+record = "always"
 
 [queues.callback]
 strategy = "longest-idle"
