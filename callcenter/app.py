@@ -27,6 +27,7 @@ from callcenter.asterisk.render import RELOAD_MODULE, Renderer
 from callcenter.calls.ledger import CelIngestor
 from callcenter.calls.services import CallService
 from callcenter.calls.stasis import StasisAdapter
+from callcenter.cdr.rates import RateTable, load_rates
 from callcenter.config import Settings
 from callcenter.db.engine import Database
 from callcenter.db.models import User
@@ -85,8 +86,10 @@ class Controller:
         self.panel.recording = self.recording
         self.calls = CallService(self.ari, settings.dids, self.prompts, self.ivr, self.acd)
         self.stasis = StasisAdapter(self.ari, self.calls, self.ivr, self.acd, self.recording)
+        self.rates = self._load_rates()
         self.ingestor = CelIngestor(self.layout.cel_log, self.db,
-                                    {did: route.name for did, route in settings.dids.items()})
+                                    {did: route.name for did, route in settings.dids.items()},
+                                    self.rates, settings.acd.trunk)
         self._tasks: list[asyncio.Task[Any]] = []
         self._web: web.AppRunner | None = None
         self._db_error = ""
@@ -157,6 +160,19 @@ class Controller:
         if event.get("State") == "NOT_INUSE":
             # A phone that just hung up may be the free agent a waiting caller needs.
             asyncio.get_running_loop().create_task(self.acd.dispatch())
+
+    def _load_rates(self) -> RateTable:
+        cdr = self.settings.cdr
+        path = Path(cdr.rates_file)
+        table, problems = load_rates(path, country_code=cdr.country_code, increment=cdr.billing_increment,
+                                     minimum=cdr.billing_minimum)
+        for problem in problems:
+            log.error("rate table: %s (row skipped)", problem)
+        if path.exists():
+            log.info("rate table %s: %d prefixes", path, len(table.rates))
+        else:
+            log.info("no rate table at %s: trunk calls get no rate or charge", path)
+        return table
 
     def _queue_recording_policy(self, queue: str) -> str:
         spec = self.settings.queues.get(queue)

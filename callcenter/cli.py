@@ -206,7 +206,29 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
         elif args.action == "remove":
             removed = users.remove_user(session, args.user)
             print(f"removed {removed.login}")
+        elif args.action == "roles":
+            changed = users.set_roles(session, args.user, args.roles.split(","))
+            print(f"{changed.login}: {changed.roles}")
     _notify_controller(settings)
+    return 0
+
+
+def cmd_units(settings: Settings, args: argparse.Namespace) -> int:
+    from callcenter.users import units
+
+    def names(text: str | None) -> list[str] | None:
+        return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
+    with _database(settings).session() as session:
+        if args.action == "list":
+            for unit in units.list_units(session):
+                print(f"{unit.name} (id {unit.id})\n  members: {', '.join(unit.members) or '-'}\n"
+                      f"  admins:  {', '.join(unit.admins) or '-'}")
+        elif args.action == "save":
+            unit = units.save_unit(session, args.name, members=names(args.members), admins=names(args.admins))
+            print(f"saved unit {unit.name} (id {unit.id})")
+        elif args.action == "remove":
+            units.remove_unit(session, args.name)
+            print(f"removed unit {args.name}")
     return 0
 
 
@@ -322,7 +344,21 @@ def build_parser() -> argparse.ArgumentParser:
     passwd.add_argument("--generate", action="store_true", help="generate new passwords")
     remove = users_sub.add_parser("remove", help="remove a user")
     remove.add_argument("user", help="extension or login")
+    roles = users_sub.add_parser("roles", help="set a user's roles (the last top admin keeps admin)")
+    roles.add_argument("user", help="extension or login")
+    roles.add_argument("--roles", required=True, help="comma-separated: agent, supervisor, admin")
     users.set_defaults(func=cmd_users)
+
+    units = sub.add_parser("units", help="organisational units: members and the admins who see their records")
+    units_sub = units.add_subparsers(dest="action", required=True)
+    units_sub.add_parser("list", help="list units")
+    save = units_sub.add_parser("save", help="create or change a unit")
+    save.add_argument("name")
+    save.add_argument("--members", help="comma-separated logins or extensions (replaces the list)")
+    save.add_argument("--admins", help="comma-separated logins of admins (replaces the list)")
+    remove_unit = units_sub.add_parser("remove", help="remove a unit (its users stay)")
+    remove_unit.add_argument("name")
+    units.set_defaults(func=cmd_units)
 
     ivr = sub.add_parser("ivr", help="IVR flows")
     ivr_sub = ivr.add_subparsers(dest="action", required=True)
@@ -344,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     remove_holiday = holidays_sub.add_parser("remove")
     remove_holiday.add_argument("--date", required=True)
     holidays.set_defaults(func=cmd_holidays)
+
+    from callcenter.retention.cli import register as register_retention
+    register_retention(sub)
     return parser
 
 

@@ -97,6 +97,8 @@ class CdrSettings:
     billing_increment: int = _opt(1, lo=1, hi=3600)
     # ...and never less than this many seconds for an answered call.
     billing_minimum: int = _opt(0, lo=0, hi=3600)
+    # Dialled numbers with a national 0 get this country code for the rate lookup ("49"); "": none.
+    country_code: str = _opt("", pattern=r"^[0-9]{0,4}$")
 
 
 RECORDING_POLICY_PATTERN = r"^(always|never|(100|[1-9]?[0-9])%)$"

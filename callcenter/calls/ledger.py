@@ -23,9 +23,10 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from callcenter import metrics
-from callcenter.cdr.builder import build_cdr
+from callcenter.cdr.builder import build_cdr, endpoint_of
+from callcenter.cdr.rates import RateTable
 from callcenter.db.engine import Database
-from callcenter.db.models import Call, CallEvent, CallLeg, Cdr, IngestCursor, User
+from callcenter.db.models import AcdCall, Call, CallEvent, CallLeg, Cdr, CdrUser, IngestCursor, User
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,12 @@ class LedgerBatch:
     inserted together at commit: per-event round trips made the ledger the controller's main cost.
     """
 
-    def __init__(self, session: Session, names: dict[str, str] | None = None) -> None:
+    def __init__(self, session: Session, names: dict[str, str] | None = None, rates: RateTable | None = None,
+                 trunk: str = "pstn") -> None:
         self.session = session
+        self.rates = rates
+        self.trunk = trunk
+        self._user_ids: dict[str, int] = {}
         self.calls: dict[str, Call] = {}
         self.legs: dict[str, CallLeg] = {}
         # Events are inserted in one statement at the end: (call, leg, columns) until ids exist.
@@ -178,10 +183,17 @@ class LedgerBatch:
 
     def _directory(self) -> tuple[dict[str, str], frozenset[str]]:
         if self._sip_users is None:
-            users = [(ext, name) for ext, name in self.session.execute(select(User.extension, User.name)) if ext]
-            self._sip_users = frozenset(ext for ext, _ in users)
-            self._names = {**(self._names or {}), **dict(users)}
+            users = [(ext, name, user_id) for ext, name, user_id in
+                     self.session.execute(select(User.extension, User.name, User.id)) if ext]
+            self._sip_users = frozenset(ext for ext, _, _ in users)
+            self._names = {**(self._names or {}), **{ext: name for ext, name, _ in users}}
+            self._user_ids = {ext: user_id for ext, _, user_id in users}
         return self._names or {}, self._sip_users
+
+    def _placed_for(self, uniqueid: str) -> str | None:
+        """The number the ACD dialled on a channel it created (click-to-call, callbacks)."""
+        number = self.session.scalar(select(AcdCall.number).where(AcdCall.channel_id == uniqueid).limit(1))
+        return str(number) if number else None
 
     def finish(self, call: Call, when: datetime, lost: bool = False) -> None:
         """The call is over: its CDR is written (``lost``: Asterisk stopped under it)."""
@@ -194,10 +206,13 @@ class LedgerBatch:
             return
         call.state = "ended"
         names, sip_users = self._directory()
-        row = build_cdr(call, legs, names, sip_users)
+        row = build_cdr(call, legs, names, sip_users, self.rates, self.trunk, self._placed_for)
         if lost:
             row = dataclasses.replace(row, t_cause=LOST_CAUSE)
         cdr = Cdr(call=call, linkedid=call.linkedid, **row.__dict__)
+        # Whose call it was: every user whose phone took part (the unit admins' view, CDR-5).
+        users_in_call = {self._user_ids[e] for e in (endpoint_of(leg.channel) for leg in legs) if e in self._user_ids}
+        cdr.user_links = [CdrUser(user_id=user_id) for user_id in sorted(users_in_call)]
         self.session.add(cdr)
         metrics.CDR_WRITTEN.labels(row.disposition).inc()
 
@@ -233,10 +248,13 @@ def read_lines(path: Path, offset: int, limit: int = MAX_BATCH_BYTES) -> tuple[l
 class CelIngestor:
     """Tails Asterisk's CEL file into the database. ``poll`` is blocking: run it in a thread."""
 
-    def __init__(self, path: Path, db: Database, did_names: dict[str, str]) -> None:
+    def __init__(self, path: Path, db: Database, did_names: dict[str, str], rates: RateTable | None = None,
+                 trunk: str = "pstn") -> None:
         self.path = path
         self.db = db
         self.did_names = did_names
+        self.rates = rates
+        self.trunk = trunk
         self.bad_lines = 0
         self._committed: tuple[int, int, int] | None = None  # (device, inode, offset) last stored
 
@@ -265,7 +283,7 @@ class CelIngestor:
                 return 0
             lines, new_offset = read_lines(self.path, cursor.offset)
             records = list(self._records(lines))
-            batch = LedgerBatch(session, dict(self.did_names))
+            batch = LedgerBatch(session, dict(self.did_names), self.rates, self.trunk)
             with session.no_autoflush:
                 batch.prefetch(records)
                 for record in records:
@@ -283,7 +301,7 @@ class CelIngestor:
         Returns how many."""
         with self.db.session() as session:
             open_calls = list(session.scalars(select(Call).where(Call.state == "active")))
-            batch = LedgerBatch(session, dict(self.did_names))
+            batch = LedgerBatch(session, dict(self.did_names), self.rates, self.trunk)
             for call in open_calls:
                 last = session.scalar(select(func.max(CallEvent.event_time)).where(CallEvent.call_id == call.id))
                 end = max(last or call.started_at, stopped_at or call.started_at)

@@ -11,21 +11,30 @@ How each column is computed:
 - ``disposition``: ANSWERED when the first channel was answered; otherwise from the dial status and
   hang-up cause: BUSY, NO ANSWER, CONGESTION or FAILED.
 - ``t_cause``: the first channel's Q.850 hang-up cause as text.
-- ``destination``, ``rate``, ``charge``: from the rate table for outbound PSTN calls; empty for
-  calls that did not leave through a trunk.
+- ``destination``, ``rate``, ``charge``: for a call one of our users placed out through the trunk,
+  from the rate table (callcenter/cdr/rates.py: longest prefix of the dialled number; charge = the
+  billed seconds rounded up to the increment, times rate / 60, rounded half-up to 4 decimals);
+  empty for every other call. For such calls ``dst`` is the dialled number even when the call was
+  placed for the agent (click-to-call: the first channel is then the agent's phone).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from callcenter.cdr.rates import RateTable
+
 CDR_COLUMNS = ("id", "calldate", "src_id", "src", "clid", "dst", "dst_name", "duration", "billsec",
                "disposition", "destination", "rate", "charge", "t_cause")
+
+# What users dial to leave through the trunk (extensions never start with 0 or +).
+_EXTERNAL = re.compile(r"^(\+|0)[0-9]{2,}$")
 
 # Q.850 causes as Asterisk names them (ast_cause2str), for the causes a call centre sees.
 CAUSE_TEXT = {
@@ -122,10 +131,27 @@ def _seconds(start: datetime, end: datetime) -> int:
     return max(0, math.floor((end - start).total_seconds()))
 
 
+def _dialled_out(origin: LegLike, legs: Sequence[LegLike], trunk: str,
+                 placed_for: Callable[[str], str | None]) -> str | None:
+    """The external number of a call a user placed through the trunk, else None."""
+    trunk_legs = [leg for leg in legs if endpoint_of(leg.channel) == trunk]
+    if not trunk_legs:
+        return None
+    if _EXTERNAL.match(origin.exten):
+        return origin.exten
+    for leg in trunk_legs:
+        number = placed_for(leg.uniqueid)
+        if number:
+            return number
+    return None
+
+
 def build_cdr(call: CallLike, legs: Sequence[LegLike], names: Mapping[str, str],
-              sip_users: frozenset[str] | set[str]) -> CdrRow:
+              sip_users: frozenset[str] | set[str], rates: RateTable | None = None, trunk: str = "pstn",
+              placed_for: Callable[[str], str | None] = lambda _uniqueid: None) -> CdrRow:
     """The CDR of a finished call. ``names`` maps extensions and DIDs to their names; ``sip_users``
-    holds the SIP user names of our phones."""
+    holds the SIP user names of our phones; ``placed_for`` gives the number the controller dialled
+    on a channel it created (click-to-call, callbacks)."""
     if not legs:
         raise ValueError(f"call {call.linkedid} has no channels")
     origin = next((leg for leg in legs if leg.uniqueid == call.linkedid),
@@ -137,18 +163,27 @@ def build_cdr(call: CallLike, legs: Sequence[LegLike], names: Mapping[str, str],
     endpoint = endpoint_of(origin.channel)
     name = origin.caller_name
     clid = f'"{name}" <{origin.caller_num}>' if name else origin.caller_num
+    billsec = _seconds(answered_at, end) if answered_at else 0
+    dst = origin.exten
+    destination, rate, charge = "", None, None
+    dialled = _dialled_out(origin, legs, trunk, placed_for) if endpoint in sip_users else None
+    if dialled is not None:
+        dst = dialled
+        found = rates.find(dialled) if rates is not None else None
+        if found is not None and rates is not None:
+            destination, rate, charge = found.destination, found.per_minute, rates.charge(found, billsec)
     return CdrRow(
         calldate=calldate,
         src_id=endpoint if endpoint in sip_users else "",
         src=origin.caller_num,
         clid=clid,
-        dst=origin.exten,
-        dst_name=names.get(origin.exten, ""),
+        dst=dst,
+        dst_name=names.get(dst, ""),
         duration=_seconds(calldate, end),
-        billsec=_seconds(answered_at, end) if answered_at else 0,
+        billsec=billsec,
         disposition=disposition(answered_at is not None, origin.dial_status, origin.hangup_cause),
-        destination="",
-        rate=None,
-        charge=None,
+        destination=destination,
+        rate=rate,
+        charge=charge,
         t_cause=cause_text(origin.hangup_cause),
     )

@@ -151,6 +151,7 @@ class Cdr(Base):
     charge: Mapped[float | None] = mapped_column(Numeric(12, 5), nullable=True)
     t_cause: Mapped[str] = mapped_column(String(80), default="")
     call: Mapped[Call] = relationship()
+    user_links: Mapped[list[CdrUser]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
 
 
 class CdrUser(Base):
