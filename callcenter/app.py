@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from callcenter import metrics
 from callcenter.acd import records as acd_records
+from callcenter.admin.backend import AdminService
 from callcenter.acd.model import CustomerCard
 from callcenter.acd.panel import AcdPanel
 from callcenter.acd.records import AcdRecorder
@@ -203,7 +204,8 @@ class Controller:
 
     async def _start_web(self) -> None:
         app = make_app(self.health, self.status, backend=self.panel, session_key=self.secrets.session_key,
-                       secure_cookies=self.settings.web.secure_cookies)
+                       secure_cookies=self.settings.web.secure_cookies,
+                       admin=AdminService(self.db, self.settings.files_dir))
         self._web = web.AppRunner(app, access_log=None)
         await self._web.setup()
         site = web.TCPSite(self._web, self.settings.web.bind, self.settings.web.port)

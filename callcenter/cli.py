@@ -207,8 +207,8 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
             removed = users.remove_user(session, args.user)
             print(f"removed {removed.login}")
         elif args.action == "roles":
-            changed = users.set_roles(session, args.user, args.roles.split(","))
-            print(f"{changed.login}: {changed.roles}")
+            user = users.set_roles(session, args.user, args.roles.split(","))
+            print(f"{user.login}: {user.roles}")
     _notify_controller(settings)
     return 0
 
@@ -220,12 +220,12 @@ def cmd_units(settings: Settings, args: argparse.Namespace) -> int:
         return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
     with _database(settings).session() as session:
         if args.action == "list":
-            for unit in units.list_units(session):
-                print(f"{unit.name} (id {unit.id})\n  members: {', '.join(unit.members) or '-'}\n"
-                      f"  admins:  {', '.join(unit.admins) or '-'}")
+            for view in units.list_units(session):
+                print(f"{view.name} (id {view.id})\n  members: {', '.join(view.members) or '-'}\n"
+                      f"  admins:  {', '.join(view.admins) or '-'}")
         elif args.action == "save":
-            unit = units.save_unit(session, args.name, members=names(args.members), admins=names(args.admins))
-            print(f"saved unit {unit.name} (id {unit.id})")
+            saved = units.save_unit(session, args.name, members=names(args.members), admins=names(args.admins))
+            print(f"saved unit {saved.name} (id {saved.id})")
         elif args.action == "remove":
             units.remove_unit(session, args.name)
             print(f"removed unit {args.name}")
@@ -381,7 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     remove_holiday.add_argument("--date", required=True)
     holidays.set_defaults(func=cmd_holidays)
 
+    from callcenter.export.cli import register as register_export
     from callcenter.retention.cli import register as register_retention
+    register_export(sub)
     register_retention(sub)
     return parser
 

@@ -11,7 +11,8 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from callcenter.web.backend import PanelBackend
+from callcenter.web.admin import add_admin
+from callcenter.web.backend import AdminBackend, PanelBackend
 from callcenter.web.panel import PANEL, add_panel
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
@@ -73,10 +74,11 @@ async def demo_balance(request: web.Request) -> web.Response:
 
 def make_app(health_check: HealthCheck, status: Callable[[], dict[str, Any]], *,
              backend: PanelBackend | None = None, session_key: str = "",
-             secure_cookies: bool = False) -> web.Application:
+             secure_cookies: bool = False, admin: AdminBackend | None = None) -> web.Application:
     """The web application. With a ``backend`` it also serves the panel (login, /agent, /wallboard and
     their APIs); ``session_key`` (hex, at least 16 bytes) signs its session cookies, and
-    ``secure_cookies`` marks them Secure even on plain HTTP (behind a TLS proxy)."""
+    ``secure_cookies`` marks them Secure even on plain HTTP (behind a TLS proxy). With ``admin`` too, the
+    admin pages (/admin/recordings, /admin/cdr, /admin/retention, /admin/units: web/admin.py)."""
     app = web.Application()
     app[HEALTH] = health_check
     app[STATUS] = status
@@ -87,4 +89,8 @@ def make_app(health_check: HealthCheck, status: Callable[[], dict[str, Any]], *,
     app.router.add_get("/demo/balance", demo_balance)
     if backend is not None:
         add_panel(app, backend, session_key, secure_cookies)
+    if admin is not None:
+        if backend is None:
+            raise ValueError("the admin pages need the panel: give a backend too")
+        add_admin(app, admin)
     return app

@@ -112,6 +112,18 @@
     }
   }
 
+  /** The REC indicator and the pause/resume buttons, while the call is recorded. */
+  function drawRecording(recording) {
+    const active = Boolean(recording && recording.active);
+    const paused = active && Boolean(recording.paused);
+    const rec = $("call-rec");
+    P.show(rec, active);
+    rec.dataset.paused = paused ? "true" : "false";
+    P.setText(rec, paused ? "REC paused" : "REC");
+    P.show($("btn-record-pause"), active && !paused);
+    P.show($("btn-record-resume"), paused);
+  }
+
   function drawCall(call) {
     P.show($("call-card"), Boolean(call));
     if (!call) return;
@@ -127,6 +139,7 @@
     P.show($("btn-hold"), call.state !== "held");
     P.show($("btn-unhold"), call.state === "held");
     $("btn-hold").disabled = call.state !== "connected";
+    drawRecording(call.recording);
     drawHistory(list(call.history));
     drawTransfer(call);
   }
@@ -231,6 +244,12 @@
     });
     $("btn-unhold").addEventListener("click", function (e) {
       act(e.currentTarget, "unhold");
+    });
+    $("btn-record-pause").addEventListener("click", function (e) {
+      act(e.currentTarget, "record_pause");
+    });
+    $("btn-record-resume").addEventListener("click", function (e) {
+      act(e.currentTarget, "record_resume");
     });
     $("btn-transfer-complete").addEventListener("click", function (e) {
       act(e.currentTarget, "transfer_complete");

@@ -1,0 +1,320 @@
+"""The database side of the admin pages (web/admin.py): ``AdminService`` implements ``AdminBackend``.
+
+Every read is limited to the asking admin's scope (users/units.py): a top admin sees every row, a unit
+admin the recordings made in (or by users of) their units and the CDRs that a ``cdr_users`` row links
+to a user of their units. Retention and units are global, so only top admins see or change them. The
+SQLAlchemy work is synchronous and runs in a thread (``asyncio.to_thread``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from callcenter.db.engine import Database
+from callcenter.db.models import Cdr, CdrUser, Recording, User
+from callcenter.errors import UserError
+from callcenter.export.cdr import CDR_HEADER, csv_writer, format_cdr_row
+from callcenter.retention import services as retention
+from callcenter.users import units
+from callcenter.users.units import AdminScope, admin_scope, scoped_user_ids
+from callcenter.web.backend import (
+    AdminAccess,
+    CdrFilters,
+    PanelError,
+    PurgeRow,
+    RecordingFilters,
+    RecordingRow,
+    ResultPage,
+    RetentionRow,
+    RetentionView,
+    UnitRow,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+CSV_CHUNK_ROWS = 1000
+PURGES_SHOWN = 50
+PER_PAGE_MAX = 500
+NOT_ADMIN = "This page is for admins"
+NOT_TOP = "Only a top admin may see or change this: it applies to every unit"
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
+
+
+def _day_conditions(column: Any, day_from: date | None, day_to: date | None) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if day_from is not None:
+        conditions.append(column >= day_start(day_from))
+    if day_to is not None:
+        conditions.append(column < day_start(day_to) + timedelta(days=1))
+    return conditions
+
+
+def recording_conditions(scope: AdminScope, filters: RecordingFilters) -> list[ColumnElement[bool]]:
+    conditions = _day_conditions(Recording.started_at, filters.day_from, filters.day_to)
+    users = scoped_user_ids(scope)
+    if users is not None:
+        conditions.append(or_(Recording.unit_id.in_(sorted(scope.unit_ids)), Recording.user_id.in_(users)))
+    if filters.agent:
+        agent = filters.agent
+        agents = select(User.id).where(or_(User.extension == agent, User.login == agent,
+                                           User.name.icontains(agent, autoescape=True)))
+        conditions.append(or_(Recording.user_id.in_(agents), Recording.sip_username == agent))
+    if filters.number:
+        conditions.append(or_(Recording.caller.contains(filters.number, autoescape=True),
+                              Recording.called.contains(filters.number, autoescape=True)))
+    if filters.queue:
+        conditions.append(Recording.queue == filters.queue)
+    return conditions
+
+
+def cdr_conditions(scope: AdminScope, filters: CdrFilters) -> list[ColumnElement[bool]]:
+    conditions = _day_conditions(Cdr.calldate, filters.day_from, filters.day_to)
+    users = scoped_user_ids(scope)
+    if users is not None:
+        conditions.append(exists().where(CdrUser.cdr_id == Cdr.id, CdrUser.user_id.in_(users)))
+    if filters.number:
+        conditions.append(or_(*(column.contains(filters.number, autoescape=True)
+                                for column in (Cdr.src, Cdr.dst, Cdr.clid))))
+    if filters.disposition:
+        conditions.append(Cdr.disposition == filters.disposition)
+    if filters.src_id:
+        conditions.append(Cdr.src_id == filters.src_id)
+    return conditions
+
+
+def _cdr_columns() -> Select[Any]:
+    """The CDR columns of the CSV (``CDR_HEADER``): rows, not ORM objects, for ``format_cdr_row``."""
+    return select(*(getattr(Cdr, name) for name in CDR_HEADER))
+
+
+def _paging(page: int, per_page: int, total: int) -> tuple[int, int]:
+    """(pages, offset) for a valid page number; raises UserError otherwise."""
+    if page < 1 or not 1 <= per_page <= PER_PAGE_MAX:
+        raise UserError("page must be 1 or more")
+    return max(1, -(-total // per_page)), (page - 1) * per_page
+
+
+def _agent_label(name: str | None, extension: str | None, sip_username: str) -> str:
+    if name is None:
+        return sip_username
+    return f"{name} ({extension})" if extension else name
+
+
+class AdminService:
+    """``AdminBackend`` on the database; ``files_dir`` holds the recordings' MP3s (``Recording.path``)."""
+
+    def __init__(self, db: Database, files_dir: Path) -> None:
+        self.db = db
+        self.files_dir = files_dir
+
+    # --- scope ---------------------------------------------------------------------------------------
+
+    def _scope(self, session: Session, user_id: int) -> AdminScope | None:
+        user = session.get(User, user_id)
+        return admin_scope(session, user) if user is not None else None
+
+    def _require(self, session: Session, user_id: int, top: bool = False) -> AdminScope:
+        scope = self._scope(session, user_id)
+        if scope is None:
+            raise PanelError(NOT_ADMIN, 403)
+        if top and not scope.top:
+            raise PanelError(NOT_TOP, 403)
+        return scope
+
+    async def _run(self, work: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with self.db.session() as session:
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+    async def scope(self, user_id: int) -> AdminAccess | None:
+        def read(session: Session) -> AdminAccess | None:
+            scope = self._scope(session, user_id)
+            if scope is None:
+                return None
+            return AdminAccess(scope.login, scope.top, tuple(unit.name for unit in scope.units))
+
+        return await self._run(read)
+
+    # --- recordings ----------------------------------------------------------------------------------
+
+    async def search_recordings(self, user_id: int, filters: RecordingFilters, page: int,
+                                per_page: int) -> ResultPage[RecordingRow]:
+        def read(session: Session) -> ResultPage[RecordingRow]:
+            conditions = recording_conditions(self._require(session, user_id), filters)
+            total = session.scalar(select(func.count()).select_from(Recording).where(*conditions)) or 0
+            pages, offset = _paging(page, per_page, total)
+            found = session.execute(
+                select(Recording, User.name, User.extension).outerjoin(User, User.id == Recording.user_id)
+                .where(*conditions).order_by(Recording.started_at.desc(), Recording.id.desc())
+                .offset(offset).limit(per_page)).all()
+            rows = tuple(
+                RecordingRow(rec.id, rec.started_at, _agent_label(name, extension, rec.sip_username), rec.caller,
+                             rec.called, rec.queue or "", float(rec.seconds) if rec.seconds is not None else None,
+                             rec.size, rec.status)
+                for rec, name, extension in found)
+            return ResultPage(rows, page, pages, total)
+
+        return await self._run(read)
+
+    async def recording_file(self, user_id: int, recording_id: str) -> tuple[Path, str] | None:
+        def find(session: Session) -> tuple[Path, str] | None:
+            scope = self._scope(session, user_id)
+            recording = session.get(Recording, recording_id)
+            if scope is None or recording is None:
+                return None
+            if not scope.top and recording.unit_id not in scope.unit_ids:
+                in_unit = session.scalar(select(User.id).where(User.id == recording.user_id,
+                                                               User.org_unit_id.in_(sorted(scope.unit_ids))))
+                if in_unit is None:
+                    return None
+            if recording.status != "ready" or not recording.path:
+                return None
+            root = self.files_dir.resolve()
+            path = (root / recording.path).resolve()
+            if not path.is_relative_to(root) or not path.is_file():
+                return None
+            return path, path.name
+
+        return await self._run(find)
+
+    # --- CDRs ----------------------------------------------------------------------------------------
+
+    async def list_cdr(self, user_id: int, filters: CdrFilters, page: int,
+                       per_page: int) -> ResultPage[tuple[str, ...]]:
+        def read(session: Session) -> ResultPage[tuple[str, ...]]:
+            conditions = cdr_conditions(self._require(session, user_id), filters)
+            total = session.scalar(select(func.count()).select_from(Cdr).where(*conditions)) or 0
+            pages, offset = _paging(page, per_page, total)
+            found = session.execute(_cdr_columns().where(*conditions).order_by(Cdr.calldate.desc(), Cdr.id.desc())
+                                    .offset(offset).limit(per_page))
+            return ResultPage(tuple(tuple(format_cdr_row(row)) for row in found), page, pages, total,
+                              header=CDR_HEADER)
+
+        return await self._run(read)
+
+    def _csv_chunks(self, user_id: int, filters: CdrFilters) -> Generator[bytes, None, None]:
+        with self.db.session() as session:
+            conditions = cdr_conditions(self._require(session, user_id), filters)
+            buffer = io.StringIO()
+            writer = csv_writer(buffer)
+            writer.writerow(CDR_HEADER)
+            query = (_cdr_columns().where(*conditions).order_by(Cdr.calldate, Cdr.id)
+                     .execution_options(yield_per=CSV_CHUNK_ROWS))
+            for count, row in enumerate(session.execute(query), 1):
+                writer.writerow(format_cdr_row(row))
+                if count % CSV_CHUNK_ROWS == 0:
+                    yield buffer.getvalue().encode()
+                    buffer.seek(0)
+                    buffer.truncate()
+            yield buffer.getvalue().encode()
+
+    async def cdr_csv_chunks(self, user_id: int, filters: CdrFilters) -> AsyncGenerator[bytes, None]:
+        """Reads the rows in a thread, ``CSV_CHUNK_ROWS`` at a time, so the file is never all in memory.
+        Closing early (the client went away) waits for the chunk being read, then ends the query."""
+        loop = asyncio.get_running_loop()
+        chunks = self._csv_chunks(user_id, filters)
+        pending: asyncio.Future[bytes | None] | None = None
+        try:
+            while True:
+                pending = loop.run_in_executor(None, next, chunks, None)
+                chunk = await asyncio.shield(pending)
+                pending = None
+                if chunk is None:
+                    return
+                yield chunk
+        finally:
+            if pending is not None:
+                await asyncio.gather(pending, return_exceptions=True)
+            await loop.run_in_executor(None, chunks.close)
+
+    # --- retention -----------------------------------------------------------------------------------
+
+    async def retention(self, user_id: int) -> RetentionView:
+        def read(session: Session) -> RetentionView:
+            self._require(session, user_id, top=True)
+            policies = retention.get_policies(session)
+            return RetentionView(
+                tuple(RetentionRow(code, label, policies.get(code)) for code, label in retention.CATEGORIES.items()),
+                tuple(PurgeRow(p.at, p.category, p.kind, p.cutoff, p.rows, p.files, p.by)
+                      for p in retention.purge_log(session, limit=PURGES_SHOWN)))
+
+        return await self._run(read)
+
+    async def set_retention(self, user_id: int, days: Mapping[str, str]) -> None:
+        def save(session: Session) -> None:
+            scope = self._require(session, user_id, top=True)
+            unknown = sorted(set(days) - set(retention.CATEGORIES))
+            if unknown:
+                raise UserError(f"unknown retention category {unknown[0]!r}")
+            wanted: dict[str, int | None] = {}
+            problems = []
+            for code, label in retention.CATEGORIES.items():
+                if code in days:
+                    try:
+                        wanted[code] = retention.parse_days(days[code])
+                    except UserError as error:
+                        problems.append(f"{label}: {error}")
+            if problems:
+                raise UserError("; ".join(problems))
+            current = retention.get_policies(session)
+            for code, value in wanted.items():
+                if value != current.get(code):
+                    retention.set_policy(session, code, value, by=scope.login)
+                    log.info("admin: %s kept %s %s", scope.login, code,
+                             "for ever" if value is None else f"{value} days")
+
+        await self._run(save)
+
+    async def delete_all(self, user_id: int, category: str, confirmation: str) -> PurgeRow:
+        def delete() -> PurgeRow:
+            with self.db.session() as session:
+                login = self._require(session, user_id, top=True).login
+            if category not in retention.CATEGORIES:
+                raise UserError(f"unknown retention category {category!r}")
+            result = retention.delete_all(self.db, self.files_dir, category, confirmation, by=login)
+            log.info("admin: %s deleted all %s: %d rows, %d files", login, category, result.rows, result.files)
+            return PurgeRow(datetime.now(UTC), result.category, result.kind, result.cutoff, result.rows,
+                            result.files, login)
+
+        return await asyncio.to_thread(delete)
+
+    # --- units ---------------------------------------------------------------------------------------
+
+    async def units(self, user_id: int) -> list[UnitRow]:
+        def read(session: Session) -> list[UnitRow]:
+            self._require(session, user_id, top=True)
+            return [UnitRow(unit.name, unit.members, unit.admins) for unit in units.list_units(session)]
+
+        return await self._run(read)
+
+    async def save_unit(self, user_id: int, name: str, members: Sequence[str], admins: Sequence[str]) -> None:
+        def save(session: Session) -> None:
+            login = self._require(session, user_id, top=True).login
+            units.save_unit(session, name, members=list(members), admins=list(admins))
+            log.info("admin: %s saved unit %s: members %s, admins %s", login, name.strip(),
+                     ",".join(members) or "-", ",".join(admins) or "-")
+
+        await self._run(save)
+
+    async def remove_unit(self, user_id: int, name: str) -> None:
+        def remove(session: Session) -> None:
+            login = self._require(session, user_id, top=True).login
+            units.remove_unit(session, name)
+            log.info("admin: %s removed unit %s", login, name)
+
+        await self._run(remove)

@@ -1,0 +1,474 @@
+"""The admin pages of the panel: recordings (search, listen, download), the CDR list and its CSV, the
+retention settings and the organisational units.
+
+Only HTTP lives here: every query goes through the ``AdminBackend`` protocol (backend.py), which limits
+it to the admin's scope. Sessions, roles and CSRF are the panel's (panel.py ``guard``); docs/panel.md
+describes the pages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from aiohttp import web
+from multidict import MultiMapping
+
+from callcenter.errors import CallcenterError
+from callcenter.web.backend import (
+    AdminAccess,
+    AdminBackend,
+    CdrFilters,
+    PanelError,
+    RecordingFilters,
+    RecordingRow,
+    ResultPage,
+    RetentionView,
+)
+from callcenter.web.panel import CSP, Handler, Login, guard, redirect, render
+
+log = logging.getLogger(__name__)
+
+PER_PAGE = 50
+MAX_PAGE = 1_000_000
+DISPOSITIONS = ("ANSWERED", "BUSY", "NO ANSWER", "FAILED", "CONGESTION")
+RECORDING_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+NOT_ADMIN = "This page is for admins"
+NOT_TOP = "This page is for top admins: its settings apply to every unit"
+NO_RECORDING = "No such recording"
+NOTHING_DELETED = "Nothing was deleted"
+UNIT_LIST_MAX = 5000
+
+# (query field, label, longest value) of the searches
+RECORDING_FIELDS = (("from", "From", 10), ("to", "To", 10), ("agent", "Agent", 100), ("number", "Number", 80),
+                    ("queue", "Queue", 40))
+CDR_FIELDS = (("from", "From", 10), ("to", "To", 10), ("number", "Number", 80),
+              ("disposition", "Disposition", 20), ("src_id", "Source id", 80))
+
+
+class AdminState:
+    def __init__(self, backend: AdminBackend) -> None:
+        self.backend = backend
+        self.per_page = PER_PAGE
+
+
+ADMIN: web.AppKey[AdminState] = web.AppKey("admin", AdminState)
+
+AdminHandler = Callable[[web.Request, Login, AdminAccess], Awaitable[web.StreamResponse]]
+
+
+class BadInput(Exception):
+    """A search field or form value the page refuses, with the message shown above the form (400)."""
+
+
+def add_admin(app: web.Application, backend: AdminBackend) -> None:
+    """The admin routes; needs the panel (``add_panel``) for sessions, templates and the 403 page."""
+    app[ADMIN] = AdminState(backend)
+    app.on_response_prepare.append(_security_headers)
+    app.router.add_get("/admin", admin_home)
+    app.router.add_get("/admin/recordings", recordings_page)
+    app.router.add_get("/admin/recordings/{id}/audio", recording_audio)
+    app.router.add_get("/admin/cdr", cdr_page)
+    app.router.add_get("/admin/cdr.csv", cdr_csv)
+    app.router.add_get("/admin/retention", retention_page)
+    app.router.add_post("/admin/retention", retention_save)
+    app.router.add_post("/admin/retention/delete", retention_delete)
+    app.router.add_get("/admin/units", units_page)
+    app.router.add_post("/admin/units", unit_save)
+    app.router.add_post("/admin/units/remove", unit_remove)
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The panel pages' headers (panel.py ``security_headers``) on every admin page, audio and CSV."""
+    if request.path == "/admin" or request.path.startswith("/admin/"):
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "no-store"
+
+
+def admin_page(*, top: bool = False) -> Callable[[AdminHandler], Handler]:
+    """The panel's ``guard`` (session, CSRF on POST), then the admin role and scope; ``top`` pages are for
+    top admins only. Anyone else gets the panel's 403 page."""
+
+    def wrap(handler: AdminHandler) -> Handler:
+        @guard()
+        @functools.wraps(handler)
+        async def checked(request: web.Request, login: Login) -> web.StreamResponse:
+            access = await request.app[ADMIN].backend.scope(login.user.id) if login.user.has("admin") else None
+            if access is None or (top and not access.top):
+                return render(request, "refused.html", login, 403, message=NOT_TOP if access else NOT_ADMIN)
+            return await handler(request, login, access)
+
+        return checked
+
+    return wrap
+
+
+def _page(request: web.Request, login: Login, access: AdminAccess, template: str, status: int = 200,
+          **context: Any) -> web.Response:
+    return render(request, template, login, status, admin_top=access.top, **context)
+
+
+def _refusal(error: CallcenterError) -> tuple[int, str]:
+    message = error.message if isinstance(error, PanelError) else str(error)
+    return error.http_status, message
+
+
+@admin_page()
+async def admin_home(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
+    return redirect("/admin/recordings")
+
+
+# --- input -------------------------------------------------------------------------------------------
+
+def _text(values: Mapping[str, str], name: str, label: str, longest: int) -> str:
+    text = values.get(name, "").strip()
+    if len(text) > longest:
+        raise BadInput(f"{label}: at most {longest} characters")
+    if CONTROL.search(text):
+        raise BadInput(f"{label}: control characters are not allowed")
+    return text
+
+
+def _day(values: Mapping[str, str], name: str, label: str) -> date | None:
+    text = _text(values, name, label, 10)
+    if not text:
+        return None
+    try:
+        if not re.fullmatch(r"\d{4}-\d\d-\d\d", text):
+            raise ValueError(text)
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise BadInput(f"{label}: {text!r} is not a date; write it as YYYY-MM-DD") from None
+    if not 1970 <= day.year <= 2999:
+        raise BadInput(f"{label}: a date between 1970 and 2999, please")
+    return day
+
+
+def _days(values: Mapping[str, str]) -> tuple[date | None, date | None]:
+    day_from, day_to = _day(values, "from", "From"), _day(values, "to", "To")
+    if day_from and day_to and day_from > day_to:
+        raise BadInput("From is after To")
+    return day_from, day_to
+
+
+def _page_number(values: Mapping[str, str]) -> int:
+    text = values.get("page", "").strip() or "1"
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+        raise BadInput(f"page must be a whole number from 1 to {MAX_PAGE}")
+    return int(text)
+
+
+def _kept(values: Mapping[str, str], fields: tuple[tuple[str, str, int], ...]) -> dict[str, str]:
+    """The search fields as typed (shown again in the form), cut to a sane length."""
+    return {name: values.get(name, "")[:longest + 20] for name, _, longest in fields}
+
+
+def recording_filters(values: Mapping[str, str]) -> RecordingFilters:
+    day_from, day_to = _days(values)
+    return RecordingFilters(day_from, day_to, _text(values, "agent", "Agent", 100),
+                            _text(values, "number", "Number", 80), _text(values, "queue", "Queue", 40))
+
+
+def cdr_filters(values: Mapping[str, str]) -> CdrFilters:
+    day_from, day_to = _days(values)
+    disposition = _text(values, "disposition", "Disposition", 20)
+    if disposition and disposition not in DISPOSITIONS:
+        raise BadInput(f"Disposition: one of {', '.join(DISPOSITIONS)}")
+    return CdrFilters(day_from, day_to, _text(values, "number", "Number", 80), disposition,
+                      _text(values, "src_id", "Source id", 80))
+
+
+def _query(values: MultiMapping[str]) -> dict[str, str]:
+    return {name: values.get(name, "") for name in values}
+
+
+@dataclass(frozen=True)
+class Pager:
+    page: int
+    pages: int
+    total: int
+    previous: str  # URL of the previous page, "" on the first
+    next: str
+
+
+def _pager(path: str, kept: Mapping[str, str], result: ResultPage[Any]) -> Pager:
+    def link(page: int) -> str:
+        query = {name: value for name, value in kept.items() if value}
+        return f"{path}?{urlencode({**query, 'page': page})}"
+
+    return Pager(result.page, result.pages, result.total,
+                 link(min(result.page - 1, result.pages)) if result.page > 1 else "",
+                 link(result.page + 1) if result.page < result.pages else "")
+
+
+# --- recordings --------------------------------------------------------------------------------------
+
+def utc_text(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def length_text(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    return f"{hours}:{rest // 60:02}:{rest % 60:02}" if hours else f"{rest // 60}:{rest % 60:02}"
+
+
+def size_text(size: int | None) -> str:
+    if size is None:
+        return ""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
+@dataclass(frozen=True)
+class RecordingLine:
+    id: str
+    started: str
+    agent: str
+    caller: str
+    called: str
+    queue: str
+    length: str
+    size: str
+    status: str
+    audio: str  # the player's URL, "" unless ready
+
+    @classmethod
+    def of(cls, row: RecordingRow) -> RecordingLine:
+        audio = f"/admin/recordings/{quote(row.id, safe='')}/audio" if row.status == "ready" else ""
+        return cls(row.id, utc_text(row.started_at), row.agent, row.caller, row.called, row.queue,
+                   length_text(row.seconds), size_text(row.size), row.status, audio)
+
+
+@admin_page()
+async def recordings_page(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
+    values = _query(request.query)
+    kept = _kept(values, RECORDING_FIELDS)
+    try:
+        filters, page = recording_filters(values), _page_number(values)
+        result = await request.app[ADMIN].backend.search_recordings(login.user.id, filters, page,
+                                                                    request.app[ADMIN].per_page)
+    except BadInput as error:
+        return _page(request, login, access, "admin_recordings.html", 400, error=str(error), form=kept,
+                     lines=None, pager=None)
+    except CallcenterError as error:
+        status, message = _refusal(error)
+        return _page(request, login, access, "admin_recordings.html", status, error=message, form=kept,
+                     lines=None, pager=None)
+    return _page(request, login, access, "admin_recordings.html", error="", form=kept,
+                 lines=[RecordingLine.of(row) for row in result.rows],
+                 pager=_pager("/admin/recordings", kept, result))
+
+
+def content_disposition(name: str) -> str:
+    """``attachment`` with the file name: plain ASCII as is, anything else also RFC 5987-encoded."""
+    plain = re.sub(r"[^A-Za-z0-9._-]", "_", name) or "recording.mp3"
+    if plain == name:
+        return f'attachment; filename="{name}"'
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+@admin_page()
+async def recording_audio(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
+    """The MP3 (``Range`` requests answered by ``FileResponse``: the player seeks); 404 whether the
+    recording is missing, not ready or out of the admin's scope."""
+    recording_id = request.match_info["id"]
+    found = None
+    if RECORDING_ID.fullmatch(recording_id):
+        found = await request.app[ADMIN].backend.recording_file(login.user.id, recording_id)
+    if found is None:
+        return _page(request, login, access, "refused.html", 404, message=NO_RECORDING)
+    path, name = found
+    download = request.query.get("download") == "1"
+    headers = {"Content-Type": "audio/mpeg"}
+    if download:
+        headers["Content-Disposition"] = content_disposition(name)
+        log.info("admin: %s downloads recording %s", login.user.login, recording_id)
+    elif request.headers.get("Range", "bytes=0-").startswith("bytes=0-"):
+        log.info("admin: %s plays recording %s", login.user.login, recording_id)
+    return web.FileResponse(path, headers=headers)
+
+
+# --- CDRs --------------------------------------------------------------------------------------------
+
+def _cdr_page(request: web.Request, login: Login, access: AdminAccess, status: int, error: str,
+              kept: Mapping[str, str], result: ResultPage[tuple[str, ...]] | None) -> web.Response:
+    csv_link = "/admin/cdr.csv" + (f"?{urlencode({k: v for k, v in kept.items() if v})}"
+                                   if any(kept.values()) else "")
+    return _page(request, login, access, "admin_cdr.html", status, error=error, form=kept,
+                 dispositions=DISPOSITIONS, result=result, csv_link=csv_link,
+                 pager=_pager("/admin/cdr", kept, result) if result else None)
+
+
+@admin_page()
+async def cdr_page(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
+    values = _query(request.query)
+    kept = _kept(values, CDR_FIELDS)
+    try:
+        filters, page = cdr_filters(values), _page_number(values)
+        result = await request.app[ADMIN].backend.list_cdr(login.user.id, filters, page, request.app[ADMIN].per_page)
+    except BadInput as error:
+        return _cdr_page(request, login, access, 400, str(error), kept, None)
+    except CallcenterError as error:
+        status, message = _refusal(error)
+        return _cdr_page(request, login, access, status, message, kept, None)
+    return _cdr_page(request, login, access, 200, "", kept, result)
+
+
+@admin_page()
+async def cdr_csv(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
+    """Every matching CDR as CSV, oldest first, streamed: the backend reads the rows in chunks."""
+    values = _query(request.query)
+    kept = _kept(values, CDR_FIELDS)
+    try:
+        filters = cdr_filters(values)
+    except BadInput as error:
+        return _cdr_page(request, login, access, 400, str(error), kept, None)
+    chunks = request.app[ADMIN].backend.cdr_csv_chunks(login.user.id, filters)
+    async with contextlib.aclosing(chunks):
+        try:
+            first = await anext(chunks, b"")
+        except CallcenterError as error:
+            status, message = _refusal(error)
+            return _cdr_page(request, login, access, status, message, kept, None)
+        name = f"cdr-{filters.day_from or 'all'}-{filters.day_to or 'all'}.csv"
+        response = web.StreamResponse(headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        response.content_type = "text/csv"
+        response.charset = "utf-8"
+        await response.prepare(request)
+        if request.method == "HEAD":
+            return response
+        await response.write(first)
+        async for chunk in chunks:
+            await response.write(chunk)
+        log.info("admin: %s downloaded %s", login.user.login, name)
+        await response.write_eof()
+        return response
+
+
+# --- retention ---------------------------------------------------------------------------------------
+
+def _retention_page(request: web.Request, login: Login, access: AdminAccess, view: RetentionView, *,
+                    status: int = 200, error: str = "", done: str = "",
+                    typed: Mapping[str, str] | None = None) -> web.Response:
+    values = {row.category: "forever" if row.days is None else str(row.days) for row in view.policies}
+    if typed:
+        values.update(typed)
+    purges = [{"at": utc_text(p.at), "category": p.category, "kind": p.kind.replace("_", " "),
+               "cutoff": utc_text(p.cutoff), "rows": p.rows, "files": p.files, "by": p.by}
+              for p in view.purges]
+    return _page(request, login, access, "admin_retention.html", status, error=error, done=done,
+                 policies=view.policies, values=values, purges=purges)
+
+
+async def _retention_view(request: web.Request, login: Login) -> RetentionView:
+    return await request.app[ADMIN].backend.retention(login.user.id)
+
+
+@admin_page(top=True)
+async def retention_page(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
+    done = "The retention settings were saved." if request.query.get("saved") == "1" else ""
+    return _retention_page(request, login, access, await _retention_view(request, login), done=done)
+
+
+@admin_page(top=True)
+async def retention_save(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
+    view = await _retention_view(request, login)
+    form = await request.post()
+    # A category missing from the form stays as it is ("" is typed, and means for ever).
+    typed = {row.category: str(form[f"days-{row.category}"])[:20] for row in view.policies
+             if f"days-{row.category}" in form}
+    try:
+        await request.app[ADMIN].backend.set_retention(login.user.id, typed)
+    except CallcenterError as error:
+        status, message = _refusal(error)
+        return _retention_page(request, login, access, view, status=status, error=message, typed=typed)
+    return redirect("/admin/retention?saved=1")
+
+
+@admin_page(top=True)
+async def retention_delete(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
+    form = await request.post()
+    category = str(form.get("category", ""))[:40]
+    confirmation = str(form.get("confirm", ""))[:20]
+    try:
+        result = await request.app[ADMIN].backend.delete_all(login.user.id, category, confirmation)
+    except CallcenterError as error:
+        status, message = _refusal(error)
+        if NOTHING_DELETED.lower() not in message.lower():
+            message = f"{NOTHING_DELETED}: {message}"
+        return _retention_page(request, login, access, await _retention_view(request, login), status=status,
+                               error=message)
+    done = f"Deleted all {result.category}: {result.rows} records and {result.files} files."
+    return _retention_page(request, login, access, await _retention_view(request, login), done=done)
+
+
+# --- organisational units ----------------------------------------------------------------------------
+
+def _names(text: str) -> list[str]:
+    return [part for part in re.split(r"[,\s]+", text) if part]
+
+
+async def _units_page(request: web.Request, login: Login, access: AdminAccess, *, status: int = 200,
+                      error: str = "", done: str = "", form: Mapping[str, str] | None = None) -> web.Response:
+    units = await request.app[ADMIN].backend.units(login.user.id)
+    if form is None:
+        editing = next((u for u in units if u.name == request.query.get("edit")), None)
+        form = ({"name": editing.name, "members": ", ".join(editing.members), "admins": ", ".join(editing.admins)}
+                if editing else {"name": "", "members": "", "admins": ""})
+    return _page(request, login, access, "admin_units.html", status, error=error, done=done, units=units,
+                 form=form, editing=bool(form["name"]))
+
+
+@admin_page(top=True)
+async def units_page(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
+    done = {"saved": "The unit was saved.", "removed": "The unit was removed."}.get(request.query.get("done", ""), "")
+    return await _units_page(request, login, access, done=done)
+
+
+@admin_page(top=True)
+async def unit_save(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
+    posted = await request.post()
+    form = {name: str(posted.get(name, "")) for name in ("name", "members", "admins")}
+    try:
+        for name in ("members", "admins"):
+            if len(form[name]) > UNIT_LIST_MAX:
+                raise BadInput(f"{name.capitalize()}: at most {UNIT_LIST_MAX} characters")
+        if CONTROL.search(form["name"]):
+            raise BadInput("Name: control characters are not allowed")
+        await request.app[ADMIN].backend.save_unit(login.user.id, form["name"], _names(form["members"]),
+                                                   _names(form["admins"]))
+    except BadInput as error:
+        return await _units_page(request, login, access, status=400, error=str(error), form=form)
+    except CallcenterError as error:
+        status, message = _refusal(error)
+        return await _units_page(request, login, access, status=status, error=message, form=form)
+    return redirect("/admin/units?done=saved")
+
+
+@admin_page(top=True)
+async def unit_remove(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
+    posted = await request.post()
+    name = str(posted.get("name", ""))[:200]
+    try:
+        await request.app[ADMIN].backend.remove_unit(login.user.id, name)
+    except CallcenterError as error:
+        status, message = _refusal(error)
+        return await _units_page(request, login, access, status=status, error=message)
+    return redirect("/admin/units?done=removed")
