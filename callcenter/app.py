@@ -15,11 +15,11 @@ from sqlalchemy import select
 
 from callcenter import metrics
 from callcenter.acd import records as acd_records
-from callcenter.admin.backend import AdminService
 from callcenter.acd.model import CustomerCard
 from callcenter.acd.panel import AcdPanel
 from callcenter.acd.records import AcdRecorder
 from callcenter.acd.services import AcdService
+from callcenter.admin.backend import AdminService
 from callcenter.ami.client import AmiClient
 from callcenter.ari.client import AriClient
 from callcenter.asterisk.layout import AsteriskLayout, resolve_layout
@@ -34,6 +34,8 @@ from callcenter.db.engine import Database
 from callcenter.db.models import User
 from callcenter.db.writer import RecordWriter
 from callcenter.errors import AmiError, AriError, AsteriskError
+from callcenter.ftps.accounts import AdminAccounts
+from callcenter.ftps.server import FtpsServer
 from callcenter.ivr.prompts import PromptCatalog
 from callcenter.ivr.records import PathWriter
 from callcenter.ivr.registry import FlowRegistry
@@ -91,6 +93,8 @@ class Controller:
         self.ingestor = CelIngestor(self.layout.cel_log, self.db,
                                     {did: route.name for did, route in settings.dids.items()},
                                     self.rates, settings.acd.trunk)
+        self.ftps = FtpsServer(settings.ftps, settings.var_dir, AdminAccounts(self.db, settings.files_dir)) \
+            if settings.ftps.enabled else None
         self._tasks: list[asyncio.Task[Any]] = []
         self._web: web.AppRunner | None = None
         self._db_error = ""
@@ -123,6 +127,9 @@ class Controller:
             self._tasks.append(asyncio.create_task(self._watch_asterisk(), name="asterisk-watch"))
         await asyncio.wait_for(self.ari.connected.wait(), self.settings.asterisk.boot_timeout)
         await self._start_web()
+        if self.ftps is not None:
+            await asyncio.to_thread(self.ftps.start)
+            log.info("FTPS for admins on %s:%d (explicit TLS required)", self.settings.ftps.bind, self.ftps.port)
         log.info("controller ready")
 
     def _prepare_database(self) -> None:
@@ -212,6 +219,9 @@ class Controller:
         await site.start()
 
     async def stop(self) -> None:
+        if self.ftps is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.ftps.stop)
         if self._web is not None:
             await self._web.cleanup()
         for task in self._tasks:

@@ -229,6 +229,8 @@ def cmd_units(settings: Settings, args: argparse.Namespace) -> int:
         elif args.action == "remove":
             units.remove_unit(session, args.name)
             print(f"removed unit {args.name}")
+    if args.action != "list":
+        _notify_controller(settings)  # new recordings go to the right unit's folder at once
     return 0
 
 

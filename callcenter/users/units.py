@@ -8,6 +8,7 @@ can be neither removed, nor demoted, nor made a unit admin (that would lock ever
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from callcenter.db.models import OrgUnit, OrgUnitAdmin, User
 from callcenter.errors import UserError
 
 UNIT_NAME_MAX = 100
+_BAD_NAME = re.compile(r"[/\x00-\x1f\x7f]")
 # The folders every admin sees at the top of the FTPS tree (and the export writes per unit).
 FILE_FOLDERS = ("CDRs", "QueueCalls", "Recordings")
 
@@ -113,8 +115,10 @@ def save_unit(session: Session, name: str, *, members: Sequence[str] | None = No
     """Creates or updates a unit: its members (users whose records it holds) and its admins.
     ``None`` leaves that list as it is; a list replaces it."""
     name = name.strip()
-    if not name or len(name) > UNIT_NAME_MAX or "/" in name:
-        raise UserError(f"unit name {name!r}: 1-{UNIT_NAME_MAX} characters, no '/'")
+    # The name is also a folder name on FTPS (an admin of several units sees one folder each).
+    if not name or len(name) > UNIT_NAME_MAX or name in (".", "..") or _BAD_NAME.search(name):
+        raise UserError(f"unit name {name!r}: 1-{UNIT_NAME_MAX} characters, no '/', no control characters, "
+                        "not '.' or '..'")
     unit = session.scalar(select(OrgUnit).where(OrgUnit.name == name))
     if unit is None:
         if not create:

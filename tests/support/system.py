@@ -64,8 +64,13 @@ dialplan_dir = "{REPO / 'dialplan'}"
 [log]
 level = "{log_level}"
 
+[ftps]
+port = {ports['ftps']}
+passive_ports = "{ports['passive']}-{ports['passive'] + 9}"
+
 [cdr]
 poll_interval = {poll_interval}
+rates_file = "{REPO / 'config' / 'rates.csv'}"
 
 [dids.1000]
 name = "Demo greeting"
@@ -114,6 +119,10 @@ route = "queue:callback"
 [dids.1205]
 name = "Queue recorded"
 route = "queue:recorded"
+
+[dids.1206]
+name = "Queue to voicemail"
+route = "queue:tovoicemail"
 
 [acd]
 missed_limit = 2
@@ -177,6 +186,15 @@ max_wait = 0
 overflow = ""
 announce_every = 0
 record = "always"
+
+[queues.tovoicemail]
+strategy = "longest-idle"
+members = ["2004"]
+ring_timeout = {RING_TIMEOUT}
+wrapup = 0
+max_wait = 2
+overflow = "voicemail:2004"
+announce_every = 0
 
 [queues.callback]
 strategy = "longest-idle"
@@ -314,7 +332,29 @@ class System:
 
 def free_ports() -> dict[str, int]:
     return {"sip": sipp.free_udp_port(), "trunk": sipp.free_udp_port(), "http": sipp.free_tcp_port(),
-            "ami": sipp.free_tcp_port(), "web": sipp.free_tcp_port()}
+            "ami": sipp.free_tcp_port(), "web": sipp.free_tcp_port(), "ftps": sipp.free_tcp_port(),
+            "passive": free_port_range(10)}
+
+
+def free_port_range(count: int) -> int:
+    """The first of ``count`` consecutive TCP ports that are free now (FTPS passive ports)."""
+    import random
+    import socket
+    for _ in range(200):
+        base = random.randrange(20000, 60000 - count)
+        try:
+            sockets = []
+            for port in range(base, base + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return base
+    raise RuntimeError("no free port range")
 
 
 def install_test_flows(directory: Path) -> None:
