@@ -45,6 +45,9 @@ bench: install
 	$(PY) bench/ledger.py
 	$(PY) bench/ivr.py
 	$(PY) bench/acd.py
+	$(PY) bench/recording.py
+	$(PY) bench/ftps.py
+	$(PY) bench/export.py
 
 clean:
 	rm -rf $(VENV) var

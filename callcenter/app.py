@@ -34,6 +34,7 @@ from callcenter.db.engine import Database
 from callcenter.db.models import User
 from callcenter.db.writer import RecordWriter
 from callcenter.errors import AmiError, AriError, AsteriskError
+from callcenter.export.scheduler import ExportScheduler
 from callcenter.ftps.accounts import AdminAccounts
 from callcenter.ftps.server import FtpsServer
 from callcenter.ivr.prompts import PromptCatalog
@@ -93,6 +94,7 @@ class Controller:
         self.ingestor = CelIngestor(self.layout.cel_log, self.db,
                                     {did: route.name for did, route in settings.dids.items()},
                                     self.rates, settings.acd.trunk)
+        self.scheduler = ExportScheduler(self.db, settings.files_dir, settings.export)
         self.ftps = FtpsServer(settings.ftps, settings.var_dir, AdminAccounts(self.db, settings.files_dir)) \
             if settings.ftps.enabled else None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -127,6 +129,9 @@ class Controller:
             self._tasks.append(asyncio.create_task(self._watch_asterisk(), name="asterisk-watch"))
         await asyncio.wait_for(self.ari.connected.wait(), self.settings.asterisk.boot_timeout)
         await self._start_web()
+        # Daily files at [export] at and the retention purge at [export] purge_at (UTC); a run missed
+        # while the controller was down runs now.
+        self.scheduler.start()
         if self.ftps is not None:
             await asyncio.to_thread(self.ftps.start)
             log.info("FTPS for admins on %s:%d (explicit TLS required)", self.settings.ftps.bind, self.ftps.port)
@@ -219,6 +224,8 @@ class Controller:
         await site.start()
 
     async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.scheduler.shutdown()
         if self.ftps is not None:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.ftps.stop)
