@@ -194,7 +194,7 @@ class Controller:
     def _render(self) -> list[str]:
         with self.db.session() as session:
             sip_users = users.sip_users(session)
-            self._units = dict(session.execute(select(User.id, User.org_unit_id)).tuples().all())
+            self._units = {user_id: unit for user_id, unit in session.execute(select(User.id, User.org_unit_id))}
         self._user_names = {u.extension: u.name for u in sip_users}
         return self.renderer.render(sip_users)
 
