@@ -43,6 +43,8 @@ USERS: dict[str, tuple[str, str | None, tuple[str, ...], str | None]] = {
 }
 AUDIO = bytes(range(256)) * 40
 
+NAME_RULE = "1-100 characters, no &#39;/&#39;, no control characters, not &#39;.&#39; or &#39;..&#39;"
+
 
 def at(day: int, hour: int) -> datetime:
     return datetime(2030, 1, day, hour, tzinfo=UTC)
@@ -449,8 +451,8 @@ async def test_units_refuse_the_last_top_admin_and_unknown_users(world: World) -
                                         "admin first",
         ("North", "", "2001"): "2001 needs the admin role before administering a unit",
         ("East", "2001 ghost", ""): "no user with extension or login &#39;ghost&#39;",
-        ("a/b", "", ""): "unit name &#39;a/b&#39;: 1-100 characters, no &#39;/&#39;",
-        ("   ", "", ""): "unit name &#39;&#39;: 1-100 characters, no &#39;/&#39;",
+        ("a/b", "", ""): "unit name &#39;a/b&#39;: " + NAME_RULE,
+        ("   ", "", ""): "unit name &#39;&#39;: " + NAME_RULE,
         ("East", "1," * 2600, ""): "Members: at most 5000 characters",
     }
     for (name, members, admins), message in cases.items():
