@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: run test install browser unit integration lint bench clean
+.PHONY: run test install browser tools unit integration lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv; }
@@ -29,7 +29,12 @@ lint: $(STAMP)
 browser:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-unit: $(STAMP) browser
+# FTPS clients the unit tests drive (curl, lftp) and openssl; `callcenter asterisk install` brings them too.
+tools:
+	@command -v lftp >/dev/null && command -v curl >/dev/null && command -v openssl >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lftp curl openssl; }
+
+unit: $(STAMP) browser tools
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
 
 # The integration suite runs twice: on SQLite and on a throwaway PostgreSQL cluster.

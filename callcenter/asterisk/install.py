@@ -29,6 +29,7 @@ HOST_TOOLS = {
     "ffmpeg": "ffmpeg",  # recordings to MP3
     "espeak-ng": "espeak-ng",  # our own prompts, made reproducibly at install
     "lftp": "lftp",  # an FTPS client admins know; the FTPS tests use it beside curl and ftplib
+    "curl": "curl",  # the other FTPS client of the tests and docs
     "sox": "sox",  # prompts to 8 kHz WAV that Asterisk plays natively
     "openssl": "openssl",  # the FTPS certificate
 }
