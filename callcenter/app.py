@@ -386,6 +386,11 @@ class Controller:
             f"  SIP (UDP):   {s.sip.bind}:{s.sip.port}  (register a softphone with user = extension)",
             f"  Panel:       http://{s.web.bind}:{s.web.port}/   health: /health   metrics: /metrics",
             f"  Admin login: admin / {admin_password}",
+        ]
+        if s.ftps.enabled:
+            lines.append(f"  FTPS:        {s.ftps.bind}:{s.ftps.port}  (explicit TLS, admin logins; CDRs, QueueCalls, "
+                         f"Recordings from {s.files_dir})")
+        lines += [
             "  Extensions:",
         ]
         for user in listed:

@@ -436,7 +436,13 @@ class AcdService:
         if not runtime.bridge_ready:
             runtime.bridge_ready = True
             try:
-                await self.control.create_bridge(runtime.hold_bridge, "holding")
+                try:
+                    await self.control.create_bridge(runtime.hold_bridge, "holding")
+                except AriError as exc:
+                    if exc.status != 409:
+                        raise
+                    # Left by a previous controller on the Asterisk we adopted: it serves as it is.
+                    log.info("holding bridge %s exists already; using it", runtime.hold_bridge)
                 await self.control.bridge_moh(runtime.hold_bridge, runtime.spec.moh_class)
             except AriError:
                 runtime.bridge_ready = False

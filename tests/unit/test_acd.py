@@ -485,3 +485,15 @@ def test_day_figures_and_wallboard_formulas() -> None:
     [row] = acd.queue_figures()
     assert row["service_level"] == 30.0  # 3 of the 10 that left the queue were answered within 20 s
     assert (row["avg_wait"], row["avg_talk"]) == (10.0, 120.0)
+
+
+async def test_a_holding_bridge_left_on_an_adopted_asterisk_is_used_as_it_is() -> None:
+    acd, control, _timers = make([queue("q", {"2001": 1})])
+
+    async def exists(bridge_id: str, kind: str) -> None:
+        raise AriError("POST", f"/bridges/{bridge_id}", 409, f"Bridge with id '{bridge_id}' already exists")
+    control.create_bridge = exists  # type: ignore[method-assign]
+    call = await acd.enqueue("cust-1", "q", "+4930123")
+    assert call is not None and call.parked
+    assert ("bridge_moh", "acd-hold-q", "default") in control.log
+    assert ("add_to_bridge", "acd-hold-q", "cust-1") in control.log
