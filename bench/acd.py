@@ -587,6 +587,22 @@ async def run(args: argparse.Namespace, var_dir: Path, phones: list[sipp.Sipp], 
             print(f"caller b{q + 1}: {result.failed} failed calls; tail:\n{result.output[-1500:]}")
 
 
+def cancel_on_signals() -> None:
+    """Ctrl-C or SIGTERM cancels the running task, so that its clean-up runs. Set here, not left to
+    asyncio.run, so that it also works when started in the background (SIGINT ignored there)."""
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    assert task is not None
+
+    def interrupted(sig: signal.Signals) -> None:
+        print(f"\n{sig.name}: stopping and cleaning up", file=sys.stderr)
+        task.cancel()
+        for each in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(each, lambda: None)  # once is enough: let the clean-up finish
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupted, sig)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--agents", type=int, default=100)
@@ -604,20 +620,7 @@ async def main() -> None:
     if args.agents < args.queues or args.agents > 999 or args.rate <= 0 or args.phones_per_sipp < 1:
         parser.error("need queues <= agents <= 999, a positive rate and at least one phone per sipp")
 
-    # Ctrl-C or SIGTERM: the run stops and everything is cleaned up below. Set here, not left to
-    # asyncio.run, so that it also works when started in the background (SIGINT ignored there).
-    loop, task = asyncio.get_running_loop(), asyncio.current_task()
-    assert task is not None
-
-    def interrupted(sig: signal.Signals) -> None:
-        print(f"\n{sig.name}: stopping and cleaning up", file=sys.stderr)
-        task.cancel()
-        for each in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(each, lambda: None)  # once is enough: let the clean-up finish
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, interrupted, sig)
-
+    cancel_on_signals()
     var_dir = Path(tempfile.mkdtemp(prefix="bench-acd-"))
     phones: list[sipp.Sipp] = []
     callers: list[sipp.Sipp] = []

@@ -34,7 +34,6 @@ import random
 import re
 import secrets
 import shutil
-import signal
 import socket
 import ssl
 import sys
@@ -53,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.acd import (
     agent_phones,
     asterisk_pid,
+    cancel_on_signals,
     log_in_agents,
     machine_cpu,
     password,
@@ -609,18 +609,7 @@ async def main() -> None:
     if not 1 <= args.calls <= 999 or args.talk <= 0 or args.rate <= 0 or args.phones_per_sipp < 1:
         parser.error("need 1 <= calls <= 999, a positive talk time and rate, at least one phone per sipp")
 
-    loop, task = asyncio.get_running_loop(), asyncio.current_task()
-    assert task is not None
-
-    def interrupted(sig: signal.Signals) -> None:
-        print(f"\n{sig.name}: stopping and cleaning up", file=sys.stderr)
-        task.cancel()
-        for each in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(each, lambda: None)  # once is enough: let the clean-up finish
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, interrupted, sig)
-
+    cancel_on_signals()
     var_dir = Path(tempfile.mkdtemp(prefix="bench-rec-"))
     phones: list[sipp.Sipp] = []
     callers: list[sipp.Sipp] = []
