@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 RECORDINGS_FOLDER = "Recordings"
 # A WAV left by a call that ended while we were away is converted once it stopped growing this long.
 STALE_AFTER = 15.0
+# At most this many recordings share one ffmpeg run.
+BATCH_MAX = 10
 
 
 class RecordingControl(Protocol):
@@ -77,6 +79,15 @@ class LiveRecording:
 
 
 @dataclass(frozen=True)
+class _Job:
+    recording_id: str
+    relative_path: str
+    unit_id: int | None
+    ended_at: datetime | None
+    done: asyncio.Future[None]
+
+
+@dataclass(frozen=True)
 class Converted:
     seconds: float
     size: int
@@ -99,8 +110,8 @@ class RecordingService:
         self.draw = draw
         self.live: dict[str, LiveRecording] = {}  # by recording id
         self.by_call: dict[str, str] = {}  # ACD call record id -> live recording id
-        self.converting: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(settings.workers)
+        self._queue: list[_Job] = []
+        self._workers: set[asyncio.Task[None]] = set()
         self.finished = asyncio.Event()  # set after every conversion: tests and bench wait on it
 
     # -- the ACD's hooks ----------------------------------------------------------------------------
@@ -220,29 +231,54 @@ class RecordingService:
                     RecordingPause.recording_id == recording_id, RecordingPause.resumed_at.is_(None))
                     .values(resumed_at=ended_at, resumed_by="call ended"))
             self.writer.add(close_pause)
-        task = asyncio.get_running_loop().create_task(
-            self._convert_and_store(recording.id, recording.relative_path, recording.unit_id, ended_at))
-        self.converting.add(task)
-        task.add_done_callback(self.converting.discard)
+        self._enqueue(recording.id, recording.relative_path, recording.unit_id, ended_at)
 
-    async def _convert_and_store(self, recording_id: str, relative_path: str, unit_id: int | None,
-                                 ended_at: datetime | None) -> None:
-        wav = self.spool_dir / f"{recording_id}.wav"
+    def _enqueue(self, recording_id: str, relative_path: str, unit_id: int | None,
+                 ended_at: datetime | None) -> asyncio.Future[None]:
+        job = _Job(recording_id, relative_path, unit_id, ended_at, asyncio.get_running_loop().create_future())
+        self._queue.append(job)
+        if len(self._workers) < self.settings.workers:
+            worker = asyncio.get_running_loop().create_task(self._work())
+            self._workers.add(worker)
+        return job.done
+
+    async def _work(self) -> None:
+        # Recordings that end together (a shift's last calls, a burst) share one ffmpeg: its start-up
+        # costs more than encoding a call, so a batch drains the queue several times faster.
         try:
-            async with self._slots:
-                converted = await self.convert(wav, self.files_dir / relative_path, unit_id, relative_path)
-        except Exception as exc:  # ffmpeg missing, disk full, empty file: say so, keep the WAV
-            log.error("recording %s: converting %s failed: %s", recording_id, wav, exc)
-            self._store_result(recording_id, ended_at, "failed", str(exc)[:300], None)
-        else:
+            while self._queue:
+                batch, self._queue = self._queue[:BATCH_MAX], self._queue[BATCH_MAX:]
+                try:
+                    results = await self.convert_many([self._paths(job) for job in batch])
+                except Exception as exc:  # ffmpeg missing: every recording of the batch says so
+                    results = [exc] * len(batch)
+                for job, result in zip(batch, results, strict=True):
+                    self._done(job, result)
+        finally:
+            # Left in the same step as the empty queue was seen: a job queued from now on starts a worker.
+            task = asyncio.current_task()
+            if task is not None:
+                self._workers.discard(task)
+
+    def _paths(self, job: _Job) -> tuple[Path, Path, Path | None]:
+        link = unit_files_dir(self.files_dir, job.unit_id) / job.relative_path if job.unit_id is not None else None
+        return self.spool_dir / f"{job.recording_id}.wav", self.files_dir / job.relative_path, link
+
+    def _done(self, job: _Job, result: Converted | BaseException) -> None:
+        wav = self.spool_dir / f"{job.recording_id}.wav"
+        if isinstance(result, Converted):
             with contextlib.suppress(OSError):
                 wav.unlink()
-            log.info("recording %s ready: %s (%.1f s, %d bytes)", recording_id, relative_path,
-                     converted.seconds, converted.size)
-            self._store_result(recording_id, ended_at, "ready", "", converted)
-        finally:
-            self.live.pop(recording_id, None)
-            self.finished.set()
+            log.info("recording %s ready: %s (%.1f s, %d bytes)", job.recording_id, job.relative_path,
+                     result.seconds, result.size)
+            self._store_result(job.recording_id, job.ended_at, "ready", "", result)
+        else:  # ffmpeg missing, disk full, empty file: say so, keep the WAV
+            log.error("recording %s: converting %s failed: %s", job.recording_id, wav, result)
+            self._store_result(job.recording_id, job.ended_at, "failed", str(result)[:300], None)
+        self.live.pop(job.recording_id, None)
+        if not job.done.done():
+            job.done.set_result(None)
+        self.finished.set()
 
     def _store_result(self, recording_id: str, ended_at: datetime | None, status: str, error: str,
                       converted: Converted | None) -> None:
@@ -255,22 +291,51 @@ class RecordingService:
         self.writer.add(lambda session: session.execute(
             update(Recording).where(Recording.id == recording_id).values(**values)))
 
-    async def convert(self, wav: Path, target: Path, unit_id: int | None, relative_path: str) -> Converted:
-        seconds = await asyncio.to_thread(_wav_seconds, wav)
-        partial = target.with_name(f".{target.name}.part")
-        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
-        process = await asyncio.create_subprocess_exec(
-            "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(wav),
-            "-ac", "1", "-codec:a", "libmp3lame", "-b:a", f"{self.settings.bitrate}k", "-f", "mp3", str(partial),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    async def convert_many(self, items: list[tuple[Path, Path, Path | None]]) -> list[Converted | BaseException]:
+        """Converts (wav, mp3 target, unit link or None) items with one ffmpeg; a batch that fails is
+        retried one by one, so one bad file cannot cost the others."""
+        results: list[Converted | BaseException] = []
+        readable: list[tuple[int, Path, Path, Path | None, float]] = []
+        for index, (wav, target, link) in enumerate(items):
+            try:
+                seconds = await asyncio.to_thread(_wav_seconds, wav)
+            except Exception as exc:
+                results.append(RuntimeError(f"{wav.name}: {exc}"))
+                continue
+            results.append(RuntimeError("not converted"))
+            readable.append((index, wav, target, link, seconds))
+        if not readable:
+            return results
+        partials = [target.with_name(f".{target.name}.part") for _, _, target, _, _ in readable]
+        for _, _, target, _, _ in readable:
+            await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        argv = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+        for _, wav, _, _, _ in readable:
+            argv += ["-i", str(wav)]
+        for number, partial in enumerate(partials):
+            argv += ["-map", f"{number}:a", "-ac", "1", "-codec:a", "libmp3lame", "-b:a", f"{self.settings.bitrate}k",
+                     "-f", "mp3", str(partial)]
+        process = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL,
+                                                       stderr=asyncio.subprocess.PIPE)
         _, stderr = await process.communicate()
         if process.returncode != 0:
-            with contextlib.suppress(OSError):
-                await asyncio.to_thread(partial.unlink)
-            raise RuntimeError(f"ffmpeg exited with {process.returncode}: {stderr.decode(errors='replace')[-200:]}")
-        link = unit_files_dir(self.files_dir, unit_id) / relative_path if unit_id is not None else None
-        size = await asyncio.to_thread(_place, partial, target, link)
-        return Converted(seconds, size)
+            for partial in partials:
+                with contextlib.suppress(OSError):
+                    await asyncio.to_thread(partial.unlink)
+            if len(readable) > 1:
+                for index, wav, target, link, _ in readable:
+                    results[index] = (await self.convert_many([(wav, target, link)]))[0]
+                return results
+            index = readable[0][0]
+            results[index] = RuntimeError(
+                f"ffmpeg exited with {process.returncode}: {stderr.decode(errors='replace')[-200:]}")
+            return results
+        for (index, _, target, link, seconds), partial in zip(readable, partials, strict=True):
+            try:
+                results[index] = Converted(seconds, await asyncio.to_thread(_place, partial, target, link))
+            except OSError as exc:
+                results[index] = exc
+        return results
 
     # -- recovery -----------------------------------------------------------------------------------
 
@@ -294,7 +359,7 @@ class RecordingService:
             if age < STALE_AFTER:
                 continue  # still being written: a call that goes on
             log.info("recording %s: its call ended while the controller was away; converting it", recording_id)
-            await self._convert_and_store(recording_id, path, unit_id, None)
+            await self._enqueue(recording_id, path, unit_id, None)
             done += 1
         return done
 
@@ -307,9 +372,9 @@ class RecordingService:
             await asyncio.sleep(every)
 
     async def drain(self) -> None:
-        """Waits for conversions in flight (at shutdown)."""
-        if self.converting:
-            await asyncio.gather(*self.converting, return_exceptions=True)
+        """Waits until every recording handed over for conversion is converted (shutdown, tests)."""
+        while self._workers:
+            await asyncio.gather(*self._workers, return_exceptions=True)
 
 
 def _wav_seconds(path: Path) -> float:

@@ -82,8 +82,8 @@ def db(tmp_path: Path) -> Database:
     return database
 
 
-def queue_call(user_id: int) -> AcdCall:
-    call = AcdCall("1764489909.42", Direction.INBOUND, "sales", "+49 30 \"evil\"", did="1205")
+def queue_call(user_id: int, channel_id: str = "1764489909.42") -> AcdCall:
+    call = AcdCall(channel_id, Direction.INBOUND, "sales", "+49 30 \"evil\"", did="1205")
     call.agent = Agent(user_id, "2003", "Agent Carol")
     call.bridge_id = f"acd-call-{call.record_id}"
     return call
@@ -105,7 +105,7 @@ async def test_recorded_call_is_converted_placed_and_linked_into_the_unit(db: Da
     assert await service.pause(call.record_id, "carol", "card number")
     assert not await service.pause(call.record_id, "carol")  # already paused
     await service.ended(call)  # stop finds the recording gone with its bridge: still converted
-    await asyncio.gather(*service.converting)
+    await service.drain()
     await writer.flush()
     with db.session() as session:
         row = session.scalar(select(Recording))
@@ -151,3 +151,36 @@ async def test_policy_never_records_nothing_and_a_lost_wav_is_converted_by_the_s
     with db.session() as session:
         row = session.scalar(select(Recording))
     assert row is not None and row.status == "ready" and (files / row.path).exists()
+
+
+async def test_recordings_ending_together_share_ffmpeg_runs_and_a_bad_file_fails_alone(
+        db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with db.session() as session:
+        user_id = users.add_user(session, name="Carol", extension="2003").user.id
+    spool, files = tmp_path / "spool", tmp_path / "files"
+    fake = FakeAsterisk(spool)
+    writer = RecordWriter(db, "test records")
+    service = RecordingService(fake, writer, db, RecordingSettings(policy="always", workers=2), files_dir=files,
+                               spool_dir=spool, agent_policies={}, queue_policies=lambda q: "",
+                               unit_of=lambda uid: None)
+    runs: list[int] = []
+    real_exec = asyncio.create_subprocess_exec
+
+    async def counting_exec(*argv: str, **kwargs: object) -> asyncio.subprocess.Process:
+        runs.append(argv.count("-i"))
+        return await real_exec(*argv, **kwargs)  # type: ignore[arg-type]
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", counting_exec)
+    calls = [queue_call(user_id, f"1764489909.{n}") for n in range(23)]
+    for call in calls:
+        await service.connected(call)
+    broken = spool / f"{fake.calls[5][2]}.wav"
+    broken.write_bytes(b"RIFF" + b"\x00" * 40 + b"not audio at all" * 10)
+    for call in calls:
+        await service.ended(call)
+    await service.drain()
+    await writer.flush()
+    with db.session() as session:
+        statuses = sorted(session.scalars(select(Recording.status)))
+    assert statuses == ["failed"] + ["ready"] * 22
+    # 23 recordings in far fewer ffmpeg runs than 23 (batches of up to 10; the failed batch retried alone).
+    assert max(runs) > 1 and sum(1 for n in runs if n > 1) <= 3, runs
