@@ -41,6 +41,8 @@ from callcenter.ivr.prompts import PromptCatalog
 from callcenter.ivr.records import PathWriter
 from callcenter.ivr.registry import FlowRegistry
 from callcenter.ivr.services import IvrService
+from callcenter.monitor.groups import Permissions, load_permissions, sync_groups
+from callcenter.monitor.services import LiveLeg, MonitorService, UserRef
 from callcenter.recording.services import RecordingService
 from callcenter.secrets import Secrets, load_or_create
 from callcenter.users import services as users
@@ -86,10 +88,18 @@ class Controller:
             spool_dir=self.layout.host("spool", "recording"), agent_policies=dict(settings.recording_agents),
             queue_policies=self._queue_recording_policy, unit_of=lambda user_id: self._units.get(user_id))
         self.acd.recording = self.recording
+        self.monitor = MonitorService(self.ari, self.acd_writer, Permissions({}),
+                                      user_by_extension=self._user_ref, acd_leg=self._acd_leg,
+                                      dial_timeout=settings.asterisk.dial_timeout, notify=self.acd.notify)
         self.panel = AcdPanel(self.acd, self.db, self.flows.names)
         self.panel.recording = self.recording
+        self.panel.monitor = self.monitor
+        self.panel.phone_states = lambda: self.presence.states
+        self.panel.user_names = lambda: self._user_names
+        self.panel.user_ids = lambda: self._user_ids
         self.calls = CallService(self.ari, settings.dids, self.prompts, self.ivr, self.acd)
-        self.stasis = StasisAdapter(self.ari, self.calls, self.ivr, self.acd, self.recording)
+        self.calls.monitor = self.monitor
+        self.stasis = StasisAdapter(self.ari, self.calls, self.ivr, self.acd, self.recording, self.monitor)
         self.rates = self._load_rates()
         self.ingestor = CelIngestor(self.layout.cel_log, self.db,
                                     {did: route.name for did, route in settings.dids.items()},
@@ -102,6 +112,7 @@ class Controller:
         self._db_error = ""
         self._user_names: dict[str, str] = {}
         self._units: dict[int, int | None] = {}
+        self._user_ids: dict[str, int] = {}
 
     # -- start and stop -----------------------------------------------------------------------------
 
@@ -146,6 +157,10 @@ class Controller:
             path.write_text(created["admin"] + "\n")
             path.chmod(0o600)
         self._load_acd()
+        with self.db.session() as session:
+            for problem in sync_groups(session, self.settings.monitor_groups):
+                log.warning("%s", problem)
+        self.reload_monitor_groups()
 
     def _load_acd(self) -> None:
         """Queues from the configuration into the database, then the ACD's state from it."""
@@ -187,6 +202,19 @@ class Controller:
             log.info("no rate table at %s: trunk calls get no rate or charge", path)
         return table
 
+    def _user_ref(self, extension: str) -> UserRef | None:
+        user_id = self._user_ids.get(extension)
+        return UserRef(user_id, extension, self._user_names.get(extension, extension)) if user_id else None
+
+    def _acd_leg(self, extension: str) -> LiveLeg | None:
+        leg = self.acd.live_leg(extension)
+        return LiveLeg(*leg) if leg is not None else None
+
+    def reload_monitor_groups(self) -> None:
+        """Permission groups from the database (after the admin page or the CLI changed them)."""
+        with self.db.session() as session:
+            self.monitor.permissions = load_permissions(session)
+
     def _queue_recording_policy(self, queue: str) -> str:
         spec = self.settings.queues.get(queue)
         return spec.record if spec is not None else ""
@@ -195,6 +223,8 @@ class Controller:
         with self.db.session() as session:
             sip_users = users.sip_users(session)
             self._units = {user_id: unit for user_id, unit in session.execute(select(User.id, User.org_unit_id))}
+            self._user_ids = {ext: user_id for ext, user_id in session.execute(
+                select(User.extension, User.id).where(User.extension.is_not(None))) if ext}
         self._user_names = {u.extension: u.name for u in sip_users}
         return self.renderer.render(sip_users)
 
@@ -340,6 +370,7 @@ class Controller:
     async def reload_users(self) -> list[str]:
         """Renders the user-dependent files again and reloads what changed; calls go on."""
         changed = await asyncio.to_thread(self._render)
+        await asyncio.to_thread(self.reload_monitor_groups)
         for name in changed:
             module = RELOAD_MODULE.get(name)
             if module:

@@ -234,6 +234,27 @@ def cmd_units(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_monitor_groups(settings: Settings, args: argparse.Namespace) -> int:
+    from callcenter.monitor import groups
+
+    with _database(settings).session() as session:
+        if args.action == "list":
+            for view in groups.list_groups(session):
+                agents = "every agent" if view.all_agents else ", ".join(view.agents) or "-"
+                origin = " (from the configuration)" if view.from_config else ""
+                print(f"{view.name}{origin}\n  supervisors: {', '.join(view.supervisors)}\n  agents:      {agents}")
+        elif args.action == "save":
+            groups.save_group(session, args.name, [s.strip() for s in args.supervisors.split(",") if s.strip()],
+                              [a.strip() for a in args.agents.split(",") if a.strip()])
+            print(f"saved monitoring group {args.name}")
+        elif args.action == "remove":
+            groups.remove_group(session, args.name)
+            print(f"removed monitoring group {args.name}")
+    if args.action != "list":
+        _notify_controller(settings)  # the running controller reloads who may monitor whom
+    return 0
+
+
 def _prompt_catalog(settings: Settings) -> Any:
     from callcenter.asterisk.layout import resolve_layout
     from callcenter.errors import ProvisioningError
@@ -361,6 +382,17 @@ def build_parser() -> argparse.ArgumentParser:
     remove_unit = units_sub.add_parser("remove", help="remove a unit (its users stay)")
     remove_unit.add_argument("name")
     units.set_defaults(func=cmd_units)
+
+    monitor = sub.add_parser("monitor-groups", help="who may monitor whom (#44 + extension, the panel)")
+    monitor_sub = monitor.add_subparsers(dest="action", required=True)
+    monitor_sub.add_parser("list", help="list groups")
+    save_group = monitor_sub.add_parser("save", help="create or replace a group")
+    save_group.add_argument("name")
+    save_group.add_argument("--supervisors", required=True, help="comma-separated extensions or logins")
+    save_group.add_argument("--agents", required=True, help='comma-separated extensions, or "*" for every agent')
+    remove_group = monitor_sub.add_parser("remove", help="remove a group")
+    remove_group.add_argument("name")
+    monitor.set_defaults(func=cmd_monitor_groups)
 
     ivr = sub.add_parser("ivr", help="IVR flows")
     ivr_sub = ivr.add_subparsers(dest="action", required=True)

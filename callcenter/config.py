@@ -184,6 +184,16 @@ class QueueSpec:
 
 
 @dataclass(frozen=True)
+class MonitorGroupSpec:
+    """Supervisors who may monitor agents (MON-2); ``agents`` empty with ``all_agents``: everyone."""
+
+    name: str
+    supervisors: tuple[str, ...]
+    agents: tuple[str, ...]
+    all_agents: bool = False
+
+
+@dataclass(frozen=True)
 class PauseReason:
     code: str
     label: str
@@ -210,6 +220,7 @@ class Settings:
     wrapup_codes: Mapping[str, str] = field(default_factory=dict)
     # Extension -> recording policy of that agent's calls.
     recording_agents: Mapping[str, str] = field(default_factory=dict)
+    monitor_groups: Mapping[str, MonitorGroupSpec] = field(default_factory=dict)
     source: str = "<defaults>"
 
     @property
@@ -226,7 +237,7 @@ class Settings:
         return self.var_dir / "files"
 
 
-TABLES = ("dids", "queues", "pause_reasons", "wrapup_codes", "recording_agents")
+TABLES = ("dids", "queues", "pause_reasons", "wrapup_codes", "recording_agents", "monitor_groups")
 SECTIONS: dict[str, type] = {
     f.name: typing.get_type_hints(Settings)[f.name]
     for f in dataclasses.fields(Settings)
@@ -467,6 +478,39 @@ def _parse_recording_agents(raw: Any, file: str, where: _Located) -> dict[str, s
     return dict(raw)
 
 
+DEFAULT_MONITOR_GROUPS = {"supervisors": {"supervisors": ["2005"], "agents": ["*"]}}
+_EXTENSION = re.compile(r"^[1-9][0-9]{1,9}$")
+
+
+def _parse_monitor_groups(raw: Any, file: str, where: _Located) -> dict[str, MonitorGroupSpec]:
+    if not isinstance(raw, dict):
+        raise ConfigError(file, "[monitor_groups]", "must be a table of [monitor_groups.<name>] tables",
+                          where.line_of("monitor_groups"))
+    groups: dict[str, MonitorGroupSpec] = {}
+    for name, spec in raw.items():
+        line = where.line_of(f"monitor_groups.{name}")
+        key = f"[monitor_groups.{name}]"
+        if not _NAME_RE.match(name):
+            raise ConfigError(file, key, "a group name is 1-40 letters, digits, _ or -", line)
+        if not isinstance(spec, dict) or set(spec) - {"supervisors", "agents"} or "supervisors" not in spec:
+            raise ConfigError(file, key, 'must be { supervisors = ["2005"], agents = ["2001", ...] or ["*"] }', line)
+        lists: dict[str, list[str]] = {}
+        for field_name in ("supervisors", "agents"):
+            value = spec.get(field_name, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(file, f"{key} {field_name}", "must be a list of extensions",
+                                  where.line_of(f"monitor_groups.{name}", field_name) or line)
+            for ext in value:
+                if not _EXTENSION.match(ext) and not (field_name == "agents" and ext == "*"):
+                    raise ConfigError(file, f"{key} {field_name}", f"{ext!r} is not an extension"
+                                      + (' (or "*" for every agent)' if field_name == "agents" else ""),
+                                      where.line_of(f"monitor_groups.{name}", field_name) or line)
+            lists[field_name] = value
+        groups[name] = MonitorGroupSpec(name, tuple(lists["supervisors"]),
+                                        tuple(e for e in lists["agents"] if e != "*"), "*" in lists["agents"])
+    return groups
+
+
 def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Loads the settings: defaults, the file (if it exists), then environment overrides."""
     environ = os.environ if environ is None else environ
@@ -519,6 +563,8 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
                                                            where),
                         wrapup_codes=_parse_wrapup_codes(data.get("wrapup_codes", DEFAULT_WRAPUP_CODES), file, where),
                         recording_agents=_parse_recording_agents(data.get("recording_agents", {}), file, where),
+                        monitor_groups=_parse_monitor_groups(data.get("monitor_groups", DEFAULT_MONITOR_GROUPS),
+                                                             file, where),
                         source=file if text else "<defaults>")
     if settings.ari.reconnect_min > settings.ari.reconnect_max:
         raise ConfigError(file, "[ari] reconnect_min", "must not exceed reconnect_max",

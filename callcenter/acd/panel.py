@@ -13,6 +13,7 @@ from callcenter.acd.services import AcdService
 from callcenter.db.engine import Database
 from callcenter.db.models import User
 from callcenter.errors import UserError
+from callcenter.monitor.services import Mode, MonitorError, MonitorService, UserRef
 from callcenter.recording.services import RecordingService
 from callcenter.users import services as users
 from callcenter.web.backend import PanelError, PanelUser
@@ -33,6 +34,11 @@ class AcdPanel:
         self.ivr_flows = ivr_flows
         # Recording of connected calls (set by the composition root): state and pause/resume.
         self.recording: RecordingService | None = None
+        # Monitoring and what it needs to know about users and phones (set by the composition root).
+        self.monitor: MonitorService | None = None
+        self.phone_states: Callable[[], Mapping[str, str]] = dict
+        self.user_names: Callable[[], Mapping[str, str]] = dict
+        self.user_ids: Callable[[], Mapping[str, int]] = dict
 
     # -- users --------------------------------------------------------------------------------------
 
@@ -136,6 +142,7 @@ class AcdPanel:
             "approvals": [{"agent_id": a.user_id, "name": a.name, "reason": a.awaiting_approval,
                            "since": _iso(a.awaiting_since)}
                           for a in self.acd.agents.values() if a.awaiting_approval],
+            "live_calls": self._live_calls(),
         }
 
     # -- actions ------------------------------------------------------------------------------------
@@ -199,6 +206,9 @@ class AcdPanel:
     async def supervisor_action(self, user_id: int, action: str, params: Mapping[str, str]) -> None:
         supervisor = await self.user(user_id)
         name = supervisor.login if supervisor else str(user_id)
+        if action.startswith("monitor_"):
+            await self._monitor_action(user_id, supervisor, action, params)
+            return
         raw = params.get("agent_id", "")
         if not isinstance(raw, str | int) or not str(raw).isdigit():
             raise PanelError("Missing agent_id.")
@@ -211,6 +221,75 @@ class AcdPanel:
             await self.acd.logout(agent_id, by=name)
         else:
             raise PanelError(f"Unknown action {action!r}.")
+
+    # -- monitoring (MON-3) -------------------------------------------------------------------------
+
+    def _live_calls(self) -> list[dict[str, Any]]:
+        """Calls supervisors can monitor: the ACD's connected calls, and agents whose phone is busy
+        with a call they dialled themselves."""
+        rows: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for agent in sorted(self.acd.agents.values(), key=lambda a: a.extension):
+            call = agent.current
+            if self.acd.live_leg(agent.extension) is not None and call is not None:
+                rows.append({"agent": agent.extension, "agent_name": agent.name, "number": call.number,
+                             "queue": call.queue, "direction": call.direction.value,
+                             "since": _iso(call.answered_at or call.state_since)})
+                seen.add(agent.extension)
+        for extension, state in sorted(self.phone_states().items()):
+            if extension not in seen and state in ("INUSE", "BUSY", "ONHOLD") and extension in self.user_names():
+                rows.append({"agent": extension, "agent_name": self.user_names()[extension], "number": "",
+                             "queue": None, "direction": "direct", "since": None})
+        for row in rows:
+            row["monitored_by"] = self.monitor.watchers(row["agent"]) if self.monitor else []
+        return rows
+
+    def monitor_view(self, user_id: int) -> dict[str, Any]:
+        monitor = self.monitor
+        session = monitor.session_of_supervisor(user_id) if monitor else None
+        return {
+            "session": None if session is None else {
+                "id": session.id, "agent": session.agent.extension, "agent_name": session.agent.name,
+                "mode": session.mode.value, "state": session.state},
+            "can_monitor": bool(monitor and self._supervisor_ref(user_id) is not None),
+        }
+
+    def _supervisor_ref(self, user_id: int) -> UserRef | None:
+        extension = next((ext for ext, uid in self.user_ids().items() if uid == user_id), None)
+        if extension is None:
+            return None
+        return UserRef(user_id, extension, self.user_names().get(extension, extension))
+
+    async def _monitor_action(self, user_id: int, supervisor: PanelUser | None, action: str,
+                              params: Mapping[str, str]) -> None:
+        monitor = self.monitor
+        if monitor is None or supervisor is None:
+            raise PanelError("Monitoring is not available.")
+
+        def mode() -> Mode:
+            try:
+                return Mode(str(params.get("mode", "")))
+            except ValueError:
+                raise PanelError("Mode must be silent, whisper or barge.") from None
+        try:
+            if action == "monitor_start":
+                me = self._supervisor_ref(user_id)
+                if me is None:
+                    raise PanelError("You need an extension (a phone) to monitor calls.")
+                await monitor.start_from_panel(me, str(params.get("extension", "")), mode())
+            elif action in ("monitor_mode", "monitor_stop"):
+                session = monitor.session_of_supervisor(user_id)
+                if session is None:
+                    raise PanelError("You are not monitoring a call.")
+                if action == "monitor_mode":
+                    await monitor.set_mode(session, mode(), "panel")
+                else:
+                    await monitor.stop(session)
+            else:
+                raise PanelError(f"Unknown action {action!r}.")
+        except MonitorError as exc:
+            raise PanelError(str(exc)) from None
+        self.acd.notify()
 
     # -- changes ------------------------------------------------------------------------------------
 

@@ -693,6 +693,17 @@ class AcdService:
     def owns(self, channel_id: str) -> bool:
         return channel_id in self.channels
 
+    def live_leg(self, extension: str) -> tuple[str, str] | None:
+        """The agent's own channel in the call they are connected to (queue, outbound, callback or
+        transferred call) and the customer's number; None when they have no connected call."""
+        agent = next((a for a in self.agents.values() if a.extension == extension), None)
+        call = agent.current if agent is not None else None
+        if call is None or call.agent is not agent or call.agent_channel is None:
+            return None
+        if call.state not in (CallState.CONNECTED, CallState.HELD, CallState.CONSULTING):
+            return None
+        return call.agent_channel, call.number
+
     # -- connecting -------------------------------------------------------------------------------------
 
     async def _connect(self, call: AcdCall, attempt: Attempt) -> None:

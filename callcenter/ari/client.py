@@ -122,6 +122,21 @@ class AriClient:
             "endpoint": endpoint, "app": self.app, "appArgs": ",".join(args), "callerId": caller_id,
             "timeout": timeout, "originator": originator})
 
+    async def snoop(self, channel_id: str, snoop_id: str, spy: str, whisper: str, args: list[str]) -> None:
+        """A snoop channel on ``channel_id`` enters our app with ``args``: it hears the channel's audio
+        (``spy``: none, in, out, both) and speaks into it (``whisper``)."""
+        await self.request("POST", f"/channels/{channel_id}/snoop", params={
+            "app": self.app, "appArgs": ",".join(args), "spy": spy, "whisper": whisper, "snoopId": snoop_id})
+
+    async def endpoint_channels(self, technology: str, resource: str) -> list[dict[str, Any]]:
+        """The channels Asterisk has on an endpoint (a user's phone), as ARI describes them."""
+        endpoint = await self.request("GET", f"/endpoints/{technology}/{resource}")
+        channels = []
+        for channel_id in (endpoint or {}).get("channel_ids", []):
+            with contextlib.suppress(AriNotFound):
+                channels.append(await self.request("GET", f"/channels/{channel_id}"))
+        return channels
+
     async def record_bridge(self, bridge_id: str, name: str, audio_format: str = "wav") -> None:
         """Records the bridge's mixed audio to ``<spool>/recording/<name>.<format>`` until stopped or
         until the bridge goes (then Asterisk sends RecordingFinished)."""

@@ -40,6 +40,7 @@ class CallState(enum.Enum):
     ROUTING = "routing"
     IVR = "ivr"
     QUEUED = "queued"
+    MONITORING = "monitoring"
     HANGING_UP = "hanging_up"
     ENDED = "ended"
 
@@ -85,6 +86,13 @@ class QueueEntry(Protocol):
         """Logs the agent with this extension in or out; the prompt to play, None if no agent."""
 
 
+class MonitorFeature(Protocol):
+    """Monitoring as the call service sees it: ``#44`` + extension (callcenter/monitor)."""
+
+    def is_feature(self, number: str) -> bool: ...
+    async def feature(self, channel_id: str, supervisor_extension: str, number: str) -> str | None: ...
+
+
 # The feature code an agent dials to log in or out of the queues.
 AGENT_LOGIN_CODE = "*45"
 
@@ -97,6 +105,8 @@ class CallService:
         self.prompts = prompts
         self.ivr = ivr
         self.acd = acd
+        # Supervisor monitoring (#44 + extension); set by the composition root.
+        self.monitor: MonitorFeature | None = None
         self.calls: dict[str, StasisCall] = {}
 
     def _update_gauge(self) -> None:
@@ -113,6 +123,13 @@ class CallService:
         metrics.STASIS_CALLS.labels(kind).inc()
         route = self.dids.get(number) if kind == "did" else None
         try:
+            if kind == "feature" and self.monitor is not None and self.monitor.is_feature(number):
+                prompt = await self.monitor.feature(channel_id, caller, number)
+                if prompt is None:
+                    call.to(CallState.MONITORING)
+                else:
+                    await self._greet(call, prompt)
+                return
             if kind == "feature" and number == AGENT_LOGIN_CODE and self.acd is not None:
                 prompt = await self.acd.toggle_login(caller)
                 await self._greet(call, prompt or NO_SERVICE_PROMPT)

@@ -19,6 +19,7 @@ from callcenter.ari.events import (
 from callcenter.calls.services import CallService, OwnedChannel
 from callcenter.errors import AriError, AriNotFound
 from callcenter.ivr.services import IvrService
+from callcenter.monitor.services import SNOOP_ARG, SUPERVISOR_ARG, MonitorService
 from callcenter.recording.services import RecordingService
 
 log = logging.getLogger(__name__)
@@ -26,15 +27,18 @@ log = logging.getLogger(__name__)
 
 class StasisAdapter:
     def __init__(self, ari: AriClient, calls: CallService, ivr: IvrService, acd: AcdService,
-                 recording: RecordingService | None = None) -> None:
+                 recording: RecordingService | None = None, monitor: MonitorService | None = None) -> None:
         self.ari = ari
         self.calls = calls
         self.ivr = ivr
         self.acd = acd
         self.recording = recording
+        self.monitor = monitor
 
     async def on_event(self, event: AriEvent) -> None:
         if isinstance(event, ChannelDtmfReceived):
+            if self.monitor is not None and await self.monitor.dtmf(event.channel.id, event.digit):
+                return
             if not await self.acd.dtmf(event.channel.id, event.digit):
                 self.ivr.on_dtmf(event.channel.id, event.digit)
         elif isinstance(event, PlaybackStarted):
@@ -44,12 +48,18 @@ class StasisAdapter:
             await self.calls.playback_finished(event.playback.id)
             await self.acd.playback_finished(event.playback.id)
         elif isinstance(event, StasisStart):
-            if event.args[:1] == (ACD_ARG,):
+            if self.monitor is not None and event.args[:1] == (SNOOP_ARG,) and len(event.args) > 1:
+                await self.monitor.snoop_started(event.channel.id, event.args[1])
+            elif self.monitor is not None and event.args[:1] == (SUPERVISOR_ARG,) and len(event.args) > 1:
+                await self.monitor.supervisor_answered(event.channel.id, event.args[1])
+            elif event.args[:1] == (ACD_ARG,):
                 await self.acd.channel_entered(event.channel.id)
             else:
                 await self.calls.start(event.channel.id, event.args, caller=event.channel.caller_number,
                                        caller_name=event.channel.caller_name)
         elif isinstance(event, StasisEnd):
+            if self.monitor is not None:
+                await self.monitor.channel_gone(event.channel.id)
             self.ivr.on_gone(event.channel.id)
             self.calls.ended(event.channel.id)
             await self.acd.channel_gone(event.channel.id)
@@ -57,6 +67,8 @@ class StasisAdapter:
             if self.recording is not None:
                 self.recording.on_recording_ended(event.name, event.failed, event.cause)
         elif isinstance(event, ChannelDestroyed):
+            if self.monitor is not None:
+                await self.monitor.channel_gone(event.channel.id)
             # Agent phones that never answered leave no StasisEnd: this is how their offer ends.
             await self.acd.channel_gone(event.channel.id, event.cause)
 

@@ -432,3 +432,56 @@ class PurgeLog(Base):
     rows: Mapped[int] = mapped_column(Integer)
     files: Mapped[int] = mapped_column(Integer, default=0)
     by: Mapped[str] = mapped_column(String(80), default="")
+
+
+# -- Monitoring (MON-1..3) -----------------------------------------------------------------------
+
+
+class MonitorGroup(Base):
+    """Who may monitor whom: the group's supervisors may listen to its agents (MON-2)."""
+
+    __tablename__ = "monitor_groups"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+    # Every extension may be monitored by this group's supervisors.
+    all_agents: Mapped[bool] = mapped_column(default=False)
+    # Groups named in the configuration are synchronised from it at every start.
+    from_config: Mapped[bool] = mapped_column(default=False)
+    members: Mapped[list[MonitorGroupMember]] = relationship(cascade="all, delete-orphan")
+
+
+class MonitorGroupMember(Base):
+    __tablename__ = "monitor_group_members"
+    __table_args__ = (UniqueConstraint("group_id", "user_id", "role"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("monitor_groups.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(12))  # supervisor, agent
+
+
+class MonitorSession(Base):
+    """One monitoring attempt (MON audit): who, whom, from where, how it ended."""
+
+    __tablename__ = "monitor_sessions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    supervisor: Mapped[str] = mapped_column(String(20))  # the extension that dialled or was rung
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    agent: Mapped[str] = mapped_column(String(20))
+    origin: Mapped[str] = mapped_column(String(12))  # feature, panel
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # denied, no_call, supervisor_hung_up, call_ended, stopped, failed
+    outcome: Mapped[str] = mapped_column(String(20), default="")
+    customer: Mapped[str] = mapped_column(String(80), default="")
+
+
+class MonitorEvent(Base):
+    """A mode a monitoring session entered (silent, whisper, barge), and when."""
+
+    __tablename__ = "monitor_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("monitor_sessions.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    mode: Mapped[str] = mapped_column(String(12))
+    by: Mapped[str] = mapped_column(String(20), default="")  # keypad, panel

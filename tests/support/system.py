@@ -187,6 +187,10 @@ overflow = ""
 announce_every = 0
 record = "always"
 
+[monitor_groups.team]
+supervisors = ["2005"]
+agents = ["2001", "2002", "2003"]
+
 [queues.tovoicemail]
 strategy = "longest-idle"
 members = ["2004"]

@@ -1,0 +1,1 @@
+"""Supervisor monitoring: #44 + extension, permission groups, audit (MON-1..3)."""
