@@ -315,8 +315,12 @@ class CelIngestor:
             if not line:
                 continue
             try:
-                yield CelRecord.from_json(line)
+                record = CelRecord.from_json(line)
             except (ValueError, KeyError, TypeError) as exc:
                 # Reported and skipped: one bad line must not hold back every call after it.
                 self.bad_lines += 1
                 log.error("%s at byte %d: bad CEL record skipped (%s): %.200s", self.path, offset, exc, line)
+                continue
+            # A snoop channel (monitoring, a test's recorder) listens to a call; it is no party of one.
+            if not record.channel.startswith("Snoop/"):
+                yield record

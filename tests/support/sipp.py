@@ -114,12 +114,14 @@ def caller_scenario(*, auth: bool, dtmf: str = "", dtmf_after_ms: int = 1500,
                     keys: list[tuple[int, str]] | None = None,
                     hangup_after_ms: int | None = None, wait_bye_ms: int = 30000,
                     reject_code: int | None = None, cancel_after_ms: int | None = None,
-                    caller: str = "0049301234567", caller_name: str = "Test Caller") -> str:
+                    caller: str = "0049301234567", caller_name: str = "Test Caller",
+                    audio_pcap: str = AUDIO_PCAP) -> str:
     """A caller. Answered calls either hang up themselves after ``hangup_after_ms`` or wait for the
     far end's BYE (``wait_bye_ms`` at most). ``keys``: (pause in ms, keys to press) steps, pressed in
     order after the answer (``dtmf``/``dtmf_after_ms`` is one such step). ``reject_code``: the call
     must fail with that response.
-    ``cancel_after_ms``: the caller gives up while it rings."""
+    ``cancel_after_ms``: the caller gives up while it rings. ``audio_pcap``: what it says (callers
+    that press no keys), e.g. a tone from tests/support/tones.py."""
     parts = ['<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="caller">\n',
              _init_vars(caller, caller_name), _invite(False)]
     parts.append('  <recv response="100" optional="true"/>\n')
@@ -169,7 +171,7 @@ def caller_scenario(*, auth: bool, dtmf: str = "", dtmf_after_ms: int = 1500,
             if digits:
                 parts.append(f'  <nop><action><exec play_dtmf="{digits}"/></action></nop>\n')
     else:
-        parts.append(f'  <nop><action><exec play_pcap_audio="{AUDIO_PCAP}"/></action></nop>\n')
+        parts.append(f'  <nop><action><exec play_pcap_audio="{audio_pcap}"/></action></nop>\n')
     if hangup_after_ms is not None:
         parts.append(f'  <pause milliseconds="{hangup_after_ms}"/>\n')
         parts.append("""  <send retrans="500">
@@ -224,9 +226,9 @@ def register_scenario(user: str, expires: int = 3600, stay_ms: int = 600000) -> 
             + f'  <pause milliseconds="{stay_ms}"/>\n</scenario>\n')
 
 
-def phone_scenario(mode: str = "answer", ring_ms: int = 200) -> str:
-    """What a registered phone does with an incoming call: ``answer`` (then wait for the BYE),
-    ``busy`` (486) or ``ring`` (ring until the caller cancels)."""
+def phone_scenario(mode: str = "answer", ring_ms: int = 200, audio_pcap: str = AUDIO_PCAP) -> str:
+    """What a registered phone does with an incoming call: ``answer`` (then say ``audio_pcap`` and
+    wait for the BYE), ``busy`` (486) or ``ring`` (ring until the caller cancels)."""
     head = '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="phone">\n'
     head += '  <recv request="INVITE" crlf="true"/>\n'
     reply = """  <send>
@@ -257,7 +259,7 @@ def phone_scenario(mode: str = "answer", ring_ms: int = 200) -> str:
                 + send("487 Request Terminated") + '  <recv request="ACK"/>\n</scenario>\n')
     body = head + send("180 Ringing") + f'  <pause milliseconds="{ring_ms}"/>\n' + send("200 OK", sdp=True)
     body += '  <recv request="ACK" rtd="true" crlf="true"/>\n'
-    body += f'  <nop><action><exec play_pcap_audio="{AUDIO_PCAP}"/></action></nop>\n'
+    body += f'  <nop><action><exec play_pcap_audio="{audio_pcap}"/></action></nop>\n'
     return body + '  <recv request="BYE"/>\n' + OK_200 + "</scenario>\n"
 
 

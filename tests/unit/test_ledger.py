@@ -148,3 +148,15 @@ def test_calls_open_when_asterisk_stopped_are_closed_with_a_cdr(db: Database, tm
         last = CelRecord.from_json(lines[3]).time
         first = CelRecord.from_json(lines[0]).time
         assert cdr.duration == int((last - first).total_seconds())
+
+
+def test_snoop_channels_are_no_calls(db: Database, tmp_path: Path) -> None:
+    def rec(event: str, t: float, uid: str, channel: str) -> str:
+        return json.dumps({"eventtype": event, "eventtime": f"{t:.6f}", "uniqueid": uid, "linkedid": uid,
+                           "channame": channel, "num": "", "exten": "s", "context": "default"}) + "\n"
+    log = tmp_path / "cel.jsonl"
+    log.write_text("".join(rec(e, 100 + n, "mon-1", "Snoop/PJSIP/2002-00000001-00000002")
+                           for n, e in enumerate(("CHAN_START", "HANGUP", "CHAN_END", "LINKEDID_END"))))
+    assert CelIngestor(log, db, {}).poll() == 0
+    with db.session() as session:
+        assert session.scalars(select(Call)).all() == [] and session.scalars(select(Cdr)).all() == []
