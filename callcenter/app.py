@@ -247,7 +247,8 @@ class Controller:
     async def _start_web(self) -> None:
         app = make_app(self.health, self.status, backend=self.panel, session_key=self.secrets.session_key,
                        secure_cookies=self.settings.web.secure_cookies,
-                       admin=AdminService(self.db, self.settings.files_dir))
+                       admin=AdminService(self.db, self.settings.files_dir,
+                                          on_monitor_groups_changed=self.reload_monitor_groups))
         self._web = web.AppRunner(app, access_log=None)
         await self._web.setup()
         site = web.TCPSite(self._web, self.settings.web.bind, self.settings.web.port)

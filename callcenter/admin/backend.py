@@ -2,7 +2,8 @@
 
 Every read is limited to the asking admin's scope (users/units.py): a top admin sees every row, a unit
 admin the recordings made in (or by users of) their units and the CDRs that a ``cdr_users`` row links
-to a user of their units. Retention and units are global, so only top admins see or change them. The
+to a user of their units, and the monitoring sessions whose supervisor or agent is in their units.
+Retention, units and monitoring groups are global, so only top admins see or change them. The
 SQLAlchemy work is synchronous and runs in a thread (``asyncio.to_thread``).
 """
 
@@ -17,18 +18,21 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from callcenter.db.engine import Database
-from callcenter.db.models import Cdr, CdrUser, Recording, User
+from callcenter.db.models import Cdr, CdrUser, MonitorEvent, MonitorGroup, MonitorSession, Recording, User
 from callcenter.errors import UserError
 from callcenter.export.cdr import CDR_HEADER, csv_writer, format_cdr_row
+from callcenter.monitor import groups as monitor_groups
 from callcenter.retention import services as retention
 from callcenter.users import units
 from callcenter.users.units import AdminScope, admin_scope, scoped_user_ids
 from callcenter.web.backend import (
     AdminAccess,
     CdrFilters,
+    MonitorGroupRow,
+    MonitorLogRow,
     PanelError,
     PurgeRow,
     RecordingFilters,
@@ -114,11 +118,15 @@ def _agent_label(name: str | None, extension: str | None, sip_username: str) -> 
 
 
 class AdminService:
-    """``AdminBackend`` on the database; ``files_dir`` holds the recordings' MP3s (``Recording.path``)."""
+    """``AdminBackend`` on the database; ``files_dir`` holds the recordings' MP3s (``Recording.path``).
+    ``on_monitor_groups_changed`` is called (on the event loop, after the commit) when a monitoring group
+    was saved or removed, so the running controller reloads who may monitor whom."""
 
-    def __init__(self, db: Database, files_dir: Path) -> None:
+    def __init__(self, db: Database, files_dir: Path, *,
+                 on_monitor_groups_changed: Callable[[], None] | None = None) -> None:
         self.db = db
         self.files_dir = files_dir
+        self.on_monitor_groups_changed = on_monitor_groups_changed
 
     # --- scope ---------------------------------------------------------------------------------------
 
@@ -318,3 +326,75 @@ class AdminService:
             log.info("admin: %s removed unit %s", login, name)
 
         await self._run(remove)
+
+    # --- monitoring (MON-2, MON audit) ---------------------------------------------------------------
+
+    async def monitor_groups(self, user_id: int) -> list[MonitorGroupRow]:
+        def read(session: Session) -> list[MonitorGroupRow]:
+            self._require(session, user_id, top=True)
+            return [MonitorGroupRow(g.name, g.supervisors, g.agents, g.all_agents, g.from_config)
+                    for g in monitor_groups.list_groups(session)]
+
+        return await self._run(read)
+
+    def _monitor_groups_changed(self) -> None:
+        if self.on_monitor_groups_changed is None:
+            return
+        try:
+            self.on_monitor_groups_changed()
+        except Exception:  # the change is saved; the next start (or change) loads it
+            log.exception("admin: reloading the monitoring permissions failed")
+
+    async def save_monitor_group(self, user_id: int, name: str, supervisors: Sequence[str],
+                                 agents: Sequence[str]) -> None:
+        def save(session: Session) -> None:
+            login = self._require(session, user_id, top=True).login
+            name_ = name.strip()
+            group = session.scalar(select(MonitorGroup).where(MonitorGroup.name == name_))
+            # A group from the configuration stays marked as such: the next start writes it again.
+            from_config = group is not None and group.from_config
+            monitor_groups.save_group(session, name_, list(supervisors), list(agents), from_config=from_config)
+            log.info("admin: %s saved monitoring group %s: supervisors %s, agents %s", login, name_,
+                     ",".join(supervisors) or "-", ",".join(agents) or "-")
+
+        await self._run(save)
+        self._monitor_groups_changed()
+
+    async def remove_monitor_group(self, user_id: int, name: str) -> None:
+        def remove(session: Session) -> None:
+            login = self._require(session, user_id, top=True).login
+            monitor_groups.remove_group(session, name)
+            log.info("admin: %s removed monitoring group %s", login, name)
+
+        await self._run(remove)
+        self._monitor_groups_changed()
+
+    async def monitor_log(self, user_id: int, page: int, per_page: int) -> ResultPage[MonitorLogRow]:
+        def read(session: Session) -> ResultPage[MonitorLogRow]:
+            users = scoped_user_ids(self._require(session, user_id))
+            conditions: list[ColumnElement[bool]] = []
+            if users is not None:
+                conditions.append(or_(MonitorSession.supervisor_id.in_(users), MonitorSession.agent_id.in_(users)))
+            total = session.scalar(select(func.count()).select_from(MonitorSession).where(*conditions)) or 0
+            pages, offset = _paging(page, per_page, total)
+            supervisor, agent = aliased(User), aliased(User)
+            found = session.execute(
+                select(MonitorSession, supervisor.name, agent.name)
+                .outerjoin(supervisor, supervisor.id == MonitorSession.supervisor_id)
+                .outerjoin(agent, agent.id == MonitorSession.agent_id)
+                .where(*conditions).order_by(MonitorSession.started_at.desc(), MonitorSession.id.desc())
+                .offset(offset).limit(per_page)).all()
+            modes: dict[str, list[tuple[str, datetime]]] = {}
+            ids = [row[0].id for row in found]
+            if ids:
+                for event in session.scalars(select(MonitorEvent).where(MonitorEvent.session_id.in_(ids))
+                                             .order_by(MonitorEvent.at, MonitorEvent.id)):
+                    modes.setdefault(event.session_id, []).append((event.mode, event.at))
+            rows = tuple(
+                MonitorLogRow(ms.id, ms.started_at, _agent_label(supervisor_name, ms.supervisor, ms.supervisor),
+                              _agent_label(agent_name, ms.agent, ms.agent), ms.customer, ms.origin,
+                              tuple(modes.get(ms.id, ())), ms.ended_at, ms.outcome)
+                for ms, supervisor_name, agent_name in found)
+            return ResultPage(rows, page, pages, total)
+
+        return await self._run(read)

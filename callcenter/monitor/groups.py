@@ -82,6 +82,9 @@ def save_group(session: Session, name: str, supervisors: Sequence[str], agents: 
         group = MonitorGroup(name=name)
         session.add(group)
     group.all_agents, group.from_config = all_agents, from_config
+    # The old members go first: the unit of work would insert the new rows before deleting the old.
+    group.members = []
+    session.flush()
     group.members = [MonitorGroupMember(user_id=u.id, role="supervisor") for u in dict.fromkeys(supervisor_users)]
     group.members += [MonitorGroupMember(user_id=u.id, role="agent") for u in dict.fromkeys(agent_users)]
     session.flush()

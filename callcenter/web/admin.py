@@ -1,5 +1,5 @@
 """The admin pages of the panel: recordings (search, listen, download), the CDR list and its CSV, the
-retention settings and the organisational units.
+retention settings, the organisational units, the monitoring permission groups and the monitoring log.
 
 Only HTTP lives here: every query goes through the ``AdminBackend`` protocol (backend.py), which limits
 it to the admin's scope. Sessions, roles and CSRF are the panel's (panel.py ``guard``); docs/panel.md
@@ -26,6 +26,8 @@ from callcenter.web.backend import (
     AdminAccess,
     AdminBackend,
     CdrFilters,
+    MonitorGroupRow,
+    MonitorLogRow,
     PanelError,
     RecordingFilters,
     RecordingRow,
@@ -46,6 +48,8 @@ NOT_TOP = "This page is for top admins: its settings apply to every unit"
 NO_RECORDING = "No such recording"
 NOTHING_DELETED = "Nothing was deleted"
 UNIT_LIST_MAX = 5000
+GROUP_NAME_MAX = 40
+MODE_LABELS = {"silent": "listen", "whisper": "whisper", "barge": "three-way"}
 
 # (query field, label, longest value) of the searches
 RECORDING_FIELDS = (("from", "From", 10), ("to", "To", 10), ("agent", "Agent", 100), ("number", "Number", 80),
@@ -84,6 +88,10 @@ def add_admin(app: web.Application, backend: AdminBackend) -> None:
     app.router.add_get("/admin/units", units_page)
     app.router.add_post("/admin/units", unit_save)
     app.router.add_post("/admin/units/remove", unit_remove)
+    app.router.add_get("/admin/monitoring", monitoring_page)
+    app.router.add_post("/admin/monitoring", monitor_group_save)
+    app.router.add_post("/admin/monitoring/remove", monitor_group_remove)
+    app.router.add_get("/admin/monitoring/log", monitor_log_page)
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -472,3 +480,118 @@ async def unit_remove(request: web.Request, login: Login, access: AdminAccess) -
         status, message = _refusal(error)
         return await _units_page(request, login, access, status=status, error=message)
     return redirect("/admin/units?done=removed")
+
+
+# --- monitoring: permission groups and the log -------------------------------------------------------
+
+def _group_form(group: MonitorGroupRow | None) -> dict[str, str]:
+    if group is None:
+        return {"name": "", "supervisors": "", "agents": ""}
+    return {"name": group.name, "supervisors": ", ".join(group.supervisors),
+            "agents": "*" if group.all_agents else ", ".join(group.agents)}
+
+
+async def _monitoring_page(request: web.Request, login: Login, access: AdminAccess, *, status: int = 200,
+                           error: str = "", done: str = "", form: Mapping[str, str] | None = None) -> web.Response:
+    groups = await request.app[ADMIN].backend.monitor_groups(login.user.id)
+    if form is None:
+        form = _group_form(next((g for g in groups if g.name == request.query.get("edit")), None))
+    return _page(request, login, access, "admin_monitoring.html", status, error=error, done=done, groups=groups,
+                 form=form, editing=any(g.name == form["name"] for g in groups))
+
+
+@admin_page(top=True)
+async def monitoring_page(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
+    done = {"saved": "The group was saved; it applies at once.",
+            "removed": "The group was removed; it applies at once."}.get(request.query.get("done", ""), "")
+    return await _monitoring_page(request, login, access, done=done)
+
+
+def monitor_group_input(form: Mapping[str, str]) -> tuple[str, list[str], list[str]]:
+    """(name, supervisors, agents) from the form; raises BadInput with the message shown above it."""
+    name = form["name"].strip()
+    if len(name) > GROUP_NAME_MAX:
+        raise BadInput(f"Name: at most {GROUP_NAME_MAX} characters (letters, digits, _ or -)")
+    if CONTROL.search(name):
+        raise BadInput("Name: control characters are not allowed")
+    for field, label in (("supervisors", "Supervisors"), ("agents", "Agents")):
+        if len(form[field]) > UNIT_LIST_MAX:
+            raise BadInput(f"{label}: at most {UNIT_LIST_MAX} characters")
+        if CONTROL.search(re.sub(r"[\r\n\t]", " ", form[field])):  # a textarea's line breaks separate names
+            raise BadInput(f"{label}: control characters are not allowed")
+    supervisors, agents = _names(form["supervisors"]), _names(form["agents"])
+    if "*" in supervisors:
+        raise BadInput('Supervisors: extensions or logins; "*" is only for the agents')
+    if "*" in agents and len(agents) > 1:
+        raise BadInput('Agents: either "*" (every agent) or a list of extensions, not both')
+    return name, supervisors, agents
+
+
+@admin_page(top=True)
+async def monitor_group_save(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
+    posted = await request.post()
+    form = {name: str(posted.get(name, "")) for name in ("name", "supervisors", "agents")}
+    try:
+        name, supervisors, agents = monitor_group_input(form)
+        await request.app[ADMIN].backend.save_monitor_group(login.user.id, name, supervisors, agents)
+    except BadInput as error:
+        return await _monitoring_page(request, login, access, status=400, error=str(error), form=_cut(form))
+    except CallcenterError as error:
+        status, message = _refusal(error)
+        return await _monitoring_page(request, login, access, status=status, error=message, form=_cut(form))
+    return redirect("/admin/monitoring?done=saved")
+
+
+def _cut(form: Mapping[str, str]) -> dict[str, str]:
+    """The form as typed, to show again (cut to a sane length)."""
+    return {name: value[:UNIT_LIST_MAX + 20] for name, value in form.items()}
+
+
+@admin_page(top=True)
+async def monitor_group_remove(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
+    posted = await request.post()
+    name = str(posted.get("name", ""))[:200]
+    try:
+        await request.app[ADMIN].backend.remove_monitor_group(login.user.id, name)
+    except CallcenterError as error:
+        status, message = _refusal(error)
+        return await _monitoring_page(request, login, access, status=status, error=message)
+    return redirect("/admin/monitoring?done=removed")
+
+
+@dataclass(frozen=True)
+class MonitorLogLine:
+    id: str
+    started: str
+    supervisor: str
+    agent: str
+    customer: str
+    origin: str
+    modes: str  # "listen 10:00:01, whisper 10:00:09"
+    ended: str
+    outcome: str
+
+    @classmethod
+    def of(cls, row: MonitorLogRow) -> MonitorLogLine:
+        modes = ", ".join(f"{MODE_LABELS.get(mode, mode)} {at.astimezone(UTC):%H:%M:%S}" for mode, at in row.modes)
+        return cls(row.id, utc_text(row.started_at), row.supervisor, row.agent, row.customer, row.origin, modes,
+                   utc_text(row.ended_at), row.outcome.replace("_", " "))
+
+
+@admin_page()
+async def monitor_log_page(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
+    """The monitoring sessions (audit) in the admin's scope, newest first."""
+    values = _query(request.query)
+    try:
+        page = _page_number(values)
+        result = await request.app[ADMIN].backend.monitor_log(login.user.id, page, request.app[ADMIN].per_page)
+    except BadInput as error:
+        return _page(request, login, access, "admin_monitor_log.html", 400, error=str(error), lines=None,
+                     pager=None)
+    except CallcenterError as error:
+        status, message = _refusal(error)
+        return _page(request, login, access, "admin_monitor_log.html", status, error=message, lines=None,
+                     pager=None)
+    return _page(request, login, access, "admin_monitor_log.html", error="",
+                 lines=[MonitorLogLine.of(row) for row in result.rows],
+                 pager=_pager("/admin/monitoring/log", {}, result))

@@ -78,7 +78,8 @@ def make_app(health_check: HealthCheck, status: Callable[[], dict[str, Any]], *,
     """The web application. With a ``backend`` it also serves the panel (login, /agent, /wallboard and
     their APIs); ``session_key`` (hex, at least 16 bytes) signs its session cookies, and
     ``secure_cookies`` marks them Secure even on plain HTTP (behind a TLS proxy). With ``admin`` too, the
-    admin pages (/admin/recordings, /admin/cdr, /admin/retention, /admin/units: web/admin.py)."""
+    admin pages (/admin/recordings, /admin/cdr, /admin/retention, /admin/units, /admin/monitoring:
+    web/admin.py)."""
     app = web.Application()
     app[HEALTH] = health_check
     app[STATUS] = status

@@ -64,7 +64,13 @@ class PanelBackend(Protocol):
         """An agent acts on their own state or call (login, ready, pause, wrapup, dial, hold...)."""
 
     async def supervisor_action(self, user_id: int, action: str, params: Mapping[str, str]) -> None:
-        """A supervisor approves or denies a pause, or logs an agent out."""
+        """A supervisor approves or denies a pause, logs an agent out, or monitors a call (``monitor_start``
+        {extension, mode}, ``monitor_mode`` {mode}, ``monitor_stop``)."""
+
+    def monitor_view(self, user_id: int) -> dict[str, Any]:
+        """The supervisor's own monitoring: ``{"session": null | {"id", "agent", "agent_name", "mode":
+        silent|whisper|barge, "state": ringing|active}, "can_monitor": bool}``. Cheap: built from memory;
+        every change of it grows ``version``."""
 
     @property
     def version(self) -> int:
@@ -160,9 +166,35 @@ class UnitRow:
     admins: tuple[str, ...]  # logins
 
 
+@dataclass(frozen=True)
+class MonitorGroupRow:
+    """A permission group (MON-2): its supervisors may monitor its agents (or every agent)."""
+
+    name: str
+    supervisors: tuple[str, ...]  # extensions (logins of users without one)
+    agents: tuple[str, ...]
+    all_agents: bool
+    from_config: bool  # written from the configuration at every start
+
+
+@dataclass(frozen=True)
+class MonitorLogRow:
+    """One monitoring session of the audit, with the modes it went through."""
+
+    id: str
+    started_at: datetime
+    supervisor: str  # "Name (extension)", or the extension when the user is gone
+    agent: str
+    customer: str
+    origin: str  # feature, panel
+    modes: tuple[tuple[str, datetime], ...]  # (silent|whisper|barge, when), in order
+    ended_at: datetime | None
+    outcome: str
+
+
 class AdminBackend(Protocol):
     """What the admin pages need. Every method takes the id of the logged-in user and limits what it
-    reads to that admin's scope; retention and units are for top admins only. Refusals raise
+    reads to that admin's scope; retention, units and monitoring groups are for top admins only. Refusals raise
     ``PanelError`` (403), bad input ``CallcenterError`` subclasses with a message for the user (400)."""
 
     async def scope(self, user_id: int) -> AdminAccess | None:
@@ -200,3 +232,18 @@ class AdminBackend(Protocol):
 
     async def remove_unit(self, user_id: int, name: str) -> None:
         """Removes a unit (its users stay, without a unit)."""
+
+    async def monitor_groups(self, user_id: int) -> list[MonitorGroupRow]:
+        """The monitoring permission groups by name (top admins)."""
+
+    async def save_monitor_group(self, user_id: int, name: str, supervisors: Sequence[str],
+                                 agents: Sequence[str]) -> None:
+        """Creates or replaces a group: ``supervisors`` and ``agents`` are extensions or logins, ``agents``
+        may be ``["*"]`` (every agent). The running controller reloads the permissions afterwards."""
+
+    async def remove_monitor_group(self, user_id: int, name: str) -> None:
+        """Removes a group (top admins)."""
+
+    async def monitor_log(self, user_id: int, page: int, per_page: int) -> ResultPage[MonitorLogRow]:
+        """The monitoring sessions the admin may see (a unit admin: those whose supervisor or agent is in
+        one of their units), newest first."""

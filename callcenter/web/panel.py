@@ -36,6 +36,8 @@ AGENT = ("agent",)
 SUPERVISOR = ("supervisor", "admin")
 WHO = {AGENT: "agents", SUPERVISOR: "supervisors"}
 WRONG_LOGIN = "Wrong login or password"
+# A supervisor's monitor_view with nothing to show: what the wallboard assumes until told otherwise.
+NO_MONITOR = '{"session":null,"can_monitor":false}'
 
 PANEL_PATHS = ("/login", "/logout", "/password", "/agent", "/wallboard", "/api/agent", "/api/wallboard",
                "/api/supervisor")
@@ -97,6 +99,7 @@ def add_panel(app: web.Application, backend: PanelBackend, session_key: str, sec
     app.router.add_get("/api/wallboard", wallboard_json)
     app.router.add_get("/api/wallboard/events", wallboard_events)
     app.router.add_post("/api/supervisor/action", supervisor_action)
+    app.router.add_get("/api/supervisor/monitor", monitor_json)
     app.router.add_static("/static/", STATIC_DIR)
 
 
@@ -412,8 +415,27 @@ async def wallboard_json(request: web.Request, login: Login) -> web.StreamRespon
 
 
 @guard(SUPERVISOR, api=True)
+async def monitor_json(request: web.Request, login: Login) -> web.StreamResponse:
+    """The supervisor's own monitoring session (``monitor_view``)."""
+    try:
+        return _json_text(to_json(request.app[PANEL].backend.monitor_view(login.user.id)))
+    except PanelError as error:
+        return _error_json(error)
+
+
+def _monitor_text(state: PanelState, user: PanelUser) -> str:
+    """The supervisor's ``monitor_view`` as JSON; when the backend refuses it, the view of nobody."""
+    try:
+        return to_json(state.backend.monitor_view(user.id))
+    except PanelError:
+        return NO_MONITOR
+
+
+@guard(SUPERVISOR, api=True)
 async def wallboard_events(request: web.Request, login: Login) -> web.StreamResponse:
-    """``event: wallboard`` with the shared wallboard text now and whenever it changes."""
+    """``event: wallboard`` with the shared wallboard text now and whenever it changes; ``event: monitor``
+    with the viewer's own ``monitor_view`` whenever it differs from the last one sent (the page starts from
+    ``NO_MONITOR`` at every connection, so a first one is sent only when there is something to show)."""
     state = request.app[PANEL]
     feed = state.feed
     loop = asyncio.get_running_loop()
@@ -421,9 +443,14 @@ async def wallboard_events(request: web.Request, login: Login) -> web.StreamResp
         seq, text = feed.snapshot()
         stream = await EventStream.open(request)
         checked = loop.time()
+        monitor = NO_MONITOR
         try:
             await stream.send("wallboard", text)
             while not state.closing.is_set():
+                current = _monitor_text(state, login.user)
+                if current != monitor:
+                    await stream.send("monitor", current)
+                    monitor = current
                 newer = await feed.next(seq, state.ping_interval, state.closing)
                 if state.closing.is_set() or stream.closed:
                     break

@@ -100,6 +100,41 @@ def _ack(final_2xx: bool) -> str:
 """
 
 
+# Asterisk re-INVITEs a party whose connected line changes (a supervisor joining a monitoring bridge,
+# a transfer): a sipp call aborts on an INVITE it does not expect, so waits accept one and answer it.
+REINVITE_OK = """  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+""" + SDP + """
+    ]]>
+  </send>
+  <recv request="ACK"/>
+"""
+
+
+def _wait(ms: int, label: str) -> str:
+    """A pause of ``ms`` that answers re-INVITEs (and starts over after one)."""
+    return (f'  <label id="{label}"/>\n  <recv request="INVITE" timeout="{ms}" ontimeout="{label}-done"/>\n'
+            + REINVITE_OK + f'  <nop next="{label}"/>\n  <label id="{label}-done"/>\n')
+
+
+def _wait_bye(timeout_ms: int | None = None) -> str:
+    """Waits for the far end's BYE, answering re-INVITEs meanwhile, and says 200 OK."""
+    timeout = f' timeout="{timeout_ms}"' if timeout_ms is not None else ""
+    return ('  <label id="bye"/>\n  <recv request="INVITE" optional="true" next="reinvite"/>\n'
+            f'  <recv request="BYE"{timeout}/>\n' + OK_200 + '  <nop next="end"/>\n  <label id="reinvite"/>\n'
+            + REINVITE_OK + '  <nop next="bye"/>\n  <label id="end"/>\n')
+
+
 def _init_vars(caller: str, caller_name: str) -> str:
     return f"""  <nop>
     <action>
@@ -160,26 +195,31 @@ def caller_scenario(*, auth: bool, dtmf: str = "", dtmf_after_ms: int = 1500,
         parts.append(_ack(False))
         parts.append("</scenario>\n")
         return "".join(parts)
-    parts.append('  <recv response="200" rtd="true"/>\n')
+    # The far end's To (with its tag): [last_To:] names us once it has re-INVITEd us.
+    if hangup_after_ms is not None:
+        parts.append('  <recv response="200" rtd="true"><action><ereg regexp=".*" search_in="hdr" header="To:" '
+                     'check_it="true" assign_to="remote_to"/></action></recv>\n')
+    else:
+        parts.append('  <recv response="200" rtd="true"/>\n')
     parts.append(_ack(True))
     steps = list(keys or []) + ([(dtmf_after_ms, dtmf)] if dtmf else [])
     if steps:
         # RFC 4733 events on payload type 96, as offered in the SDP (sipp's own DTMF pcaps use 101).
         # play_dtmf and play_pcap_audio cancel each other within a call: DTMF callers send no audio.
-        for pause_ms, digits in steps:
-            parts.append(f'  <pause milliseconds="{pause_ms}"/>\n')
+        for number, (pause_ms, digits) in enumerate(steps):
+            parts.append(_wait(pause_ms, f"step{number}"))
             if digits:
                 parts.append(f'  <nop><action><exec play_dtmf="{digits}"/></action></nop>\n')
     else:
         parts.append(f'  <nop><action><exec play_pcap_audio="{audio_pcap}"/></action></nop>\n')
     if hangup_after_ms is not None:
-        parts.append(f'  <pause milliseconds="{hangup_after_ms}"/>\n')
+        parts.append(_wait(hangup_after_ms, "talk"))
         parts.append("""  <send retrans="500">
     <![CDATA[
       BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: "[$caller_name]" <sip:[$caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      [last_To:]
+      To:[$remote_to]
       Call-ID: [call_id]
       CSeq: [cseq] BYE
       Contact: <sip:[$caller]@[local_ip]:[local_port]>
@@ -192,8 +232,7 @@ def caller_scenario(*, auth: bool, dtmf: str = "", dtmf_after_ms: int = 1500,
 """)
     else:
         # A BYE during <pause> would abort the call: wait for it with a receive instead.
-        parts.append(f'  <recv request="BYE" timeout="{wait_bye_ms}"/>\n')
-        parts.append(OK_200)
+        parts.append(_wait_bye(wait_bye_ms))
     parts.append('  <ResponseTimeRepartition value="100, 500, 1000, 2000, 5000"/>\n</scenario>\n')
     return "".join(parts)
 
@@ -260,7 +299,7 @@ def phone_scenario(mode: str = "answer", ring_ms: int = 200, audio_pcap: str = A
     body = head + send("180 Ringing") + f'  <pause milliseconds="{ring_ms}"/>\n' + send("200 OK", sdp=True)
     body += '  <recv request="ACK" rtd="true" crlf="true"/>\n'
     body += f'  <nop><action><exec play_pcap_audio="{audio_pcap}"/></action></nop>\n'
-    return body + '  <recv request="BYE"/>\n' + OK_200 + "</scenario>\n"
+    return body + _wait_bye() + "</scenario>\n"
 
 
 @dataclass

@@ -164,6 +164,8 @@ def test_groups_give_permissions_and_config_groups_are_synchronised(db: Database
             "all": MonitorGroupSpec("all", ("2006", "2099"), (), all_agents=True)})
         assert problems == ["monitoring group all: no user with extension 2099 (left out)"]
         groups.save_group(session, "extra", ["2005"], ["2006"])
+    with db.session() as session:  # at the next start the same groups are written again
+        assert groups.sync_groups(session, {"team": MonitorGroupSpec("team", ("2005",), ("2001", "2002"))}) == []
     with db.session() as session:
         permissions = groups.load_permissions(session)
         views = groups.list_groups(session)

@@ -114,6 +114,9 @@ class FakeBackend:
                             "avg_wait": 12.5, "avg_talk": 95.0}],
                 "agents": agents, "approvals": []}
 
+    def monitor_view(self, user_id: int) -> dict[str, Any]:
+        return {"session": None, "can_monitor": False}  # test_web_monitor.py fakes monitoring
+
     async def agent_action(self, user_id: int, action: str, params: Mapping[str, str]) -> None:
         self.actions.append((user_id, action, dict(params)))
         if action == "ready":

@@ -173,8 +173,12 @@
     /**
      * Follows an SSE stream: calls onData with each `eventName` message's JSON. On a break it asks
      * `checkUrl` (a 401 goes to the login page; a 200 is drawn), then reconnects after 1, 2, 4... 30 s.
+     * `options.events` maps other event names to handlers of their JSON; `options.onOpen` runs at
+     * every (re)connection.
      */
-    feed: function (url, eventName, checkUrl, onData) {
+    feed: function (url, eventName, checkUrl, onData, options) {
+      const extra = (options && options.events) || {};
+      const onOpen = options && options.onOpen;
       const status = document.getElementById("connection");
       let source = null;
       let delay = 1000;
@@ -200,6 +204,17 @@
           }
           onData(data);
         });
+        Object.keys(extra).forEach(function (name) {
+          source.addEventListener(name, function (event) {
+            let data;
+            try {
+              data = JSON.parse(event.data);
+            } catch (err) {
+              return;
+            }
+            extra[name](data);
+          });
+        });
         source.addEventListener("notice", function (event) {
           try {
             Panel.message(JSON.parse(event.data).error || "");
@@ -209,6 +224,7 @@
         });
         source.onopen = function () {
           live(true);
+          if (onOpen) onOpen();
         };
         source.onerror = function () {
           source.close();

@@ -1,5 +1,7 @@
 /* The wallboard: draws backend.wallboard() as it arrives on /api/wallboard/events; ticks the waits
-   and times in state every second; supervisors approve or deny pauses and log agents out. Needs panel.js. */
+   and times in state every second; supervisors approve or deny pauses, log agents out and monitor live
+   calls (listen, whisper, three-way: the controller rings their phone). The same stream sends
+   `event: monitor` with the supervisor's own session (monitor_view) when it changes. Needs panel.js. */
 (function () {
   "use strict";
 
@@ -8,11 +10,17 @@
     return document.getElementById(id);
   };
   const ACTION_URL = "/api/supervisor/action";
+  const MONITOR_URL = "/api/supervisor/monitor";
   const STATES = P.AGENT_STATES;
   const HEADERS = ["Ext", "Name", "State", "Reason", "Time", "Calls", ""];
   const wide = window.matchMedia("(min-width: 1100px)");
 
+  const MODES = { silent: "Listen", whisper: "Whisper", barge: "Three-way" };
+  const DIRECTIONS = { inbound: "Inbound", outbound: "Outbound", callback: "Callback", direct: "Direct" };
+  const NO_MONITOR = { session: null, can_monitor: false };
+
   let board = null;
+  let monitor = NO_MONITOR;
 
   function list(value) {
     return Array.isArray(value) ? value : [];
@@ -179,6 +187,98 @@
     );
   }
 
+  function newCallRow(ext) {
+    const buttons = Object.keys(MODES).map(function (mode) {
+      const button = P.el("button", { type: "button", className: "small", dataset: { testid: "monitor-" + mode } }, MODES[mode]);
+      button.addEventListener("click", function () {
+        monitorAct(button, "monitor_start", { extension: ext, mode: mode });
+      });
+      return button;
+    });
+    return P.el(
+      "tr",
+      { dataset: { extension: ext } },
+      P.el("td", { className: "agent" }),
+      P.el("td", { className: "number" }),
+      P.el("td", { className: "queue" }),
+      P.el("td", { className: "direction" }),
+      P.el("td", { className: "since timer" }),
+      P.el("td", { className: "monitored-by" }),
+      P.el.apply(null, ["td", { className: "monitor-actions" }].concat(buttons))
+    );
+  }
+
+  function drawCalls(calls) {
+    const box = $("live-calls");
+    const body = box.querySelector("tbody");
+    // Only for supervisors who may monitor: a wall screen's account (no phone) keeps its layout, and the
+    // room does not read who is being listened to.
+    P.show(box, calls.length > 0 && monitor.can_monitor === true);
+    const mine = monitor.session ? String(monitor.session.agent) : "";
+    const seen = new Set();
+    calls.forEach(function (c) {
+      const ext = String(c.agent);
+      seen.add(ext);
+      let row = body.querySelector('tr[data-extension="' + CSS.escape(ext) + '"]');
+      if (!row) row = newCallRow(ext);
+      body.append(row);
+      row.dataset.since = c.since || "";
+      row.dataset.mine = ext === mine ? "true" : "false";
+      const cell = function (cls) {
+        return row.querySelector("." + cls);
+      };
+      P.setText(cell("agent"), (c.agent_name ? c.agent_name + " " : "") + "(" + ext + ")");
+      P.setText(cell("number"), c.number || "–");
+      P.setText(cell("queue"), c.queue || "–");
+      P.setText(cell("direction"), DIRECTIONS[c.direction] || c.direction || "");
+      P.setText(cell("monitored-by"), list(c.monitored_by).join(", "));
+    });
+    Array.from(body.rows).forEach(function (row) {
+      if (!seen.has(row.dataset.extension)) row.remove();
+    });
+  }
+
+  function drawMonitor(view) {
+    monitor = view && typeof view === "object" ? view : NO_MONITOR;
+    const session = monitor.session && typeof monitor.session === "object" ? monitor.session : null;
+    const bar = $("monitor-bar");
+    P.show(bar, session !== null);
+    if (session) {
+      bar.dataset.state = session.state || "";
+      bar.dataset.mode = session.mode || "";
+      P.setText($("monitor-agent"), (session.agent_name ? session.agent_name + " " : "") + "(" + session.agent + ")");
+      P.setText($("monitor-mode"), MODES[session.mode] || session.mode || "");
+      P.setText($("monitor-state"), session.state === "ringing" ? "Ringing your phone…" : "");
+      bar.querySelectorAll("button[data-mode]").forEach(function (button) {
+        button.setAttribute("aria-pressed", button.dataset.mode === session.mode ? "true" : "false");
+      });
+    }
+    if (board) drawCalls(list(board.live_calls));
+  }
+
+  function monitorAct(button, action, params) {
+    return P.act(button, ACTION_URL, action, params, refreshMonitor);
+  }
+
+  /** Asks for the supervisor's session at once (after an action; the stream also sends its changes). */
+  async function refreshMonitor() {
+    try {
+      const response = await fetch(MONITOR_URL, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (response.ok) drawMonitor(await response.json());
+    } catch (err) {
+      /* the stream brings the next change */
+    }
+  }
+
+  $("monitor-bar").querySelectorAll("button[data-mode]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      monitorAct(button, "monitor_mode", { mode: button.dataset.mode });
+    });
+  });
+  $("btn-monitor-stop").addEventListener("click", function () {
+    monitorAct($("btn-monitor-stop"), "monitor_stop", {});
+  });
+
   function drawTotals(data) {
     const agents = list(data.agents);
     const count = function (states) {
@@ -196,6 +296,7 @@
     drawQueues(list(data.queues));
     drawAgents(list(data.agents));
     drawApprovals(list(data.approvals));
+    drawCalls(list(data.live_calls));
     drawTotals(data);
     tick();
   }
@@ -219,11 +320,20 @@
     Array.from($("approvals").querySelectorAll(".since")).forEach(function (el) {
       P.setText(el, P.elapsed(el.dataset.since));
     });
+    Array.from($("live-calls").querySelector("tbody").rows).forEach(function (row) {
+      P.setText(row.querySelector(".since"), P.elapsed(row.dataset.since));
+    });
   }
 
   wide.addEventListener("change", function () {
     if (board) drawAgents(list(board.agents));
   });
   setInterval(tick, 1000);
-  P.feed("/api/wallboard/events", "wallboard", "/api/wallboard", render);
+  P.feed("/api/wallboard/events", "wallboard", "/api/wallboard", render, {
+    events: { monitor: drawMonitor },
+    // Each connection starts from "no session" and is told only what differs from it.
+    onOpen: function () {
+      drawMonitor(NO_MONITOR);
+    },
+  });
 })();
