@@ -22,8 +22,10 @@ import base64
 import contextlib
 import json
 import math
+import socket
 import struct
 import sys
+import threading
 import time
 import uuid
 import wave
@@ -132,7 +134,7 @@ def tone_pcap(path: Path, frequency: float, seconds: float = 30.0, level_dbfs: f
     samples = sine_samples(frequency, packets * SAMPLES_PER_PACKET, level_dbfs)
     table: dict[int, int] = {}
     payload = bytes(table.setdefault(s, alaw_encode(s)) for s in samples)
-    ssrc = 0x70000000 + round(frequency * 10) % 0x0FFFFFFF  # one per tone: parties differ
+    ssrc = tone_ssrc(frequency)  # one per tone: parties differ
     out = [_PCAP_HEADER.pack(0xA1B2C3D4, 2, 4, 0, 0, 65535, _ETHERNET)]
     for index in range(packets):
         chunk = payload[index * SAMPLES_PER_PACKET:(index + 1) * SAMPLES_PER_PACKET]
@@ -389,3 +391,80 @@ class LegRecorder:
             await self.wait_event(self._gone(leg.snoop_id), timeout, f"end of {leg.snoop_id}")
             leg.stopped = True
         return {leg.name: leg.path for leg in self.legs.values()}
+
+
+def tone_ssrc(frequency: float) -> int:
+    """The RTP SSRC ``tone_pcap`` gives a tone: sipp replays it as is, so it names the sender."""
+    return 0x70000000 + round(frequency * 10) % 0x0FFFFFFF
+
+
+class RtpCapture:
+    """What Asterisk sends to each sipp party, taken off the loopback interface (root only).
+
+    A snoop on a channel hears the channel's audio before other audiohooks (a supervisor's whisper)
+    are mixed in, so the only faithful record of what a party hears is the RTP that reaches its
+    phone. A party is found by the tone it sends (``tone_ssrc``): packets *to* its media port are
+    what it hears.
+    """
+
+    def __init__(self) -> None:
+        self.packets: list[tuple[float, int, int, int, bytes]] = []  # time, src port, dst port, ssrc, payload
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+
+    def __enter__(self) -> RtpCapture:
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
+        sock.bind(("lo", 0))
+        sock.settimeout(0.2)
+        self._socket = sock
+        self._thread = threading.Thread(target=self._read, name="rtp-capture", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2)
+        if self._socket is not None:
+            self._socket.close()
+
+    def _read(self) -> None:
+        assert self._socket is not None
+        while not self._stop.is_set():
+            try:
+                frame, address = self._socket.recvfrom(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            # Loopback shows each packet twice: keep the copy arriving at its receiver.
+            if address[2] != socket.PACKET_HOST or len(frame) < 14 + 20 + 8 + 12:
+                continue
+            ip = frame[14:]
+            if ip[0] >> 4 != 4 or ip[9] != 17:
+                continue
+            header = (ip[0] & 0x0F) * 4
+            src_port, dst_port = struct.unpack_from("!HH", ip, header)
+            rtp = ip[header + 8:]
+            if len(rtp) < 12 or rtp[0] >> 6 != 2 or rtp[1] & 0x7F != 8:
+                continue  # not A-law RTP (SIP, DTMF events, RTCP)
+            ssrc = struct.unpack_from("!I", rtp, 8)[0]
+            offset = 12 + 4 * (rtp[0] & 0x0F)
+            self.packets.append((time.monotonic(), src_port, dst_port, ssrc, rtp[offset:]))
+
+    def port_of(self, frequency: float) -> int:
+        """The media port of the party that sends ``frequency``."""
+        ssrc = tone_ssrc(frequency)
+        for _when, src_port, _dst, packet_ssrc, _payload in list(self.packets):
+            if packet_ssrc == ssrc:
+                return src_port
+        raise AssertionError(f"nobody sent the {frequency:.0f} Hz tone")
+
+    def heard_by(self, port: int, start: float, end: float) -> list[int]:
+        """16-bit samples of what reached ``port`` between two ``time.monotonic()`` instants."""
+        samples: list[int] = []
+        for when, _src, dst_port, _ssrc, payload in list(self.packets):
+            if dst_port == port and start <= when <= end:
+                samples.extend(alaw_decode(byte) for byte in payload)
+        return samples
