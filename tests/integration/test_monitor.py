@@ -63,6 +63,11 @@ async def test_denied_and_no_call_play_their_message_and_leave_the_call_alone(
         fresh_system: System, phone: PhoneFactory) -> None:
     await phone("2002", "answer")
     since = now()
+    before = fresh_system.cdr_count()
+    # Bob is on a call (a DID routed to his extension) while 2001 tries to listen in.
+    call = sipp.caller(fresh_system.sip_port, "1001", caller="0302220000", hangup_after_ms=7000)
+    await call.start()
+    await asyncio.sleep(1.0)
     async with AriObserver(fresh_system) as observer:
         # 2001 is in no monitoring group.
         denied = await sipp.caller(fresh_system.sip_port, "#442002", user="2001",
@@ -74,6 +79,10 @@ async def test_denied_and_no_call_play_their_message_and_leave_the_call_alone(
         assert denied.ok and no_call.ok and outside.ok, (denied.output, no_call.output, outside.output)
         played = [e["playback"]["media_uri"] for e in observer.events if e["type"] == "PlaybackFinished"]
     assert sum("monitor-denied" in m for m in played) == 2 and sum("monitor-no-call" in m for m in played) == 1
+    # Bob's call went on undisturbed to its end.
+    assert (await call.wait(30)).ok
+    bob = [c for c in fresh_system.wait_cdrs(before, 4) if c.src == "0302220000"]
+    assert len(bob) == 1 and bob[0].disposition == "ANSWERED" and bob[0].billsec >= 6
     rows = sessions_since(fresh_system, since, 3, lambda r: r.outcome != "")
     assert [(r.supervisor, r.agent, r.outcome, events) for r, events in rows] == [
         ("2001", "2002", "denied", []), ("2005", "2003", "no_call", []), ("2005", "2004", "denied", [])]
