@@ -65,26 +65,27 @@ async def test_denied_and_no_call_play_their_message_and_leave_the_call_alone(
     since = now()
     before = fresh_system.cdr_count()
     # Bob is on a call (a DID routed to his extension) while 2001 tries to listen in.
-    call = sipp.caller(fresh_system.sip_port, "1001", caller="0302220000", hangup_after_ms=7000)
+    call = sipp.caller(fresh_system.sip_port, "1001", caller="0302220000", hangup_after_ms=6000)
     await call.start()
     await asyncio.sleep(1.0)
     async with AriObserver(fresh_system) as observer:
-        # 2001 is in no monitoring group.
-        denied = await sipp.caller(fresh_system.sip_port, "#442002", user="2001",
-                                   password=fresh_system.password("2001"), wait_bye_ms=15000).run(30)
-        # 2005 may monitor 2003, but 2003 has no call.
-        no_call = await supervisor_call(fresh_system, "#442003", wait_bye_ms=15000).run(30)
-        # 2005 may not monitor 2004 (not in the group's agents).
-        outside = await supervisor_call(fresh_system, "#442004", wait_bye_ms=15000).run(30)
+        denied, no_call, outside = await asyncio.gather(
+            # 2001 is in no monitoring group.
+            sipp.caller(fresh_system.sip_port, "#442002", user="2001", password=fresh_system.password("2001"),
+                        wait_bye_ms=15000).run(30),
+            # 2005 may monitor 2003, but 2003 has no call.
+            supervisor_call(fresh_system, "#442003", wait_bye_ms=15000).run(30),
+            # 2005 may not monitor 2004 (not in the group's agents).
+            supervisor_call(fresh_system, "#442004", wait_bye_ms=15000).run(30))
         assert denied.ok and no_call.ok and outside.ok, (denied.output, no_call.output, outside.output)
         played = [e["playback"]["media_uri"] for e in observer.events if e["type"] == "PlaybackFinished"]
     assert sum("monitor-denied" in m for m in played) == 2 and sum("monitor-no-call" in m for m in played) == 1
     # Bob's call went on undisturbed to its end.
     assert (await call.wait(30)).ok
     bob = [c for c in fresh_system.wait_cdrs(before, 4) if c.src == "0302220000"]
-    assert len(bob) == 1 and bob[0].disposition == "ANSWERED" and bob[0].billsec >= 6
+    assert len(bob) == 1 and bob[0].disposition == "ANSWERED" and bob[0].billsec >= 5
     rows = sessions_since(fresh_system, since, 3, lambda r: r.outcome != "")
-    assert [(r.supervisor, r.agent, r.outcome, events) for r, events in rows] == [
+    assert sorted((r.supervisor, r.agent, r.outcome, events) for r, events in rows) == [
         ("2001", "2002", "denied", []), ("2005", "2003", "no_call", []), ("2005", "2004", "denied", [])]
     nothing_left(fresh_system)
 
@@ -95,7 +96,7 @@ async def test_keypad_switches_modes_and_the_session_ends_with_the_agents_call(
     since = now()
     # A call users dial to each other (bridged by the dialplan, not the ACD).
     call = sipp.caller(fresh_system.sip_port, "2002", user="2001", password=fresh_system.password("2001"),
-                       hangup_after_ms=9000)
+                       hangup_after_ms=7500)
     await call.start()
     await asyncio.sleep(1.0)
     supervisor = supervisor_call(fresh_system, "#442002", keys=[(1500, "5"), (1500, "6"), (1500, "4")],
@@ -118,7 +119,7 @@ async def test_panel_rings_the_supervisor_switches_and_stops(fresh_system: Syste
     sam = PanelClient(fresh_system.web_url)
     await sam.login("2005", fresh_system.password("2005"), page="/wallboard")
     since = now()
-    call = sipp.caller(fresh_system.sip_port, "1205", caller="0305550177", hangup_after_ms=15000)
+    call = sipp.caller(fresh_system.sip_port, "1205", caller="0305550177", hangup_after_ms=9000)
     await call.start()
     try:
         deadline = time.monotonic() + 10
