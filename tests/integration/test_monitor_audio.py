@@ -6,6 +6,7 @@ channel would not do: it hears the channel before a whisper is mixed in.)"""
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,10 @@ async def what_each_hears(capture: RtpCapture, ports: dict[str, int]) -> dict[st
 
 async def test_silent_whisper_three_way_and_back_to_silent_by_ear(fresh_system: System, agent: AgentFactory,
                                                                   tmp_path: Path) -> None:
-    pcaps = {freq: str(tone_pcap(tmp_path / f"{int(freq)}.pcap", freq, seconds=60)) for freq in TONES}
+    base = random.randrange(1, 0x0FFFFFFF) << 4
+    ssrcs = {freq: base + n for n, freq in enumerate(TONES)}
+    pcaps = {freq: str(tone_pcap(tmp_path / f"{int(freq)}.pcap", freq, seconds=60, ssrc=ssrcs[freq]))
+             for freq in TONES}
     await agent("2002", audio_pcap=pcaps[AGENT])
     sam = PanelClient(fresh_system.web_url)
     await sam.login("2005", fresh_system.password("2005"), page="/wallboard")
@@ -56,8 +60,8 @@ async def test_silent_whisper_three_way_and_back_to_silent_by_ear(fresh_system: 
             assert time.monotonic() < deadline, "monitoring did not start"
             await asyncio.sleep(0.2)
         await asyncio.sleep(0.5)
-        ports = {"caller": capture.port_of(CALLER), "agent": capture.port_of(AGENT),
-                 "supervisor": capture.port_of(SUPERVISOR)}
+        ports = {"caller": capture.port_of(CALLER, ssrcs[CALLER]), "agent": capture.port_of(AGENT, ssrcs[AGENT]),
+                 "supervisor": capture.port_of(SUPERVISOR, ssrcs[SUPERVISOR])}
 
         async def mode(name: str) -> None:
             status, body = await sam.post("/api/supervisor/action",

@@ -125,7 +125,8 @@ def _frame(ident: int, rtp: bytes) -> bytes:
     return _DST_MAC + _SRC_MAC + b"\x08\x00" + bytes(ip) + udp
 
 
-def tone_pcap(path: Path, frequency: float, seconds: float = 30.0, level_dbfs: float = -12.0) -> Path:
+def tone_pcap(path: Path, frequency: float, seconds: float = 30.0, level_dbfs: float = -12.0,
+              ssrc: int | None = None) -> Path:
     """Writes a libpcap capture of a sine tone for sipp's ``play_pcap_audio``: Ethernet/IPv4/UDP/RTP,
     one packet per 20 ms (capture timestamps 20 ms apart, which sipp replays as the pacing), payload
     type 8 (PCMA) with 160 A-law bytes each, sequence numbers +1 and RTP timestamps +160 per packet,
@@ -134,7 +135,9 @@ def tone_pcap(path: Path, frequency: float, seconds: float = 30.0, level_dbfs: f
     samples = sine_samples(frequency, packets * SAMPLES_PER_PACKET, level_dbfs)
     table: dict[int, int] = {}
     payload = bytes(table.setdefault(s, alaw_encode(s)) for s in samples)
-    ssrc = tone_ssrc(frequency)  # one per tone: parties differ
+    # One per tone (parties differ); a test may pick its own, so that another run's tones on the same
+    # loopback (the SQLite and PostgreSQL suites run side by side) cannot be taken for its parties.
+    ssrc = tone_ssrc(frequency) if ssrc is None else ssrc
     out = [_PCAP_HEADER.pack(0xA1B2C3D4, 2, 4, 0, 0, 65535, _ETHERNET)]
     for index in range(packets):
         chunk = payload[index * SAMPLES_PER_PACKET:(index + 1) * SAMPLES_PER_PACKET]
@@ -453,9 +456,9 @@ class RtpCapture:
             offset = 12 + 4 * (rtp[0] & 0x0F)
             self.packets.append((time.monotonic(), src_port, dst_port, ssrc, rtp[offset:]))
 
-    def port_of(self, frequency: float) -> int:
-        """The media port of the party that sends ``frequency``."""
-        ssrc = tone_ssrc(frequency)
+    def port_of(self, frequency: float, ssrc: int | None = None) -> int:
+        """The media port of the party that sends ``frequency`` (with ``tone_pcap``'s ``ssrc``)."""
+        ssrc = tone_ssrc(frequency) if ssrc is None else ssrc
         for _when, src_port, _dst, packet_ssrc, _payload in list(self.packets):
             if packet_ssrc == ssrc:
                 return src_port
