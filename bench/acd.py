@@ -147,22 +147,7 @@ def talking_phone_scenario(talk_min_ms: int, talk_max_ms: int, ring_ms: int = 30
   <label id="talk"/>
   <recv request="BYE" optional="true" timeout="{TICK_MS}" ontimeout="tick" next="gone"/>
   <recv request="INVITE" timeout="{TICK_MS}" ontimeout="tick"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-{sipp.SDP}
-    ]]>
-  </send>
-  <recv request="ACK" next="talk"/>
+{sipp.REINVITE_OK}  <nop next="talk"/>
   <label id="tick"/>
   <nop><action>
     <add assign_to="ticks" value="-1"/>
