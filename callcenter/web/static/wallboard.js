@@ -21,6 +21,8 @@
 
   let board = null;
   let monitor = NO_MONITOR;
+  // Counts the stream's monitor events: a fetched view older than the latest event must not overwrite it.
+  let monitorEvents = 0;
 
   function list(value) {
     return Array.isArray(value) ? value : [];
@@ -262,9 +264,11 @@
 
   /** Asks for the supervisor's session at once (after an action; the stream also sends its changes). */
   async function refreshMonitor() {
+    const seen = monitorEvents;
     try {
       const response = await fetch(MONITOR_URL, { credentials: "same-origin", headers: { Accept: "application/json" } });
-      if (response.ok) drawMonitor(await response.json());
+      const view = response.ok ? await response.json() : null;
+      if (view !== null && seen === monitorEvents) drawMonitor(view);
     } catch (err) {
       /* the stream brings the next change */
     }
@@ -330,9 +334,15 @@
   });
   setInterval(tick, 1000);
   P.feed("/api/wallboard/events", "wallboard", "/api/wallboard", render, {
-    events: { monitor: drawMonitor },
+    events: {
+      monitor: function (view) {
+        monitorEvents += 1;
+        drawMonitor(view);
+      },
+    },
     // Each connection starts from "no session" and is told only what differs from it.
     onOpen: function () {
+      monitorEvents += 1;
       drawMonitor(NO_MONITOR);
     },
   });
