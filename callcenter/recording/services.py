@@ -45,6 +45,8 @@ RECORDINGS_FOLDER = "Recordings"
 STALE_AFTER = 15.0
 # At most this many recordings share one ffmpeg run.
 BATCH_MAX = 10
+# How long a stopped recording may take to close its file before it is converted anyway.
+STOP_WAIT = 3.0
 
 
 class RecordingControl(Protocol):
@@ -106,9 +108,14 @@ class RecordingService:
         self.spool_dir = spool_dir
         self.agent_policies = agent_policies
         self.queue_policies = queue_policies
+        # The dialer's campaigns: name -> policy (set by the composition root).
+        self.campaign_policies: Callable[[str], str] = lambda campaign: ""
         self.unit_of = unit_of
         self.draw = draw
         self.live: dict[str, LiveRecording] = {}  # by recording id
+        # Recordings told to stop, until Asterisk says the file is closed (RecordingFinished).
+        self._stopping: dict[str, asyncio.Event] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self.by_call: dict[str, str] = {}  # ACD call record id -> live recording id
         self._queue: list[_Job] = []
         self._workers: set[asyncio.Task[None]] = set()
@@ -118,8 +125,12 @@ class RecordingService:
 
     def policy_for(self, call: AcdCall) -> str:
         agent = call.agent
-        policies = [self.queue_policies(call.queue) if call.queue else "",
-                    self.agent_policies.get(agent.extension, "") if agent else ""]
+        # A campaign's call follows the campaign's policy instead of its queue's (the queue names its agents).
+        if call.campaign:
+            own = self.campaign_policies(call.campaign)
+        else:
+            own = self.queue_policies(call.queue) if call.queue else ""
+        policies = [own, self.agent_policies.get(agent.extension, "") if agent else ""]
         return combined(policies, self.settings.policy)
 
     async def connected(self, call: AcdCall) -> None:
@@ -155,16 +166,32 @@ class RecordingService:
         log.info("recording call %s (%s)", call.record_id, recording.file_name)
 
     async def ended(self, call: AcdCall) -> None:
-        """The call is ending: stop its recording and turn it into an MP3."""
+        """The call is ending: stop its recording and turn it into an MP3 once Asterisk has closed the
+        file (it finishes the WAV header after answering the stop; converting earlier reads a bad header)."""
         recording = self.live.get(self.by_call.pop(call.record_id, ""))
-        if recording is None or recording.finishing:
+        if recording is None or recording.finishing or recording.id in self._stopping:
             return
-        with contextlib.suppress(AriError):
+        closed = self._stopping[recording.id] = asyncio.Event()
+        try:
             await self.control.stop_recording(recording.id)
-        self._finish(recording)
+        except AriError:
+            closed.set()  # gone already (the bridge went first): nothing more will come
+
+        async def finish_when_closed() -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(closed.wait(), STOP_WAIT)
+            self._stopping.pop(recording.id, None)
+            self._finish(recording)
+        task = asyncio.get_running_loop().create_task(finish_when_closed())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def on_recording_ended(self, name: str, failed: bool, cause: str) -> None:
         """Asterisk's RecordingFinished/Failed: the bridge went without us stopping it (a transfer)."""
+        closed = self._stopping.get(name)
+        if closed is not None:
+            closed.set()
+            return
         recording = self.live.get(name)
         if recording is None or recording.finishing:
             return
@@ -373,6 +400,8 @@ class RecordingService:
 
     async def drain(self) -> None:
         """Waits until every recording handed over for conversion is converted (shutdown, tests)."""
+        while self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
         while self._workers:
             await asyncio.gather(*self._workers, return_exceptions=True)
 
