@@ -26,7 +26,7 @@ from callcenter import metrics
 from callcenter.cdr.builder import build_cdr, endpoint_of
 from callcenter.cdr.rates import RateTable
 from callcenter.db.engine import Database
-from callcenter.db.models import AcdCall, Call, CallEvent, CallLeg, Cdr, CdrUser, IngestCursor, User
+from callcenter.db.models import AcdCall, Call, CallEvent, CallLeg, Cdr, CdrUser, DialerAttempt, IngestCursor, User
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,12 @@ class LedgerBatch:
         number = self.session.scalar(select(AcdCall.number).where(AcdCall.channel_id == uniqueid).limit(1))
         return str(number) if number else None
 
+    def _dialer_number(self, uniqueid: str) -> str | None:
+        """The number the outbound dialer called on a trunk channel it created."""
+        number = self.session.scalar(select(DialerAttempt.number).where(DialerAttempt.channel_id == uniqueid)
+                                     .limit(1))
+        return str(number) if number else None
+
     def finish(self, call: Call, when: datetime, lost: bool = False) -> None:
         """The call is over: its CDR is written (``lost``: Asterisk stopped under it)."""
         call.ended_at = when
@@ -206,7 +212,7 @@ class LedgerBatch:
             return
         call.state = "ended"
         names, sip_users = self._directory()
-        row = build_cdr(call, legs, names, sip_users, self.rates, self.trunk, self._placed_for)
+        row = build_cdr(call, legs, names, sip_users, self.rates, self.trunk, self._placed_for, self._dialer_number)
         if lost:
             row = dataclasses.replace(row, t_cause=LOST_CAUSE)
         cdr = Cdr(call=call, linkedid=call.linkedid, **row.__dict__)

@@ -16,6 +16,8 @@ How each column is computed:
   billed seconds rounded up to the increment, times rate / 60, rounded half-up to 4 decimals);
   empty for every other call. For such calls ``dst`` is the dialled number even when the call was
   placed for the agent (click-to-call: the first channel is then the agent's phone).
+- A call the outbound dialer placed starts on the trunk: ``src``/``clid`` are the campaign's caller ID,
+  ``dst`` the dialled number (rated as above), and ``src_id`` the agent who talked to the person, if any.
 """
 
 from __future__ import annotations
@@ -148,10 +150,12 @@ def _dialled_out(origin: LegLike, legs: Sequence[LegLike], trunk: str,
 
 def build_cdr(call: CallLike, legs: Sequence[LegLike], names: Mapping[str, str],
               sip_users: frozenset[str] | set[str], rates: RateTable | None = None, trunk: str = "pstn",
-              placed_for: Callable[[str], str | None] = lambda _uniqueid: None) -> CdrRow:
+              placed_for: Callable[[str], str | None] = lambda _uniqueid: None,
+              dialer_number: Callable[[str], str | None] = lambda _uniqueid: None) -> CdrRow:
     """The CDR of a finished call. ``names`` maps extensions and DIDs to their names; ``sip_users``
     holds the SIP user names of our phones; ``placed_for`` gives the number the controller dialled
-    on a channel it created (click-to-call, callbacks)."""
+    on a channel it created (click-to-call, callbacks); ``dialer_number`` the number the outbound dialer
+    called on a trunk channel it created."""
     if not legs:
         raise ValueError(f"call {call.linkedid} has no channels")
     origin = next((leg for leg in legs if leg.uniqueid == call.linkedid),
@@ -165,8 +169,13 @@ def build_cdr(call: CallLike, legs: Sequence[LegLike], names: Mapping[str, str],
     clid = f'"{name}" <{origin.caller_num}>' if name else origin.caller_num
     billsec = _seconds(answered_at, end) if answered_at else 0
     dst = origin.exten
+    src_id = endpoint if endpoint in sip_users else ""
     destination, rate, charge = "", None, None
     dialled = _dialled_out(origin, legs, trunk, placed_for) if endpoint in sip_users else None
+    if dialled is None and endpoint == trunk:
+        dialled = dialer_number(origin.uniqueid)
+        if dialled is not None:
+            src_id = next((user for user in (endpoint_of(leg.channel) for leg in legs) if user in sip_users), "")
     if dialled is not None:
         dst = dialled
         found = rates.find(dialled) if rates is not None else None
@@ -174,7 +183,7 @@ def build_cdr(call: CallLike, legs: Sequence[LegLike], names: Mapping[str, str],
             destination, rate, charge = found.destination, found.per_minute, rates.charge(found, billsec)
     return CdrRow(
         calldate=calldate,
-        src_id=endpoint if endpoint in sip_users else "",
+        src_id=src_id,
         src=origin.caller_num,
         clid=clid,
         dst=dst,

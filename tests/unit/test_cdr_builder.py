@@ -1,5 +1,6 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -90,3 +91,23 @@ def test_endpoint_of_channel_names() -> None:
 def test_columns_are_in_the_catalogue_order() -> None:
     assert ",".join(CDR_COLUMNS) == ("id,calldate,src_id,src,clid,dst,dst_name,duration,billsec,disposition,"
                                      "destination,rate,charge,t_cause")
+
+
+def test_a_dialer_call_is_rated_and_names_the_agent_who_talked() -> None:
+    from callcenter.cdr.rates import Rate, RateTable
+
+    origin = Leg("dialer-1", "PJSIP/pstn-00000007", T0, caller_num="+48221234500", caller_name="", exten="s",
+                 context="dialer-amd", answered_at=T0 + timedelta(seconds=4), ended_at=T0 + timedelta(seconds=70))
+    agent = Leg("acd-2", "PJSIP/2003-00000008", T0 + timedelta(seconds=7), caller_num="+48221110021",
+                answered_at=T0 + timedelta(seconds=7), ended_at=T0 + timedelta(seconds=70))
+    rates = RateTable({"48": Rate("48", "Poland", Decimal("0.0200"))})
+    row = build_cdr(CallRow("dialer-1", T0, T0 + timedelta(seconds=70)), [origin, agent], {}, {"2003"}, rates,
+                    "pstn", dialer_number=lambda uniqueid: "+48221110021" if uniqueid == "dialer-1" else None)
+    assert (row.src_id, row.src, row.dst, row.billsec) == ("2003", "+48221234500", "+48221110021", 66)
+    assert (row.destination, row.rate, row.charge) == ("Poland", Decimal("0.0200"), Decimal("0.0220"))
+    machine = build_cdr(CallRow("dialer-1", T0, T0 + timedelta(seconds=70)), [origin], {}, {"2003"}, rates,
+                        "pstn", dialer_number=lambda uniqueid: "+48221110021")
+    assert (machine.src_id, machine.dst) == ("", "+48221110021")
+    inbound = build_cdr(CallRow("dialer-1", T0, T0 + timedelta(seconds=70)), [origin, agent], {}, {"2003"}, rates,
+                        "pstn", placed_for=lambda uniqueid: "+48221110021")  # an ACD customer, not dialled
+    assert (inbound.src_id, inbound.dst, inbound.rate) == ("", "s", None)
