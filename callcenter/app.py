@@ -33,6 +33,7 @@ from callcenter.config import Settings
 from callcenter.db.engine import Database
 from callcenter.db.models import User
 from callcenter.db.writer import RecordWriter
+from callcenter.dialer.services import DialerService
 from callcenter.errors import AmiError, AriError, AsteriskError
 from callcenter.export.scheduler import ExportScheduler
 from callcenter.ftps.accounts import AdminAccounts
@@ -88,18 +89,25 @@ class Controller:
             spool_dir=self.layout.host("spool", "recording"), agent_policies=dict(settings.recording_agents),
             queue_policies=self._queue_recording_policy, unit_of=lambda user_id: self._units.get(user_id))
         self.acd.recording = self.recording
+        self.dialer = DialerService(self.ari, self.acd, self.db, self.acd_writer, settings.campaigns, self.prompts,
+                                    default_trunk=settings.acd.trunk)
+        self.acd.dialer = self.dialer
+        self.recording.campaign_policies = lambda name: (
+            settings.campaigns[name].record if name in settings.campaigns else "")
         self.monitor = MonitorService(self.ari, self.acd_writer, Permissions({}),
                                       user_by_extension=self._user_ref, acd_leg=self._acd_leg,
                                       dial_timeout=settings.asterisk.dial_timeout, notify=self.acd.notify)
         self.panel = AcdPanel(self.acd, self.db, self.flows.names)
         self.panel.recording = self.recording
         self.panel.monitor = self.monitor
+        self.panel.dialer = self.dialer
         self.panel.phone_states = lambda: self.presence.states
         self.panel.user_names = lambda: self._user_names
         self.panel.user_ids = lambda: self._user_ids
         self.calls = CallService(self.ari, settings.dids, self.prompts, self.ivr, self.acd)
         self.calls.monitor = self.monitor
-        self.stasis = StasisAdapter(self.ari, self.calls, self.ivr, self.acd, self.recording, self.monitor)
+        self.stasis = StasisAdapter(self.ari, self.calls, self.ivr, self.acd, self.recording, self.monitor,
+                                    self.dialer)
         self.rates = self._load_rates()
         self.ingestor = CelIngestor(self.layout.cel_log, self.db,
                                     {did: route.name for did, route in settings.dids.items()},
@@ -140,6 +148,7 @@ class Controller:
             self._tasks.append(asyncio.create_task(self._watch_asterisk(), name="asterisk-watch"))
         await asyncio.wait_for(self.ari.connected.wait(), self.settings.asterisk.boot_timeout)
         await self._start_web()
+        self._tasks.append(asyncio.create_task(self.dialer.run(), name="dialer"))
         # Daily files at [export] at and the retention purge at [export] purge_at (UTC); a run missed
         # while the controller was down runs now.
         self.scheduler.start()
@@ -157,6 +166,7 @@ class Controller:
             path.write_text(created["admin"] + "\n")
             path.chmod(0o600)
         self._load_acd()
+        self.dialer.load()
         with self.db.session() as session:
             for problem in sync_groups(session, self.settings.monitor_groups):
                 log.warning("%s", problem)
@@ -248,7 +258,8 @@ class Controller:
         app = make_app(self.health, self.status, backend=self.panel, session_key=self.secrets.session_key,
                        secure_cookies=self.settings.web.secure_cookies,
                        admin=AdminService(self.db, self.settings.files_dir,
-                                          on_monitor_groups_changed=self.reload_monitor_groups))
+                                          on_monitor_groups_changed=self.reload_monitor_groups,
+                                          campaigns=self.settings.campaigns))
         self._web = web.AppRunner(app, access_log=None)
         await self._web.setup()
         site = web.TCPSite(self._web, self.settings.web.bind, self.settings.web.port)
@@ -270,6 +281,8 @@ class Controller:
         self._tasks.clear()
         with contextlib.suppress(Exception):
             await self.ivr.close()
+        with contextlib.suppress(Exception):
+            await self.dialer.drain()
         with contextlib.suppress(Exception):
             await self.recording.drain()
         with contextlib.suppress(Exception):

@@ -415,10 +415,12 @@ def build_parser() -> argparse.ArgumentParser:
     remove_holiday.add_argument("--date", required=True)
     holidays.set_defaults(func=cmd_holidays)
 
+    from callcenter.dialer.cli import register as register_dialer
     from callcenter.export.cli import register as register_export
     from callcenter.retention.cli import register as register_retention
     register_export(sub)
     register_retention(sub)
+    register_dialer(sub)
     return parser
 
 

@@ -12,11 +12,20 @@ import os
 import re
 import tomllib
 import typing
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from callcenter.dialer.rules import (
+    CallingWindow,
+    Disposition,
+    RetryRule,
+    parse_dispositions,
+    parse_retries,
+    parse_window,
+)
 from callcenter.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config/callcenter.toml")
@@ -183,6 +192,42 @@ class QueueSpec:
     record: str = ""
 
 
+CAMPAIGN_MODES = ("preview", "progressive", "predictive")
+ABANDON_WINDOWS = {"30d": 30 * 86400, "24h": 86400}  # US rule (30 days per campaign), UK rule (24 hours)
+MACHINE_ACTIONS = ("hangup", "message")
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    """An outbound campaign (DIA-1..5); which contacts it has and whether it runs live in the database."""
+
+    name: str
+    queue: str
+    caller_id: str
+    mode: str = "predictive"
+    trunk: str = ""  # "" = [acd] trunk
+    hours: CallingWindow = field(default_factory=CallingWindow)
+    # Numbers written without a country code are read in this region (ISO 3166 code)...
+    region: str = "US"
+    # ...and a number whose zone neither its list nor the number tells is called in this one ("" = rejected).
+    timezone: str = ""
+    ring_seconds: int = 25
+    record: str = ""
+    abandon_target: float = 3.0  # percent
+    abandon_windows: tuple[str, ...] = ("30d", "24h")
+    min_agents: int = 5
+    amd: bool = False
+    machine_action: str = "hangup"
+    machine_message: str = "dialer-machine"
+    abandon_message: str = "dialer-abandon"
+    # Share (percent) of AMD "machine" verdicts that were people: counted as abandons in the 24h window.
+    amd_false_positive_rate: float = 2.0
+    retries: Mapping[str, RetryRule] = field(default_factory=dict)
+    dispositions: Mapping[str, Disposition] = field(default_factory=dict)
+    # The ACD's callback list (missed and abandoned inbound calls) feeds this campaign.
+    callback_list: bool = False
+
+
 @dataclass(frozen=True)
 class MonitorGroupSpec:
     """Supervisors who may monitor agents (MON-2); ``agents`` empty with ``all_agents``: everyone."""
@@ -221,6 +266,7 @@ class Settings:
     # Extension -> recording policy of that agent's calls.
     recording_agents: Mapping[str, str] = field(default_factory=dict)
     monitor_groups: Mapping[str, MonitorGroupSpec] = field(default_factory=dict)
+    campaigns: Mapping[str, CampaignSpec] = field(default_factory=dict)
     source: str = "<defaults>"
 
     @property
@@ -237,7 +283,7 @@ class Settings:
         return self.var_dir / "files"
 
 
-TABLES = ("dids", "queues", "pause_reasons", "wrapup_codes", "recording_agents", "monitor_groups")
+TABLES = ("dids", "queues", "pause_reasons", "wrapup_codes", "recording_agents", "monitor_groups", "campaigns")
 SECTIONS: dict[str, type] = {
     f.name: typing.get_type_hints(Settings)[f.name]
     for f in dataclasses.fields(Settings)
@@ -511,6 +557,120 @@ def _parse_monitor_groups(raw: Any, file: str, where: _Located) -> dict[str, Mon
     return groups
 
 
+_CAMPAIGN_KEYS = {f.name for f in dataclasses.fields(CampaignSpec)} - {"name"}
+_CALLER_ID_RE = re.compile(r"^\+?[0-9]{2,20}$")
+_REGION_RE = re.compile(r"^[A-Z]{2}$")
+
+
+def _parse_campaigns(raw: Any, file: str, where: _Located, queues: Mapping[str, QueueSpec],
+                     wrapup_codes: Mapping[str, str]) -> dict[str, CampaignSpec]:
+    if not isinstance(raw, dict):
+        raise ConfigError(file, "[campaigns]", "must be a table of [campaigns.<name>] tables",
+                          where.line_of("campaigns"))
+    campaigns: dict[str, CampaignSpec] = {}
+    for name, spec in raw.items():
+        line = where.line_of(f"campaigns.{name}") or where.line_of("campaigns", name)
+        if not _NAME_RE.match(name):
+            raise ConfigError(file, f"[campaigns.{name}]", "a campaign name is 1-40 letters, digits, _ or -", line)
+        if not isinstance(spec, dict):
+            raise ConfigError(file, f"[campaigns.{name}]", "must be a table (queue, caller_id, mode, ...)", line)
+
+        def fail(key: str, problem: str, name: str = name, line: int | None = line) -> ConfigError:
+            return ConfigError(file, f"[campaigns.{name}] {key}", problem,
+                               where.line_of(f"campaigns.{name}", key) or where.line_of(f"campaigns.{name}.{key}")
+                               or line)
+
+        for key in spec:
+            if key not in _CAMPAIGN_KEYS:
+                raise fail(key, f"unknown key (known keys: {', '.join(sorted(_CAMPAIGN_KEYS))})")
+        values: dict[str, Any] = {"name": name}
+        for key in ("queue", "caller_id"):
+            if key not in spec:
+                raise fail(key, "is required")
+        if spec["queue"] not in queues:
+            raise fail("queue", f"no queue {spec['queue']!r} is configured (its agents work the campaign)")
+        values["queue"] = spec["queue"]
+        if not isinstance(spec["caller_id"], str) or not _CALLER_ID_RE.match(spec["caller_id"]):
+            raise fail("caller_id", f"must be a phone number like \"+48221234567\", got {spec['caller_id']!r}")
+        values["caller_id"] = spec["caller_id"]
+        choices = {"mode": CAMPAIGN_MODES, "machine_action": MACHINE_ACTIONS}
+        for key, allowed in choices.items():
+            if key in spec:
+                if spec[key] not in allowed:
+                    raise fail(key, f"must be one of {', '.join(allowed)}, got {spec[key]!r}")
+                values[key] = spec[key]
+        for key, pattern, what in (("trunk", r"^[A-Za-z0-9_-]+$", "a PJSIP endpoint name"),
+                                   ("region", _REGION_RE.pattern, "a two-letter country code like \"PL\""),
+                                   ("machine_message", _NAME_RE.pattern, "a prompt name"),
+                                   ("abandon_message", _NAME_RE.pattern, "a prompt name")):
+            if key in spec:
+                if not isinstance(spec[key], str) or not re.match(pattern, spec[key]):
+                    raise fail(key, f"must be {what}, got {spec[key]!r}")
+                values[key] = spec[key]
+        if "timezone" in spec:
+            try:
+                if not isinstance(spec["timezone"], str):
+                    raise ValueError
+                if spec["timezone"]:
+                    zoneinfo.ZoneInfo(spec["timezone"])
+            except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+                raise fail("timezone", f"must be a time zone like \"Europe/Warsaw\", "
+                                       f"got {spec['timezone']!r}") from None
+            values["timezone"] = spec["timezone"]
+        for key, lo, hi in (("ring_seconds", 15, 120), ("min_agents", 1, 1000)):
+            if key in spec:
+                value = spec[key]
+                if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                    raise fail(key, f"must be a whole number {lo}-{hi}, got {value!r}")
+                values[key] = value
+        for key, low, high in (("abandon_target", 0.1, 10.0), ("amd_false_positive_rate", 0.0, 50.0)):
+            if key in spec:
+                text = spec[key]
+                if isinstance(text, str) and text.endswith("%"):
+                    text = text[:-1]
+                try:
+                    number = float(text)
+                except (TypeError, ValueError):
+                    number = -1.0
+                if isinstance(text, bool) or not low <= number <= high:
+                    raise fail(key, f"must be a percentage {low:g}-{high:g}, got {spec[key]!r}")
+                values[key] = number
+        for key in ("amd", "callback_list"):
+            if key in spec:
+                if not isinstance(spec[key], bool):
+                    raise fail(key, f"must be true or false, got {spec[key]!r}")
+                values[key] = spec[key]
+        if "abandon_windows" in spec:
+            windows = spec["abandon_windows"]
+            if not isinstance(windows, list) or not windows or any(w not in ABANDON_WINDOWS for w in windows):
+                raise fail("abandon_windows", f"must be a list of {', '.join(ABANDON_WINDOWS)} (at least one), "
+                                              f"got {windows!r}")
+            values["abandon_windows"] = tuple(dict.fromkeys(windows))
+        if "record" in spec:
+            if not isinstance(spec["record"], str) or not re.fullmatch(RECORDING_POLICY_PATTERN + "|^$",
+                                                                       spec["record"]):
+                raise fail("record", f'must be "", always, never or a percentage like "25%", got {spec["record"]!r}')
+            values["record"] = spec["record"]
+        try:
+            if "hours" in spec:
+                values["hours"] = parse_window(str(spec["hours"]))
+        except ValueError as exc:
+            raise fail("hours", str(exc)) from None
+        try:
+            values["retries"] = parse_retries(spec.get("retries", {}))
+        except (ValueError, TypeError) as exc:
+            raise fail("retries", str(exc)) from None
+        try:
+            values["dispositions"] = parse_dispositions(spec.get("dispositions", {}))
+        except (ValueError, TypeError) as exc:
+            raise fail("dispositions", str(exc)) from None
+        for code in values["dispositions"]:
+            if code not in wrapup_codes:
+                raise fail("dispositions", f"{code!r} is not a wrap-up code (known: {', '.join(wrapup_codes)})")
+        campaigns[name] = CampaignSpec(**values)
+    return campaigns
+
+
 def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Loads the settings: defaults, the file (if it exists), then environment overrides."""
     environ = os.environ if environ is None else environ
@@ -566,6 +726,9 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
                         monitor_groups=_parse_monitor_groups(data.get("monitor_groups", DEFAULT_MONITOR_GROUPS),
                                                              file, where),
                         source=file if text else "<defaults>")
+    wrapups = settings.wrapup_codes
+    settings = dataclasses.replace(settings, campaigns=_parse_campaigns(data.get("campaigns", {}), file, where,
+                                                                        queues, wrapups))
     if settings.ari.reconnect_min > settings.ari.reconnect_max:
         raise ConfigError(file, "[ari] reconnect_min", "must not exceed reconnect_max",
                           where.line_of("ari", "reconnect_min"))

@@ -88,6 +88,7 @@ class Direction(enum.StrEnum):
     INBOUND = "inbound"
     OUTBOUND = "outbound"
     CALLBACK = "callback"
+    DIALER = "dialer"  # placed by the outbound dialer; answered, it waits for an agent like an inbound call
 
 
 @dataclass
@@ -108,6 +109,8 @@ class CustomerCard:
     name: str
     note: str
     history: list[dict[str, Any]]
+    # A dialer contact's list columns, shown to the agent as they are.
+    fields: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -153,6 +156,19 @@ class AcdCall:
     # Callers in the queue (this one included) and agents logged in to it when this call entered.
     queue_callers: int | None = None
     queue_agents: int | None = None
+    # The dialer campaign that placed this call (its recording policy applies too), the caller ID and
+    # trunk its customer leg uses, and how the call ended (for the dialer's retry rules).
+    campaign: str | None = None
+    dial_caller_id: str | None = None
+    trunk: str | None = None
+    outcome: str = ""
+    # What the dialer keeps with the call: the contact, a callback the agent asked for at wrap-up.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def answered_like_inbound(self) -> bool:
+        """The customer was there first and waits for an agent's phone to answer (queue or dialer)."""
+        return self.direction in (Direction.INBOUND, Direction.DIALER)
 
     @property
     def waiting(self) -> bool:

@@ -1,12 +1,16 @@
 """The panel's view of the ACD (``PanelBackend``): who may log in, what the agent page and the
-wallboard show, and the actions agents and supervisors take. Views are built from memory."""
+wallboard show, and the actions agents and supervisors take. Views are built from memory.
+
+Campaign calls (the outbound dialer, ``callcenter/dialer``) add the contact's list columns to the call
+card, a preview card for preview mode, the callback time an agent picks at wrap-up and the campaigns'
+figures and start/stop on the wallboard; without a dialer (``dialer`` None) none of it shows."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from callcenter.acd.model import AcdCall, Agent, CallState
 from callcenter.acd.services import AcdService
@@ -27,6 +31,44 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+# A callback time may lie this far in the past (the page picks whole minutes) and this far ahead.
+CALLBACK_GRACE = timedelta(minutes=1)
+CALLBACK_HORIZON = timedelta(days=366)
+TRUE_WORDS = ("1", "true", "on", "yes")
+
+
+class PanelDialer(Protocol):
+    """What the panel uses of the outbound dialer (``callcenter.dialer.services.DialerService``)."""
+
+    def preview_for(self, user_id: int) -> dict[str, Any] | None: ...
+    def dispositions_for(self, call: AcdCall | None) -> list[dict[str, str]]: ...
+    async def preview_dial(self, user_id: int) -> None: ...
+    async def preview_skip(self, user_id: int) -> None: ...
+    def status(self) -> list[dict[str, Any]]: ...
+    async def start_campaign(self, name: str, by: str) -> None: ...
+    async def stop_campaign(self, name: str, by: str) -> None: ...
+
+
+def parse_callback_at(raw: str, now: datetime) -> datetime:
+    """The wrap-up's "Call back at" (ISO 8601 with the browser's UTC offset, ``2026-12-01T14:30:00+01:00``)
+    as an aware UTC datetime; PanelError when it is not a time, has no offset, is past or over a year ahead."""
+    text = raw.strip()
+    try:
+        if len(text) > 40:
+            raise ValueError(text)
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise PanelError(f"Call back at: {text[:40]!r} is not a date and time.") from None
+    if at.utcoffset() is None:
+        raise PanelError("Call back at: the time needs its UTC offset (e.g. 2026-12-01T14:30:00+01:00).")
+    at = at.astimezone(UTC)
+    if at < now - CALLBACK_GRACE:
+        raise PanelError("Call back at: that time has passed; pick a time in the future.")
+    if at > now + CALLBACK_HORIZON:
+        raise PanelError("Call back at: pick a time within a year.")
+    return at
+
+
 class AcdPanel:
     def __init__(self, acd: AcdService, db: Database, ivr_flows: Callable[[], list[str]]) -> None:
         self.acd = acd
@@ -39,6 +81,8 @@ class AcdPanel:
         self.phone_states: Callable[[], Mapping[str, str]] = dict
         self.user_names: Callable[[], Mapping[str, str]] = dict
         self.user_ids: Callable[[], Mapping[str, int]] = dict
+        # The outbound dialer (set by the composition root): previews, dispositions, campaigns.
+        self.dialer: PanelDialer | None = None
 
     # -- users --------------------------------------------------------------------------------------
 
@@ -95,7 +139,16 @@ class AcdPanel:
             "history": card.history if card else [],
             "consult": consult,
             "recording": self.recording.state(call.record_id) if self.recording else None,
+            "campaign": call.campaign,
+            "contact_fields": [[name, value] for name, value in card.fields.items()] if card else [],
+            "dispositions": self._dispositions(call),
         }
+
+    def _dispositions(self, call: AcdCall) -> list[dict[str, str]]:
+        """What the campaign does with each wrap-up code of its calls (``[{code, action}]``; [] otherwise)."""
+        if self.dialer is None or not call.campaign:
+            return []
+        return self.dialer.dispositions_for(call)
 
     def agent_view(self, user_id: int) -> dict[str, Any]:
         agent = self.acd.agents.get(user_id)
@@ -113,7 +166,9 @@ class AcdPanel:
             },
             "call": self._call_view(call) if call is not None else None,
             "last_call": {"id": last.record_id, "number": last.number, "wrapup_code": last.wrapup_code,
-                          "note": last.note} if last is not None else None,
+                          "note": last.note, "campaign": last.campaign,
+                          "dispositions": self._dispositions(last)} if last is not None else None,
+            "preview": self.dialer.preview_for(user_id) if self.dialer is not None else None,
             "message": self.acd.messages.get(user_id),
             "pause_reasons": [{"code": r.code, "label": r.label, "needs_approval": r.needs_approval}
                               for r in self.acd.pause_reasons.values()],
@@ -143,6 +198,8 @@ class AcdPanel:
                            "since": _iso(a.awaiting_since)}
                           for a in self.acd.agents.values() if a.awaiting_approval],
             "live_calls": self._live_calls(),
+            # The dialer's figures move without a version change: they are as of the last change or ping.
+            "campaigns": self.dialer.status() if self.dialer is not None else [],
         }
 
     # -- actions ------------------------------------------------------------------------------------
@@ -166,7 +223,9 @@ class AcdPanel:
             await acd.pause(user_id, param("reason"))
         elif action == "wrapup":
             note = params.get("note", "")
-            await acd.wrapup(user_id, param("code"), note if isinstance(note, str) else "")
+            code = param("code")
+            self._callback_choice(user_id, code, params)
+            await acd.wrapup(user_id, code, note if isinstance(note, str) else "")
         elif action == "dial":
             await acd.dial(user_id, param("number"))
         elif action == "hold":
@@ -187,9 +246,42 @@ class AcdPanel:
             await acd.callback_remove(user_id, param("id"))
         elif action in ("record_pause", "record_resume"):
             await self._pause_recording(user_id, action == "record_pause")
+        elif action == "preview_dial":
+            await self._need_dialer().preview_dial(user_id)
+        elif action == "preview_skip":
+            await self._need_dialer().preview_skip(user_id)
         else:
             raise PanelError(f"Unknown action {action!r}.")
         acd.notify()
+
+    def _need_dialer(self) -> PanelDialer:
+        if self.dialer is None:
+            raise PanelError("There is no dialer.")
+        return self.dialer
+
+    def _callback_choice(self, user_id: int, code: str, params: Mapping[str, str]) -> None:
+        """Puts the agent's callback choice on the campaign call being wrapped up (the same call
+        ``AcdService.wrapup`` picks), where the dialer's ``wrapped_up`` reads it: ``callback_at`` (aware
+        UTC) and ``callback_mine``, for a code whose action is ``callback``; other codes clear them."""
+        agent = self.acd.agents.get(user_id)
+        if agent is None or self.dialer is None or code not in self.acd.wrapup_codes:
+            return  # AcdService.wrapup refuses it, or there is nothing to tell the dialer
+        current = agent.current
+        call = current if current is not None and current.agent is agent else agent.last_call
+        if call is None or not call.campaign:
+            return
+        actions = {d["code"]: d["action"] for d in self.dialer.dispositions_for(call)}
+        if actions.get(code) != "callback":
+            call.extra.pop("callback_at", None)
+            call.extra.pop("callback_mine", None)
+            return
+        raw = params.get("callback_at", "")
+        if not isinstance(raw, str) or not raw.strip():
+            raise PanelError("Pick when to call back (Call back at).")
+        at = parse_callback_at(raw, self.acd.timers.now())
+        mine = params.get("callback_mine", "")
+        call.extra["callback_at"] = at
+        call.extra["callback_mine"] = isinstance(mine, str) and mine.strip().lower() in TRUE_WORDS
 
     async def _pause_recording(self, user_id: int, paused: bool) -> None:
         agent = self.acd.agents.get(user_id)
@@ -208,6 +300,17 @@ class AcdPanel:
         name = supervisor.login if supervisor else str(user_id)
         if action.startswith("monitor_"):
             await self._monitor_action(user_id, supervisor, action, params)
+            return
+        if action in ("campaign_start", "campaign_stop"):
+            campaign = params.get("name", "")
+            if not isinstance(campaign, str) or not campaign:
+                raise PanelError("Missing name.")
+            dialer = self._need_dialer()
+            if action == "campaign_start":
+                await dialer.start_campaign(campaign, by=name)
+            else:
+                await dialer.stop_campaign(campaign, by=name)
+            self.acd.notify()
             return
         raw = params.get("agent_id", "")
         if not isinstance(raw, str | int) or not str(raw).isdigit():

@@ -119,6 +119,14 @@ class QueueRuntime:
         return f"acd-hold-{self.spec.name}"
 
 
+class DialerHook(Protocol):
+    """What the outbound dialer hears about the calls it handed to the ACD."""
+
+    async def connected(self, call: AcdCall) -> None: ...
+    async def ended(self, call: AcdCall) -> None: ...
+    async def wrapped_up(self, call: AcdCall) -> None: ...
+
+
 class RecordingHook(Protocol):
     """Recording of connected calls (callcenter/recording): told when a call is bridged and when it ends."""
 
@@ -142,6 +150,7 @@ class AcdService:
         self.dial_timeout = dial_timeout
         self.default_wrapup = default_wrapup
         self.recording: RecordingHook | None = None
+        self.dialer: DialerHook | None = None
         self.extensions = extensions
         self.card_lookup = card_lookup
         self.phone_state = phone_state
@@ -303,6 +312,8 @@ class AcdService:
             raise PanelError("There is no call to wrap up.")
         call.wrapup_code, call.note = code, note.strip()[:2000]
         self.recorder.call_updated(call.record_id, wrapup_code=code, note=call.note)
+        if call.campaign and self.dialer is not None:
+            await self._tell_dialer(self.dialer.wrapped_up, call)
         if agent.state is AgentState.WRAP_UP and connected is None:
             self._settle(agent, f"wrap-up {code}")
             await self.dispatch()
@@ -371,15 +382,22 @@ class AcdService:
 
 
     async def enqueue(self, channel_id: str, queue: str, number: str, name: str = "", did: str = "",
-                      priority: int = 0, answered: bool = False, parent: AcdCall | None = None) -> AcdCall | None:
-        """A caller (from a DID, the IVR or a transfer) waits in ``queue``; None if there is no such queue."""
+                      priority: int = 0, answered: bool = False, parent: AcdCall | None = None,
+                      campaign: str | None = None, card: CustomerCard | None = None) -> AcdCall | None:
+        """A caller (from a DID, the IVR or a transfer) waits in ``queue``; None if there is no such queue.
+
+        With a ``campaign`` the customer is one the dialer reached: they wait in silence (a person who
+        answered a call hears no music), nothing is counted in the queue's inbound figures, and the dialer
+        decides when they stop waiting (``withdraw``)."""
         runtime = self.queues.get(queue)
         if runtime is None:
             return None
         self._roll_day()
         now = self.timers.now()
-        call = AcdCall(channel_id, Direction.INBOUND, queue, number, name, did, priority, entered_at=now,
-                       state_since=now, parent_id=parent.record_id if parent else None, order=next(self._order))
+        direction = Direction.DIALER if campaign else Direction.INBOUND
+        call = AcdCall(channel_id, direction, queue, number, name, did, priority, entered_at=now,
+                       state_since=now, parent_id=parent.record_id if parent else None, order=next(self._order),
+                       campaign=campaign, card=card)
         if parent is not None:
             call.card, call.destination_seq = parent.card, 0
         # The queue when this caller arrived, themself included (queue_call CSV: callers, agents).
@@ -388,9 +406,13 @@ class AcdService:
         call.queue_agents = sum(1 for a in self.agents.values() if a.logged_in and queue in a.skills)
         self.calls[call.record_id] = call
         self.channels[channel_id] = _Channel("customer", call)
-        runtime.figures.offered += 1
         self.recorder.call_started(call)
         self.recorder.destination(call, "Q", queue, now)
+        if call.direction is Direction.DIALER:
+            self.notify()
+            await self.dispatch()
+            return call
+        runtime.figures.offered += 1
         metrics.ACD_CALLS.labels(queue, "offered").inc()
         self.notify()
         if self.card_lookup is not None and call.card is None:
@@ -514,6 +536,14 @@ class AcdService:
 
     # -- delivery ---------------------------------------------------------------------------------------
 
+    def available(self, agent: Agent) -> bool:
+        """Free, and their phone can take a call now."""
+        return self._available(agent)
+
+    def close_callback(self, number: str, user_id: int | None) -> None:
+        """The dialer reached a number from the callback list: it leaves the list."""
+        self._close_callback(number, "done", user_id)
+
     def _available(self, agent: Agent) -> bool:
         if not agent.free:
             return False
@@ -611,7 +641,7 @@ class AcdService:
         if attempt.purpose == "consult":
             await self._consult_failed(call, attempt)
             return
-        if call.direction is not Direction.INBOUND and call.state is CallState.RINGING:
+        if not call.answered_like_inbound and call.state is CallState.RINGING:
             # The agent did not pick up their own click-to-call or callback leg.
             if call.direction is Direction.OUTBOUND:
                 await self._end_call(call, outcome="failed", agent_left=True)
@@ -657,7 +687,7 @@ class AcdService:
         if entry.role == "ring" and entry.attempt is not None:
             if entry.attempt.purpose == "consult":
                 await self._consult_answered(entry.call, entry.attempt)
-            elif entry.call.direction is Direction.INBOUND:
+            elif entry.call.answered_like_inbound:
                 await self._connect(entry.call, entry.attempt)
             else:
                 await self._agent_leg_answered(entry.call, entry.attempt)
@@ -724,7 +754,8 @@ class AcdService:
         self._set_state(agent, AgentState.ON_CALL, "", f"call {call.record_id} from {call.number}")
         wait = (now - (call.entered_at or now)).total_seconds()
         if first_answer:
-            self._count_answer(call, wait)
+            if call.direction is Direction.INBOUND:
+                self._count_answer(call, wait)
             self.recorder.call_updated(call.record_id, answered_at=now, wait_seconds=round(wait, 2),
                                        agent_id=agent.user_id, outcome="answered")
         else:
@@ -743,6 +774,8 @@ class AcdService:
             log.info("call %s: a party left while being connected", call.record_id)
         else:
             await self._start_recording(call)
+        if call.direction is Direction.DIALER and self.dialer is not None:
+            await self._tell_dialer(self.dialer.connected, call)
         self.notify()
 
     def _take_answer(self, call: AcdCall, attempt: Attempt, now: datetime, role: str) -> None:
@@ -783,8 +816,9 @@ class AcdService:
         try:
             await self.control.create_bridge(call.bridge_id, "mixing")
             await self.control.add_to_bridge(call.bridge_id, attempt.channel_id)
-            await self.control.originate(dial_channel, self._endpoint(call.number),
-                                         _caller_id(agent.name, agent.extension), self.dial_timeout,
+            await self.control.originate(dial_channel, self._endpoint(call.number, call.trunk),
+                                         call.dial_caller_id or _caller_id(agent.name, agent.extension),
+                                         self.dial_timeout,
                                          [ACD_ARG, call.record_id], originator=attempt.channel_id)
         except AriError as exc:
             log.warning("dialling %s failed: %s", call.number, exc)
@@ -795,10 +829,10 @@ class AcdService:
                         lambda: self._dial_timeout_over(call, dial_channel))
         self.notify()
 
-    def _endpoint(self, number: str) -> str:
+    def _endpoint(self, number: str, trunk: str | None = None) -> str:
         if number in self.extensions():
             return f"PJSIP/{number}"
-        return f"PJSIP/{number}@{self.settings.trunk}"
+        return f"PJSIP/{number}@{trunk or self.settings.trunk}"
 
     async def _dial_timeout_over(self, call: AcdCall, dial_channel: str) -> None:
         if self.channels.pop(dial_channel, None) is not None:
@@ -830,6 +864,8 @@ class AcdService:
             log.info("call %s: a party left while being connected", call.record_id)
         else:
             await self._start_recording(call)
+        if call.campaign and self.dialer is not None:
+            await self._tell_dialer(self.dialer.connected, call)
         self.notify()
 
     async def _start_recording(self, call: AcdCall) -> None:
@@ -865,18 +901,48 @@ class AcdService:
         now = self.timers.now()
         self._cancel_call_timers(call)
         rang = call.attempt_seq > 0
-        call.state = CallState.ENDED
+        call.state, call.outcome = CallState.ENDED, "abandoned"
         for attempt in list(call.ringing.values()):
             await self._attempt_over(attempt, "caller_gone", hang_up=True)
         wait = (now - (call.entered_at or now)).total_seconds()
         runtime = self.queues.get(call.queue or "")
-        if runtime is not None:
+        dialer = call.direction is Direction.DIALER
+        if runtime is not None and not dialer:
             runtime.figures.abandoned += 1
             metrics.ACD_CALLS.labels(call.queue, "abandoned").inc()
         self.recorder.call_updated(call.record_id, ended_at=now, outcome="abandoned", wait_seconds=round(wait, 2))
-        self._add_callback(call, "missed" if rang else "abandoned")
+        if not dialer:  # the dialer's own retry rules call the customer again
+            self._add_callback(call, "missed" if rang else "abandoned")
+        self._forget(call)
+        if dialer and self.dialer is not None:
+            await self._tell_dialer(self.dialer.ended, call)
+        await self.dispatch()
+
+    async def withdraw(self, record_id: str) -> AcdCall | None:
+        """The dialer takes back a customer no agent took in time (the 2-second rule): the offers stop,
+        the ACD lets go of the channel, and the record says abandoned. None if the call is no longer
+        waiting (an agent got it a moment ago)."""
+        call = self.calls.get(record_id)
+        if call is None or call.state not in (CallState.WAITING, CallState.RINGING):
+            return None
+        now = self.timers.now()
+        call.state = CallState.ENDED
+        self._cancel_call_timers(call)
+        wait = (now - (call.entered_at or now)).total_seconds()
+        self.recorder.call_updated(call.record_id, ended_at=now, outcome="abandoned", wait_seconds=round(wait, 2))
+        if call.channel_id is not None:
+            self.channels.pop(call.channel_id, None)
+        for attempt in list(call.ringing.values()):
+            await self._attempt_over(attempt, "withdrawn", hang_up=True)
         self._forget(call)
         await self.dispatch()
+        return call
+
+    async def _tell_dialer(self, hook: Callable[[AcdCall], Awaitable[None]], call: AcdCall) -> None:
+        try:
+            await hook(call)
+        except Exception:  # the dialer's bookkeeping must never cost the call
+            log.exception("the dialer failed to handle call %s", call.record_id)
 
     async def _agent_hung_up(self, call: AcdCall) -> None:
         if call.state is CallState.CONSULTING and call.consult_channel is not None:
@@ -895,6 +961,7 @@ class AcdService:
         now = self.timers.now()
         previous = call.state
         call.state = CallState.ENDED
+        call.outcome = outcome or ("answered" if call.answered_at else "")
         if self.recording is not None:
             await self.recording.ended(call)
         self._cancel_call_timers(call)
@@ -915,7 +982,7 @@ class AcdService:
         values: dict[str, Any] = {"ended_at": now}
         if talk is not None:
             values["talk_seconds"] = round(talk, 2)
-            runtime = self.queues.get(call.queue or "")
+            runtime = self.queues.get(call.queue or "") if call.direction is not Direction.DIALER else None
             if runtime is not None:
                 runtime.figures.talk_total += talk
                 runtime.figures.talked += 1
@@ -929,6 +996,8 @@ class AcdService:
             agent.calls.remove(call)
             if not agent_left and previous is not CallState.RINGING:
                 self._start_wrapup(agent, call)
+        if call.campaign and self.dialer is not None:
+            await self._tell_dialer(self.dialer.ended, call)
         await self.dispatch()
 
     def _forget(self, call: AcdCall) -> None:
@@ -1103,8 +1172,10 @@ class AcdService:
             raise PanelError("You have no call now.")
         return agent, call
 
-    async def dial(self, user_id: int, number: str) -> AcdCall:
-        """Click-to-call: the agent's phone rings first; when they pick up, the number is dialled."""
+    async def dial(self, user_id: int, number: str, *, campaign: str | None = None, card: CustomerCard | None = None,
+                   caller_id: str | None = None, trunk: str | None = None) -> AcdCall:
+        """Click-to-call: the agent's phone rings first; when they pick up, the number is dialled. A preview
+        campaign's call says so (``campaign``, the contact's ``card``, the campaign's caller ID and trunk)."""
         agent = self._agent(user_id)
         number = re.sub(r"[\s()./-]", "", number)
         if not NUMBER_RE.match(number):
@@ -1118,7 +1189,8 @@ class AcdService:
         now = self.timers.now()
         direction = Direction.OUTBOUND
         call = AcdCall(None, direction, None, number, self.callbacks.get(number, {}).get("name", ""),
-                       entered_at=now, state=CallState.RINGING, state_since=now)
+                       entered_at=now, state=CallState.RINGING, state_since=now, campaign=campaign, card=card,
+                       dial_caller_id=caller_id, trunk=trunk)
         if agent.state is AgentState.PAUSED:
             agent.resume_pause = agent.reason
         self.calls[call.record_id] = call
@@ -1130,7 +1202,7 @@ class AcdService:
         agent.calls.append(call)
         self._set_state(agent, AgentState.ON_CALL, "outbound", f"calls {number}")
         self.recorder.attempt_started(call, attempt)
-        if self.card_lookup is not None:
+        if self.card_lookup is not None and card is None:
             asyncio.get_running_loop().create_task(self._load_card(call))
         try:
             await self.control.originate(attempt.channel_id, f"PJSIP/{agent.extension}", _caller_id("", number),

@@ -122,6 +122,11 @@ class AriClient:
             "endpoint": endpoint, "app": self.app, "appArgs": ",".join(args), "callerId": caller_id,
             "timeout": timeout, "originator": originator})
 
+    async def subscribe_channel(self, channel_id: str) -> None:
+        """Events of ``channel_id`` reach the app even while it runs dialplan outside Stasis."""
+        await self.request("POST", f"/applications/{self.app}/subscription",
+                           params={"eventSource": f"channel:{channel_id}"})
+
     async def snoop(self, channel_id: str, snoop_id: str, spy: str, whisper: str, args: list[str]) -> None:
         """A snoop channel on ``channel_id`` enters our app with ``args``: it hears the channel's audio
         (``spy``: none, in, out, both) and speaks into it (``whisper``)."""

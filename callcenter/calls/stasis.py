@@ -17,6 +17,7 @@ from callcenter.ari.events import (
     StasisStart,
 )
 from callcenter.calls.services import CallService, OwnedChannel
+from callcenter.dialer.services import DialerService
 from callcenter.errors import AriError, AriNotFound
 from callcenter.ivr.services import IvrService
 from callcenter.monitor.services import SNOOP_ARG, SUPERVISOR_ARG, MonitorService
@@ -27,13 +28,15 @@ log = logging.getLogger(__name__)
 
 class StasisAdapter:
     def __init__(self, ari: AriClient, calls: CallService, ivr: IvrService, acd: AcdService,
-                 recording: RecordingService | None = None, monitor: MonitorService | None = None) -> None:
+                 recording: RecordingService | None = None, monitor: MonitorService | None = None,
+                 dialer: DialerService | None = None) -> None:
         self.ari = ari
         self.calls = calls
         self.ivr = ivr
         self.acd = acd
         self.recording = recording
         self.monitor = monitor
+        self.dialer = dialer
 
     async def on_event(self, event: AriEvent) -> None:
         if isinstance(event, ChannelDtmfReceived):
@@ -47,7 +50,11 @@ class StasisAdapter:
             self.ivr.on_playback_finished(event.playback.target_uri.removeprefix("channel:"), event.playback.id)
             await self.calls.playback_finished(event.playback.id)
             await self.acd.playback_finished(event.playback.id)
+            if self.dialer is not None:
+                await self.dialer.playback_finished(event.playback.id)
         elif isinstance(event, StasisStart):
+            if self.dialer is not None and await self.dialer.stasis_start(event.channel.id, event.args):
+                return
             if self.monitor is not None and event.args[:1] == (SNOOP_ARG,) and len(event.args) > 1:
                 await self.monitor.snoop_started(event.channel.id, event.args[1])
             elif self.monitor is not None and event.args[:1] == (SUPERVISOR_ARG,) and len(event.args) > 1:
@@ -71,6 +78,8 @@ class StasisAdapter:
                 await self.monitor.channel_gone(event.channel.id)
             # Agent phones that never answered leave no StasisEnd: this is how their offer ends.
             await self.acd.channel_gone(event.channel.id, event.cause)
+            if self.dialer is not None:
+                await self.dialer.channel_destroyed(event.channel.id, event.cause)
 
     async def on_connect(self) -> None:
         """Asterisk replays no StasisStart: ask what the app still owns and hand it to the service."""
@@ -81,7 +90,7 @@ class StasisAdapter:
         owned: dict[str, OwnedChannel] = {}
         await self.acd.resync(set(app.get("channel_ids", [])))
         for channel_id in app.get("channel_ids", []):
-            if self.acd.owns(channel_id):
+            if self.acd.owns(channel_id) or (self.dialer is not None and self.dialer.owns(channel_id)):
                 continue
             try:
                 data = await self.ari.request("GET", f"/channels/{channel_id}")

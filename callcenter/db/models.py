@@ -485,3 +485,110 @@ class MonitorEvent(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime())
     mode: Mapped[str] = mapped_column(String(12))
     by: Mapped[str] = mapped_column(String(20), default="")  # keypad, panel
+
+
+# -- Outbound dialer (DIA-1..5) ------------------------------------------------------------------------
+
+class DialerCampaign(Base):
+    """A campaign's run state; its settings live in the configuration (``[campaigns.<name>]``)."""
+
+    __tablename__ = "dialer_campaigns"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    running: Mapped[bool] = mapped_column(default=False)
+    changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    changed_by: Mapped[str] = mapped_column(String(60), default="")
+
+
+class DialerList(Base):
+    """One imported CSV file: its column mapping and what became of its rows."""
+
+    __tablename__ = "dialer_lists"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(40), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    imported_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    imported_by: Mapped[str] = mapped_column(String(60), default="")
+    mapping: Mapped[str] = mapped_column(Text, default="")  # JSON
+    imported: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    do_not_call: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DialerListProblem(Base):
+    """A row of an import that was not taken: rejected, duplicate or on the do-not-call list."""
+
+    __tablename__ = "dialer_list_problems"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("dialer_lists.id", ondelete="CASCADE"), index=True)
+    line: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(12))  # rejected, duplicate, dnc
+    reason: Mapped[str] = mapped_column(String(300))
+
+
+class DialerContact(Base):
+    """A number a campaign calls, with the fields its list carried and where it stands."""
+
+    __tablename__ = "dialer_contacts"
+    __table_args__ = (UniqueConstraint("campaign", "number"),
+                      Index("ix_dialer_contacts_due", "campaign", "status", "not_before"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(40))
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("dialer_lists.id", ondelete="SET NULL"), nullable=True)
+    number: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(120), default="")
+    timezones: Mapped[str] = mapped_column(String(200))  # IANA zones, comma-separated
+    fields: Mapped[str] = mapped_column(Text, default="{}")  # JSON object of the list's extra columns
+    # pending, dialing, done, failed (attempts used up), dnc, callback (scheduled by an agent)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    not_before: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    callback_agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"),
+                                                          nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    outcome_counts: Mapped[str] = mapped_column(String(300), default="{}")  # JSON outcome -> attempts
+    last_outcome: Mapped[str] = mapped_column(String(20), default="")
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+
+
+class DoNotCall(Base):
+    """A number never to be dialled: everywhere (campaign '') or by one campaign."""
+
+    __tablename__ = "dialer_dnc"
+    __table_args__ = (UniqueConstraint("campaign", "number"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(40), default="")
+    number: Mapped[str] = mapped_column(String(20), index=True)
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    source: Mapped[str] = mapped_column(String(60), default="")  # import, agent <ext>, admin
+
+
+class DialerAttempt(Base):
+    """One call the dialer placed, with the timestamps that prove how it was handled (DIA-3)."""
+
+    __tablename__ = "dialer_attempts"
+    __table_args__ = (Index("ix_dialer_attempts_campaign_placed", "campaign", "placed_at"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(40))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("dialer_contacts.id", ondelete="SET NULL"),
+                                                   nullable=True, index=True)
+    number: Mapped[str] = mapped_column(String(20))
+    mode: Mapped[str] = mapped_column(String(12))
+    channel_id: Mapped[str] = mapped_column(String(64), default="")
+    placed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    amd_status: Mapped[str] = mapped_column(String(12), default="")  # HUMAN, MACHINE, NOTSURE, HANGUP, off
+    amd_cause: Mapped[str] = mapped_column(String(40), default="")
+    # When a person was there to talk to: the answer, or the end of the greeting when AMD ran.
+    human_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    connected_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    abandoned_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    message_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # human (connected), abandoned, machine, busy, no_answer, failed, hung_up (gone before an agent)
+    outcome: Mapped[str] = mapped_column(String(20), default="")
+    hangup_cause: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    acd_call_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    talk_seconds: Mapped[float | None] = mapped_column(Numeric(10, 2), nullable=True)
+    wrapup_code: Mapped[str] = mapped_column(String(40), default="")

@@ -29,6 +29,7 @@ DEMO_USERS = (
     ("2003", "Agent Carol", ("agent",)),
     ("2004", "Agent Dave", ("agent",)),
     ("2005", "Supervisor Sam", ("supervisor",)),
+    ("2006", "Agent Erin", ("agent",)),
 )
 
 
@@ -150,7 +151,7 @@ def sip_users(session: Session) -> list[SipUser]:
 
 
 def seed_demo(session: Session) -> dict[str, str] | None:
-    """On an empty database: the admin and the demo agents 2001-2004 and supervisor 2005.
+    """On an empty database: the admin and the demo agents 2001-2004 and 2006, and supervisor 2005.
     Returns the admin's initial password, or None when users already existed."""
     if session.scalar(select(User.id).limit(1)) is not None:
         return None

@@ -416,3 +416,51 @@ def phone(sip_port: int, user: str, password: str, mode: str = "answer", **kwarg
 def pstn(sip_port: int, trunk_port: int, calls: int = 50) -> Sipp:
     """The "PSTN" behind the trunk: answers every call Asterisk sends out and waits for the BYE."""
     return Sipp(phone_scenario("answer"), f"127.0.0.1:{sip_port}", ["-p", str(trunk_port), "-m", str(calls)])
+
+
+def pstn_mix_scenario(human_pcap: str, machine_pcap: str, ring_ms: int = 300) -> str:
+    """The "PSTN" for the dialer: what a dialled number does depends on its last digit. 1 a person
+    (says a short hello, then listens), 2 busy (486), 3 rings until the caller gives up, 4 an answering
+    machine (a long greeting); anything else answers like 1."""
+    head = '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="pstn mix">\n'
+    head += '  <recv request="INVITE" crlf="true">\n    <action>\n'
+    for variable, digit in (("isbusy", 2), ("isring", 3), ("ismachine", 4)):
+        head += (f'      <ereg regexp="^INVITE sip:[+]?[0-9]*{digit}@" search_in="msg" check_it="false" '
+                 f'assign_to="{variable}"/>\n')
+    head += '    </action>\n  </recv>\n'
+    head += '  <nop next="busy" test="isbusy"/>\n  <nop next="ring" test="isring"/>\n'
+    reply = """  <send>
+    <![CDATA[
+      SIP/2.0 {code}
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port]>
+      {extra}Content-Length: {length}
+{body}
+    ]]>
+  </send>
+"""
+    ringing = reply.format(code="180 Ringing", extra="", length="0", body="")
+    body = head + ringing + f'  <pause milliseconds="{ring_ms}"/>\n'
+    body += reply.format(code="200 OK", extra="Content-Type: application/sdp\n      ", length="[len]",
+                         body="\n" + SDP)
+    body += '  <recv request="ACK" rtd="true" crlf="true"/>\n'
+    body += '  <nop next="machine" test="ismachine"/>\n'
+    body += f'  <nop><action><exec play_pcap_audio="{human_pcap}"/></action></nop>\n'
+    body += '  <nop next="talk"/>\n  <label id="machine"/>\n'
+    body += f'  <nop><action><exec play_pcap_audio="{machine_pcap}"/></action></nop>\n'
+    body += '  <label id="talk"/>\n' + _wait_bye().replace('"end"', '"talked"') + '  <nop next="done"/>\n'
+    body += '  <label id="busy"/>\n' + reply.format(code="486 Busy Here", extra="", length="0", body="")
+    body += '  <recv request="ACK"/>\n  <nop next="done"/>\n'
+    body += '  <label id="ring"/>\n' + ringing + '  <recv request="CANCEL"/>\n' + OK_200
+    body += reply.format(code="487 Request Terminated", extra="", length="0", body="")
+    body += '  <recv request="ACK"/>\n  <label id="done"/>\n</scenario>\n'
+    return body
+
+
+def pstn_mix(sip_port: int, trunk_port: int, human_pcap: str, machine_pcap: str, calls: int = 100) -> Sipp:
+    return Sipp(pstn_mix_scenario(human_pcap, machine_pcap), f"127.0.0.1:{sip_port}",
+                ["-p", str(trunk_port), "-m", str(calls)])

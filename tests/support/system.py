@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 DIAL_TIMEOUT = 3
 RING_TIMEOUT = 5  # seconds an agent phone rings per offer in the test queues
 WRAPUP = 3        # seconds of wrap-up in the test queue "callback"
+CAMPAIGN = "spring"  # the test campaign: predictive, AMD, queue "outbound" (2001-2004 and 2006)
 
 
 def config_text(var_dir: Path, instance: str, ports: dict[str, int], db_url: str, log_level: str = "info",
@@ -199,6 +200,28 @@ wrapup = 0
 max_wait = 2
 overflow = "voicemail:2004"
 announce_every = 0
+
+[queues.outbound]
+strategy = "longest-idle"
+members = ["2001", "2002", "2003", "2004", "2006"]
+ring_timeout = {RING_TIMEOUT}
+wrapup = 1
+max_wait = 0
+overflow = ""
+announce_every = 0
+
+[campaigns.{CAMPAIGN}]
+queue = "outbound"
+caller_id = "+48221234500"
+mode = "predictive"
+region = "PL"
+ring_seconds = 15
+amd = true
+machine_action = "message"
+min_agents = 2
+record = "always"
+retries = {{ busy = "2s x2", no_answer = "1h x2", machine = "1h x2", abandoned = "1h x3", failed = "1h x2" }}
+dispositions = {{ sale = "done", other = "retry 1h" }}
 
 [queues.callback]
 strategy = "longest-idle"

@@ -131,13 +131,23 @@ def tone_pcap(path: Path, frequency: float, seconds: float = 30.0, level_dbfs: f
     one packet per 20 ms (capture timestamps 20 ms apart, which sipp replays as the pacing), payload
     type 8 (PCMA) with 160 A-law bytes each, sequence numbers +1 and RTP timestamps +160 per packet,
     the marker bit on the first. The phase runs on across packets, so the tone is clean."""
-    packets = max(1, round(seconds * 1000 / PACKET_MS))
-    samples = sine_samples(frequency, packets * SAMPLES_PER_PACKET, level_dbfs)
-    table: dict[int, int] = {}
-    payload = bytes(table.setdefault(s, alaw_encode(s)) for s in samples)
     # One per tone (parties differ); a test may pick its own, so that another run's tones on the same
     # loopback (the SQLite and PostgreSQL suites run side by side) cannot be taken for its parties.
-    ssrc = tone_ssrc(frequency) if ssrc is None else ssrc
+    return segments_pcap(path, [(frequency, seconds)], level_dbfs,
+                         tone_ssrc(frequency) if ssrc is None else ssrc)
+
+
+def segments_pcap(path: Path, segments: Sequence[tuple[float, float]], level_dbfs: float = -12.0,
+                  ssrc: int = 0x5EC0) -> Path:
+    """Like ``tone_pcap`` for a sequence of (frequency, seconds) pieces, frequency 0 being silence: a
+    "hello" and a pause, or a long recorded greeting, as answering-machine detection hears them."""
+    samples: list[int] = []
+    for frequency, seconds in segments:
+        count = max(1, round(seconds * 1000 / PACKET_MS)) * SAMPLES_PER_PACKET
+        samples += sine_samples(frequency, count, level_dbfs) if frequency > 0 else [0] * count
+    packets = len(samples) // SAMPLES_PER_PACKET
+    table: dict[int, int] = {}
+    payload = bytes(table.setdefault(s, alaw_encode(s)) for s in samples)
     out = [_PCAP_HEADER.pack(0xA1B2C3D4, 2, 4, 0, 0, 65535, _ETHERNET)]
     for index in range(packets):
         chunk = payload[index * SAMPLES_PER_PACKET:(index + 1) * SAMPLES_PER_PACKET]

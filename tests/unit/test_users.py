@@ -20,11 +20,11 @@ def test_demo_seed_creates_admin_agents_and_supervisor_once(db: Database) -> Non
     assert created is not None
     with db.session() as session:
         listed = users.list_users(session)
-        assert [u.extension for u in listed] == ["2001", "2002", "2003", "2004", "2005", None]
+        assert [u.extension for u in listed] == ["2001", "2002", "2003", "2004", "2005", "2006", None]
         admin = users.find_user(session, "admin")
         assert users.verify_password(admin.password_hash, created["admin"])
         assert "supervisor" in users.find_user(session, "2005").role_list
-        assert len({u.sip_secret for u in listed if u.extension}) == 5
+        assert len({u.sip_secret for u in listed if u.extension}) == 6
         assert users.seed_demo(session) is None
 
 

@@ -1,5 +1,6 @@
 /* The agent page: draws backend.agent_view() as it arrives on /api/agent/events and sends the
-   agent's actions to /api/agent/action. Needs panel.js. */
+   agent's actions to /api/agent/action. Campaign calls add the next contact to preview (Dial / Skip),
+   the contact's fields on the call card and, for a callback code, when to call back. Needs panel.js. */
 (function () {
   "use strict";
 
@@ -9,13 +10,65 @@
   };
   const ACTION_URL = "/api/agent/action";
   const STATES = P.AGENT_STATES;
-  const CALL_STATES = { ringing: "ringing", connected: "connected", held: "on hold", consulting: "consulting" };
+  const CALL_STATES = {
+    ringing: "ringing",
+    dialing: "dialling",
+    connected: "connected",
+    held: "on hold",
+    consulting: "consulting",
+  };
   const BUSY = ["ready", "ringing", "on_call"];
 
   let view = null;
+  // Wrap-up codes whose campaign action is "callback" for the call being wrapped up.
+  let callbackCodes = new Set();
 
   function list(value) {
     return Array.isArray(value) ? value : [];
+  }
+
+  function pad(n) {
+    return n < 10 ? "0" + n : String(n);
+  }
+
+  /** A datetime-local value ("2026-12-01T14:30", the browser's local time) as ISO 8601 with the browser's
+      UTC offset at that moment ("2026-12-01T14:30:00+01:00"); null when it is not a time. */
+  function withOffset(local) {
+    const m = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)(?::(\d\d))?/.exec(local || "");
+    if (!m) return null;
+    const d = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6] || 0));
+    if (isNaN(d.getTime())) return null;
+    const offset = -d.getTimezoneOffset();
+    const abs = Math.abs(offset);
+    return (
+      d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) +
+      "T" + pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) +
+      (offset < 0 ? "-" : "+") + pad(Math.floor(abs / 60)) + ":" + pad(abs % 60)
+    );
+  }
+
+  /** Now, in the browser's local time, as a datetime-local value. */
+  function localNow() {
+    const d = new Date(P.now());
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" + pad(d.getHours()) + ":" + pad(d.getMinutes());
+  }
+
+  /** A contact's fields ([[name, value]...]) as table rows; the table is hidden when there are none. */
+  function drawFields(table, fields) {
+    const rows = list(fields).filter(function (f) {
+      return Array.isArray(f) && f.length >= 2;
+    });
+    P.show(table, rows.length > 0);
+    const body = table.tBodies[0];
+    const signature = JSON.stringify(rows);
+    if (body.dataset.signature === signature) return;
+    body.dataset.signature = signature;
+    body.replaceChildren.apply(
+      body,
+      rows.map(function (f) {
+        return P.el("tr", { dataset: { field: String(f[0]) } }, P.el("th", { scope: "row" }, String(f[0])), P.el("td", {}, String(f[1])));
+      })
+    );
   }
 
   function reasonLabel(code) {
@@ -124,6 +177,27 @@
     P.show($("btn-record-resume"), paused);
   }
 
+  /** The contact a preview campaign offers, while the agent has no call and is not wrapping up. */
+  function drawPreview(agent, preview) {
+    const state = agent.state || "logged_out";
+    const shown = Boolean(preview && typeof preview === "object") && !view.call && (state === "ready" || state === "paused");
+    P.show($("preview-card"), shown);
+    if (!shown) return;
+    $("preview-card").dataset.number = preview.number || "";
+    P.setText($("preview-campaign"), preview.campaign || "");
+    P.setText($("preview-number"), preview.number || "");
+    P.setText($("preview-name"), preview.name || "");
+    P.setText($("preview-attempts"), Number(preview.attempts) || 0);
+    P.show($("preview-callback"), preview.callback === true);
+    const fields = preview.fields && typeof preview.fields === "object" ? preview.fields : {};
+    drawFields(
+      $("preview-fields"),
+      Object.keys(fields).map(function (name) {
+        return [name, fields[name]];
+      })
+    );
+  }
+
   function drawCall(call) {
     P.show($("call-card"), Boolean(call));
     if (!call) return;
@@ -134,6 +208,9 @@
     P.setText($("call-customer"), call.customer && call.customer.name ? call.customer.name : "Unknown caller");
     P.setText($("call-note"), call.customer && call.customer.note ? call.customer.note : "");
     P.setText($("call-queue"), call.queue || "–");
+    P.show($("call-campaign-line"), Boolean(call.campaign));
+    P.setText($("call-campaign"), call.campaign || "");
+    drawFields($("call-fields"), call.contact_fields);
     P.setText($("call-state"), CALL_STATES[call.state] || call.state);
     P.setText($("call-direction"), call.direction || "");
     P.show($("btn-hold"), call.state !== "held");
@@ -160,8 +237,30 @@
       form.dataset.callId = callId;
       $("wrapup-note").value = lastCall && lastCall.note ? lastCall.note : "";
       $("wrapup-code").value = lastCall && lastCall.wrapup_code ? lastCall.wrapup_code : "";
+      $("wrapup-callback-at").value = "";
+      $("wrapup-callback-mine").checked = false;
     }
     P.setText($("wrapup-call"), lastCall ? lastCall.number : "");
+    // The codes of the call AcdService.wrapup codes: the agent's connected call, else the last one.
+    const target = view.call && agent.state === "on_call" ? view.call : lastCall;
+    callbackCodes = new Set(
+      list(target && target.campaign ? target.dispositions : [])
+        .filter(function (d) {
+          return d && d.action === "callback";
+        })
+        .map(function (d) {
+          return d.code;
+        })
+    );
+    drawCallbackChoice();
+  }
+
+  /** "Call back at" and "Only me", for a campaign call's callback code. */
+  function drawCallbackChoice() {
+    const shown = callbackCodes.has($("wrapup-code").value);
+    P.show($("wrapup-callback"), shown);
+    $("wrapup-callback-at").required = shown;
+    if (shown) $("wrapup-callback-at").min = localNow();
   }
 
   function drawCallbacks(callbacks) {
@@ -203,6 +302,7 @@
     view = next;
     const agent = view.agent || {};
     drawAgent(agent);
+    drawPreview(agent, view.preview || null);
     drawCall(view.call || null);
     drawWrapup(agent, view.last_call || null);
     drawCallbacks(list(view.callbacks));
@@ -280,8 +380,29 @@
         P.message("Choose an outcome for the call.");
         return;
       }
-      const done = await act($("wrapup-submit"), "wrapup", { code: code, note: $("wrapup-note").value });
-      if (done) $("wrapup-note").value = "";
+      const params = { code: code, note: $("wrapup-note").value };
+      if (callbackCodes.has(code)) {
+        const at = withOffset($("wrapup-callback-at").value);
+        if (!at) {
+          P.message("Pick when to call back.");
+          return;
+        }
+        params.callback_at = at;
+        params.callback_mine = $("wrapup-callback-mine").checked ? "1" : "";
+      }
+      const done = await act($("wrapup-submit"), "wrapup", params);
+      if (done) {
+        $("wrapup-note").value = "";
+        $("wrapup-callback-at").value = "";
+        $("wrapup-callback-mine").checked = false;
+      }
+    });
+    $("wrapup-code").addEventListener("change", drawCallbackChoice);
+    $("btn-preview-dial").addEventListener("click", function (e) {
+      act(e.currentTarget, "preview_dial");
+    });
+    $("btn-preview-skip").addEventListener("click", function (e) {
+      act(e.currentTarget, "preview_skip");
     });
     $("dial-form").addEventListener("submit", async function (e) {
       e.preventDefault();

@@ -1,7 +1,8 @@
 /* The wallboard: draws backend.wallboard() as it arrives on /api/wallboard/events; ticks the waits
    and times in state every second; supervisors approve or deny pauses, log agents out and monitor live
-   calls (listen, whisper, three-way: the controller rings their phone). The same stream sends
-   `event: monitor` with the supervisor's own session (monitor_view) when it changes. Needs panel.js. */
+   calls (listen, whisper, three-way: the controller rings their phone), and start and stop the outbound
+   dialer's campaigns. The same stream sends `event: monitor` with the supervisor's own session
+   (monitor_view) when it changes. Needs panel.js. */
 (function () {
   "use strict";
 
@@ -16,7 +17,8 @@
   const wide = window.matchMedia("(min-width: 1100px)");
 
   const MODES = { silent: "Listen", whisper: "Whisper", barge: "Three-way" };
-  const DIRECTIONS = { inbound: "Inbound", outbound: "Outbound", callback: "Callback", direct: "Direct" };
+  const DIRECTIONS = { inbound: "Inbound", outbound: "Outbound", callback: "Callback", dialer: "Dialer", direct: "Direct" };
+  const CAMPAIGN_MODES = { preview: "Preview", progressive: "Progressive", predictive: "Predictive" };
   const NO_MONITOR = { session: null, can_monitor: false };
 
   let board = null;
@@ -240,6 +242,98 @@
     });
   }
 
+  function newCampaignRow(name) {
+    const start = P.el("button", { type: "button", className: "small good", dataset: { testid: "campaign-start" } }, "Start");
+    const stop = P.el("button", { type: "button", className: "small bad", dataset: { testid: "campaign-stop" } }, "Stop");
+    start.addEventListener("click", function () {
+      if (window.confirm("Start campaign " + name + "? The dialer begins calling at once.")) {
+        act(start, "campaign_start", { name: name });
+      }
+    });
+    stop.addEventListener("click", function () {
+      if (window.confirm("Stop campaign " + name + "? Calls in progress go on.")) {
+        act(stop, "campaign_stop", { name: name });
+      }
+    });
+    return P.el(
+      "tr",
+      { dataset: { campaign: name } },
+      P.el("td", { className: "name" }, name),
+      P.el("td", { className: "mode" }),
+      P.el("td", {}, P.el("span", { className: "running" })),
+      P.el("td", { className: "agents" }),
+      P.el("td", { className: "dialing" }),
+      P.el("td", { className: "waiting" }),
+      P.el("td", { className: "abandon" }),
+      P.el("td", { className: "campaign-actions" }, start, stop)
+    );
+  }
+
+  /** A campaign's abandon rate per window (a share of 0..1) against its target (a percentage). */
+  function abandonCells(c) {
+    const target = number(c.target);
+    const windows = c.abandon && typeof c.abandon === "object" ? c.abandon : {};
+    return Object.keys(windows).map(function (name) {
+      const w = windows[name] || {};
+      const rate = number(w.rate);
+      const percent = rate === null ? null : rate * 100;
+      const over = percent !== null && target !== null && percent > target;
+      return P.el(
+        "span",
+        {
+          className: "window",
+          title: (number(w.abandoned) || 0) + " abandoned of " + (number(w.answered) || 0) + " answered",
+          dataset: { window: name, over: over ? "true" : "false" },
+        },
+        name + " " + (percent === null ? "–" : percent.toFixed(1) + "%")
+      );
+    });
+  }
+
+  function drawCampaigns(campaigns) {
+    const box = $("campaigns");
+    const body = box.querySelector("tbody");
+    P.show(box, campaigns.length > 0);
+    const seen = new Set();
+    campaigns.forEach(function (c) {
+      const name = String(c.name);
+      seen.add(name);
+      let row = body.querySelector('tr[data-campaign="' + CSS.escape(name) + '"]');
+      if (!row) row = newCampaignRow(name);
+      body.append(row);
+      const running = c.running === true;
+      row.dataset.running = running ? "true" : "false";
+      const cell = function (cls) {
+        return row.querySelector("." + cls);
+      };
+      P.setText(cell("mode"), CAMPAIGN_MODES[c.mode] || c.mode || "");
+      P.setText(cell("running"), running ? "Running" : "Stopped");
+      cell("running").dataset.running = running ? "true" : "false";
+      const ready = number(c.ready);
+      const agents = number(c.agents);
+      P.setText(cell("agents"), (ready === null ? "–" : ready) + " / " + (agents === null ? "–" : agents));
+      P.setText(cell("dialing"), number(c.dialing) === null ? "–" : c.dialing);
+      P.setText(cell("waiting"), number(c.waiting) === null ? "–" : c.waiting);
+      const abandon = cell("abandon");
+      const signature = JSON.stringify([c.abandon, c.target]);
+      if (abandon.dataset.signature !== signature) {
+        abandon.dataset.signature = signature;
+        const target = number(c.target);
+        const parts = abandonCells(c);
+        abandon.replaceChildren.apply(
+          abandon,
+          parts.concat(target === null ? [] : [P.el("span", { className: "target" }, "target " + target + "%")])
+        );
+        abandon.dataset.over = parts.some(function (span) { return span.dataset.over === "true"; }) ? "true" : "false";
+      }
+      P.show(row.querySelector('[data-testid="campaign-start"]'), !running);
+      P.show(row.querySelector('[data-testid="campaign-stop"]'), running);
+    });
+    Array.from(body.rows).forEach(function (row) {
+      if (!seen.has(row.dataset.campaign)) row.remove();
+    });
+  }
+
   function drawMonitor(view) {
     monitor = view && typeof view === "object" ? view : NO_MONITOR;
     const session = monitor.session && typeof monitor.session === "object" ? monitor.session : null;
@@ -300,6 +394,7 @@
     drawQueues(list(data.queues));
     drawAgents(list(data.agents));
     drawApprovals(list(data.approvals));
+    drawCampaigns(list(data.campaigns));
     drawCalls(list(data.live_calls));
     drawTotals(data);
     tick();
