@@ -282,8 +282,6 @@ class Controller:
         with contextlib.suppress(Exception):
             await self.ivr.close()
         with contextlib.suppress(Exception):
-            await self.dialer.drain()
-        with contextlib.suppress(Exception):
             await self.recording.drain()
         with contextlib.suppress(Exception):
             await self.acd_writer.flush()

@@ -6,11 +6,13 @@
     callcenter dialer dnc add|remove NUMBER... [--campaign CAMPAIGN] [--region CC]
     callcenter dialer dnc import FILE [--campaign CAMPAIGN] [--region CC]
     callcenter dialer dnc list [--campaign CAMPAIGN]
+    callcenter dialer report CAMPAIGN [--from DAY] [--to DAY]   (CSV on stdout; docs/dialer-reports.md)
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,6 +155,34 @@ def cmd_dnc(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    import csv
+    from datetime import date, timedelta
+
+    from callcenter.dialer import reports
+
+    spec = _spec(settings, args.campaign)
+    today = datetime.now(UTC).date()
+    try:
+        last = date.fromisoformat(args.to) if args.to else today
+        first = date.fromisoformat(args.from_) if args.from_ else last - timedelta(days=6)
+    except ValueError as exc:
+        raise UserError(f"--from/--to: {exc}; use YYYY-MM-DD") from None
+    if first > last:
+        raise UserError(f"--from {first} is after --to {last}")
+    if (last - first).days > 366:
+        raise UserError("a report covers a year at most")
+    with _database(settings).session() as session:
+        days = reports.campaign_days(session, spec.name, spec.queue, first, last, target=spec.abandon_target,
+                                     windows=spec.abandon_windows,
+                                     amd_false_positive_rate=spec.amd_false_positive_rate,
+                                     now=datetime.now(UTC))
+    writer = csv.writer(sys.stdout, lineterminator="\r\n")
+    for row in reports.csv_rows(days):
+        writer.writerow(row)
+    return 0
+
+
 def register(sub: Any) -> None:
     dialer = sub.add_parser("dialer", help="outbound campaigns: lists, do-not-call, start/stop")
     dialer_sub = dialer.add_subparsers(dest="dialer_action", required=True)
@@ -176,4 +206,9 @@ def register(sub: Any) -> None:
     dnc.add_argument("--campaign", help="the campaign's own list (default: the global list)")
     dnc.add_argument("--region", help="country of numbers written without +code (default: the campaign's, or US)")
     dnc.set_defaults(func=cmd_dnc)
+    report = dialer_sub.add_parser("report", help="a campaign's figures per day (UTC) as CSV")
+    report.add_argument("campaign")
+    report.add_argument("--from", dest="from_", help="first day, YYYY-MM-DD (default: 6 days before --to)")
+    report.add_argument("--to", help="last day, YYYY-MM-DD (default: today)")
+    report.set_defaults(func=cmd_report)
 

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from sqlalchemy import update
 
 from callcenter.acd.model import AcdCall, Agent, AgentState, CallState, CustomerCard, Direction
-from callcenter.acd.services import AcdService
+from callcenter.acd.services import AcdService, LoopTimers, Timers
 from callcenter.config import ABANDON_WINDOWS, CampaignSpec
 from callcenter.db.engine import Database
 from callcenter.db.models import DialerAttempt
@@ -124,14 +124,14 @@ def windows_of(spec: CampaignSpec) -> list[Window]:
 class DialerService:
     def __init__(self, control: DialerControl, acd: AcdService, db: Database, writer: RecordWriter,
                  campaigns: Mapping[str, CampaignSpec], prompts: PromptMedia, *, default_trunk: str,
-                 clock: Callable[[], float] = time.time, tick: float = 1.0) -> None:
+                 timers: Timers | None = None, tick: float = 1.0) -> None:
         self.control = control
         self.acd = acd
         self.db = db
         self.writer = writer
         self.prompts = prompts
         self.default_trunk = default_trunk
-        self.clock = clock
+        self.timers: Timers = timers or LoopTimers()
         self.tick = tick
         self.campaigns: dict[str, CampaignRuntime] = {}
         for name, spec in campaigns.items():
@@ -142,13 +142,12 @@ class DialerService:
         self.by_channel: dict[str, LiveAttempt] = {}
         self.by_call: dict[str, LiveAttempt] = {}  # by ACD record id
         self._playbacks: dict[str, LiveAttempt] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- set-up ---------------------------------------------------------------------------------------
 
     def load(self) -> None:
         """Run state, crash recovery and 30 days of history for the estimates and abandon windows (sync)."""
-        now = datetime.now(UTC)
+        now = self.timers.now()
         with self.db.session() as session:
             lost = store.recover(session, now)
             running = store.running_campaigns(session)
@@ -212,7 +211,7 @@ class DialerService:
 
     def _save_running(self, name: str, running: bool, by: str) -> None:
         with self.db.session() as session:
-            store.set_running(session, name, running, by, datetime.now(UTC))
+            store.set_running(session, name, running, by, self.timers.now())
 
     # -- pacing ------------------------------------------------------------------------------------------
 
@@ -304,7 +303,7 @@ class DialerService:
 
     def _take(self, runtime: CampaignRuntime, count: int, agent_id: int | None) -> list[store.ContactRef]:
         with self.db.session() as session:
-            return store.take_due(session, runtime.spec.name, runtime.spec.hours, datetime.now(UTC), count,
+            return store.take_due(session, runtime.spec.name, runtime.spec.hours, self.timers.now(), count,
                                   agent_id=agent_id)
 
     def _feed_callbacks(self, runtime: CampaignRuntime) -> None:
@@ -316,7 +315,7 @@ class DialerService:
                 number = store.normalise_or_none(str(entry.get("number", "")), spec.region)
                 if number is None:
                     continue
-                zones = store.bounding_zones(zones_for_number(number), datetime.now(UTC)) or (
+                zones = store.bounding_zones(zones_for_number(number), self.timers.now()) or (
                     (spec.timezone,) if spec.timezone else ())
                 if not zones:
                     continue
@@ -358,21 +357,21 @@ class DialerService:
         if attempt.channel_id:
             self.by_channel[attempt.channel_id] = attempt
 
+    def clock(self) -> float:
+        """Seconds since the epoch, as the pacer and the abandon windows count them."""
+        return self.timers.now().timestamp()
+
     def _timer(self, attempt: LiveAttempt, delay: float, action: Callable[[], Awaitable[None]]) -> None:
         if attempt.cancel_timer is not None:
             attempt.cancel_timer()
-        handle = asyncio.get_running_loop().call_later(delay, lambda: self._spawn(action()))
-        attempt.cancel_timer = handle.cancel
 
-    def _spawn(self, work: Awaitable[None]) -> None:
         async def guarded() -> None:
+            attempt.cancel_timer = None  # it runs: a new timer set from here must not cancel this one
             try:
-                await work
+                await action()
             except Exception:
-                log.exception("dialer: a timer failed")
-        task = asyncio.get_running_loop().create_task(guarded())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+                log.exception("dialer: a timer of %s failed", attempt.contact.number)
+        attempt.cancel_timer = self.timers.later(delay, guarded)
 
     async def _ring_lost(self, attempt: LiveAttempt) -> None:
         if attempt.state == "ringing" and attempt.id in self.live:
@@ -607,7 +606,7 @@ class DialerService:
             return
         callback_at = call.extra.get("callback_at")
         try:
-            step = after_disposition(code, runtime.spec.dispositions, datetime.now(UTC), callback_at)
+            step = after_disposition(code, runtime.spec.dispositions, self.timers.now(), callback_at)
         except ValueError as exc:  # a callback code without a time (the panel asks for one)
             log.warning("dialer: wrap-up %s of call %s: %s; the contact stays as it is", code, call.record_id, exc)
             return
@@ -620,7 +619,7 @@ class DialerService:
             store.contact_done(session, int(contact_id), status, step.not_before, step.reason, "",
                                callback_agent_id=agent_id if status == "callback" else None)
             if step.status == "dnc":
-                store.add_dnc(session, [number], spec_name, f"agent wrap-up {code}", datetime.now(UTC))
+                store.add_dnc(session, [number], spec_name, f"agent wrap-up {code}", self.timers.now())
         self.writer.add(write)
 
     # -- ending an attempt ------------------------------------------------------------------------------
@@ -652,7 +651,7 @@ class DialerService:
             counts = dict(contact.outcome_counts)
             counts[retry_as] = counts.get(retry_as, 0) + 1
             rules = runtime.spec.retries or DEFAULT_RETRIES
-            step = after_attempt(retry_as, counts, rules, datetime.now(UTC))
+            step = after_attempt(retry_as, counts, rules, self.timers.now())
             step_status, not_before, reason = step.status, step.not_before, step.reason
         self.writer.add(lambda session: store.contact_done(session, contact.id, step_status, not_before, reason,
                                                            outcome))
@@ -729,7 +728,7 @@ class DialerService:
 
     async def _release_preview(self, runtime: CampaignRuntime, user_id: int, reason: str) -> None:
         contact = runtime.previews.pop(user_id)
-        later = datetime.now(UTC) + timedelta(hours=1) if reason.startswith("skipped") else None
+        later = self.timers.now() + timedelta(hours=1) if reason.startswith("skipped") else None
         status = "callback" if contact.callback_agent_id is not None else "pending"
         agent = contact.callback_agent_id
 
@@ -766,10 +765,6 @@ class DialerService:
                 "target": runtime.spec.abandon_target,
             })
         return rows
-
-    async def drain(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
 
 
 def _utc(epoch: float) -> datetime:

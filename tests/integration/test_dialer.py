@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -89,15 +90,15 @@ async def test_a_predictive_campaign_reaches_people_and_keeps_the_two_second_rul
         ("not a number", "Bad Row", inside),
         ("+48 22 111 00 21", "Duplicate", inside),
     ]
-    csv = tmp_path / "spring.csv"
-    csv.write_text("phone,name,tz,product\n" + "".join(f"{n},{name},{tz},gold\n" for n, name, tz in rows))
+    listing = tmp_path / "spring.csv"
+    listing.write_text("phone,name,tz,product\n" + "".join(f"{n},{name},{tz},gold\n" for n, name, tz in rows))
     try:
         assert system.cli("dialer", "dnc", "add", "+48221110081").returncode == 0
-        imported = system.cli("dialer", "import", CAMPAIGN, str(csv), "--number", "phone", "--name", "name",
+        imported = system.cli("dialer", "import", CAMPAIGN, str(listing), "--number", "phone", "--name", "name",
                               "--timezone", "tz")
         assert imported.returncode == 0, imported.stderr
-        assert f"{csv}:13: rejected: " in imported.stdout and f"{csv}:14: duplicate: " in imported.stdout
-        assert f"{csv}:12: do-not-call: " in imported.stdout
+        assert f"{listing}:13: rejected: " in imported.stdout and f"{listing}:14: duplicate: " in imported.stdout
+        assert f"{listing}:12: do-not-call: " in imported.stdout
         assert "10 imported, 1 rejected, 1 duplicate, 1 on the do-not-call list" in imported.stdout, imported.stdout
         assert system.cli("dialer", "dnc", "add", "+48221110071", "--campaign", CAMPAIGN).returncode == 0
         with system.db.session() as session:
@@ -192,3 +193,100 @@ async def test_a_predictive_campaign_reaches_people_and_keeps_the_two_second_rul
     assert {a.number for a in connected} <= cdr_numbers, cdr_numbers
     assert len(recorded) == len(connected) and all(r.status == "ready" for r in recorded), \
         [(r.status, r.path) for r in recorded]
+    # The day's report counts the same calls.
+    day = made[0].placed_at.date().isoformat()
+    report = system.cli("dialer", "report", CAMPAIGN, "--from", day, "--to", day)
+    assert report.returncode == 0, report.stderr
+    rows = list(csv.reader(io.StringIO(report.stdout)))
+    figures = dict(zip(rows[0], rows[1], strict=True))
+    that_day = [a for a in made if a.placed_at.date().isoformat() == day]
+    assert figures["attempts"] == str(len(that_day))
+    assert figures["abandoned"] == str(sum(1 for a in that_day if a.abandoned_at is not None))
+    assert figures["connects"] == str(sum(1 for a in that_day if a.connected_at is not None))
+
+
+def import_list(system: System, campaign: str, tmp_path: Path, rows: list[tuple[str, str]]) -> None:
+    zone = zone_at_local_hour(14)
+    listing = tmp_path / f"{campaign}.csv"
+    listing.write_text("phone,name,tz,offer\n" + "".join(f"{n},{name},{zone},{campaign}-offer\n" for n, name in rows))
+    done = system.cli("dialer", "import", campaign, str(listing), "--number", "phone", "--name", "name",
+                      "--timezone", "tz")
+    assert done.returncode == 0 and f"{len(rows)} imported" in done.stdout, done.stdout + done.stderr
+
+
+def campaign_attempts(system: System, campaign: str) -> list[DialerAttempt]:
+    with system.db.session() as session:
+        return list(session.scalars(select(DialerAttempt).where(DialerAttempt.campaign == campaign)
+                                    .order_by(DialerAttempt.placed_at)))
+
+
+def campaign_contacts(system: System, campaign: str) -> dict[str, DialerContact]:
+    with system.db.session() as session:
+        return {c.number: c for c in session.scalars(select(DialerContact).where(DialerContact.campaign == campaign))}
+
+
+async def test_preview_and_progressive_campaigns(fresh_system: System, agent: AgentFactory, tmp_path: Path) -> None:
+    """Side by side: an agent previews contacts, skips one, dials the next and books a callback for
+    themself; two agents get one call each at most from a progressive campaign (no AMD)."""
+    system = fresh_system
+    pstn = sipp.pstn_mix(system.sip_port, system.settings.sip.trunk_port, sipp.AUDIO_PCAP, sipp.AUDIO_PCAP)
+    await pstn.start()
+    import_list(system, "autumn", tmp_path, [("+48221120001", "Skipped Sue"), ("+48221120011", "Dialled Dan")])
+    import_list(system, "winter", tmp_path, [("+48221130001", "Win One"), ("+48221130012", "Win Busy"),
+                                             ("+48221130021", "Win Two"), ("+48221130031", "Win Three")])
+    alice = await agent("2001")
+    bob, carol = await agent("2002"), await agent("2003")
+    stop = asyncio.Event()
+    workers = [asyncio.create_task(work_calls(c, stop)) for c in (bob, carol)]
+    try:
+        for campaign in ("autumn", "winter"):
+            assert system.cli("dialer", "start", campaign).returncode == 0
+        view = await alice.wait_view(lambda v: v.get("preview") is not None, 10, "a preview")
+        assert (view["preview"]["name"], view["preview"]["fields"]) == ("Skipped Sue", {"offer": "autumn-offer"})
+        await alice.act("preview_skip")
+        view = await alice.wait_view(lambda v: (v.get("preview") or {}).get("name") == "Dialled Dan", 10, "Dan")
+        await alice.act("preview_dial")
+        view = await alice.wait_view(lambda v: (v.get("call") or {}).get("state") == "connected", 20, "connected")
+        assert view["call"]["campaign"] == "autumn" and ["offer", "autumn-offer"] in view["call"]["contact_fields"]
+        await alice.act("hangup")
+        callback_at = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
+        await alice.act("wrapup", code="other", note="call me later", callback_at=callback_at.isoformat(),
+                        callback_mine="1")
+
+        def winter_done() -> bool:
+            everyone = campaign_contacts(system, "winter")
+            return all(c.status in ("done", "failed") or (c.status == "pending" and c.last_outcome == "busy")
+                       for c in everyone.values()) and all(a.ended_at for a in campaign_attempts(system, "winter"))
+        await wait_for("the progressive campaign's contacts", winter_done, 40)
+    finally:
+        for campaign in ("autumn", "winter"):
+            system.cli("dialer", "stop", campaign)
+        stop.set()
+        await asyncio.gather(*workers)
+        await pstn.stop()
+
+    autumn = campaign_contacts(system, "autumn")
+    sue, dan = autumn["+48221120001"], autumn["+48221120011"]
+    assert sue.status == "pending" and sue.not_before is not None and sue.not_before > datetime.now(UTC)
+    assert sue.attempts == 0 and not campaign_attempts(system, "autumn")[1:]
+    (dialled,) = campaign_attempts(system, "autumn")
+    assert (dialled.number, dialled.mode, dialled.outcome, dialled.wrapup_code) == (
+        "+48221120011", "preview", "human", "other")
+    with system.db.session() as session:
+        alice_id = session.scalar(select(DialerAttempt.agent_id).where(DialerAttempt.id == dialled.id))
+    assert dan.status == "callback" and dan.callback_agent_id == alice_id
+    assert dan.not_before == callback_at
+    # Progressive: never more calls in progress than the two agents, no AMD.
+    made = campaign_attempts(system, "winter")
+    assert {a.number for a in made} == {"+48221130001", "+48221130012", "+48221130021", "+48221130031"}
+    moments = sorted([(a.placed_at, 1) for a in made] + [(a.connected_at or a.ended_at, -1) for a in made])
+    in_flight = peak = 0
+    for _, step in moments:
+        in_flight += step
+        peak = max(peak, in_flight)
+    assert peak <= 2, peak
+    for a in made:
+        assert a.amd_status == "off"
+        if a.outcome == "human":
+            assert a.human_at is not None and a.connected_at is not None and a.wrapup_code == "sale"
+    assert campaign_contacts(system, "winter")["+48221130012"].last_outcome == "busy"

@@ -223,6 +223,40 @@ record = "always"
 retries = {{ busy = "2s x2", no_answer = "1h x2", machine = "1h x2", abandoned = "1h x3", failed = "1h x2" }}
 dispositions = {{ sale = "done", other = "retry 1h" }}
 
+[queues.preview]
+strategy = "longest-idle"
+members = ["2001"]
+ring_timeout = {RING_TIMEOUT}
+wrapup = 30
+max_wait = 0
+overflow = ""
+announce_every = 0
+
+[queues.progressive]
+strategy = "longest-idle"
+members = ["2002", "2003"]
+ring_timeout = {RING_TIMEOUT}
+wrapup = 0
+max_wait = 0
+overflow = ""
+announce_every = 0
+
+[campaigns.autumn]
+queue = "preview"
+caller_id = "+48221234501"
+mode = "preview"
+region = "PL"
+ring_seconds = 15
+dispositions = {{ sale = "done", other = "callback" }}
+
+[campaigns.winter]
+queue = "progressive"
+caller_id = "+48221234502"
+mode = "progressive"
+region = "PL"
+ring_seconds = 15
+retries = {{ busy = "1h x2" }}
+
 [queues.callback]
 strategy = "longest-idle"
 members = ["2004"]
