@@ -239,3 +239,37 @@ async def test_outside_the_window_nothing_is_dialled(world: World) -> None:
     await world.pace()
     assert world.dialled() == []
     assert world.contact("+48221110001").not_before is not None
+
+
+async def test_the_acds_callback_list_feeds_a_callback_campaign_and_is_closed_when_reached(world: World) -> None:
+    runtime = world.dialer.campaigns["spring"]
+    runtime.spec = dataclasses.replace(SPEC, callback_list=True)
+    world.acd.callbacks = {"221110009": {"id": "221110009", "number": "221110009", "name": "Missed Mia",
+                                          "queue": "sales", "reason": "abandoned", "count": 1, "last_at": ""},
+                           "anonymous": {"id": "anonymous", "number": "anonymous", "name": "", "queue": None,
+                                         "reason": "abandoned", "count": 1, "last_at": ""}}
+    world.dialer._feed_callbacks(runtime)
+    world.dialer._feed_callbacks(runtime)  # once per number
+    mia = world.contact("+48221110009")
+    assert (mia.name, mia.timezones, mia.status) == ("Missed Mia", "Europe/Warsaw", "pending")
+    assert '"callback_number": "221110009"' in mia.fields
+    await world.acd.login(world.agents["2001"].user_id)
+    with world.db.session() as session:  # only Mia is left to call
+        session.execute(DialerContact.__table__.update().where(DialerContact.number != "+48221110009")
+                        .values(status="done"))
+    await a_person_waits(world, "+48221110009")
+    (agent_leg,) = world.rung()
+    await world.acd.channel_entered(agent_leg)
+    assert "221110009" not in world.acd.callbacks
+
+
+async def test_a_restart_rebuilds_the_abandon_windows_from_the_attempts(world: World) -> None:
+    await world.acd.login(world.agents["2001"].user_id)
+    await a_person_waits(world)
+    await world.timers.advance(2.0)  # abandoned
+    again = DialerService(world.control, world.acd, world.db, Writer(world.db), {"spring": SPEC}, Prompts(),  # type: ignore[arg-type]
+                          default_trunk="pstn", timers=world.timers)
+    again.load()
+    rates = again.campaigns["spring"].ledger.rates(again.clock())
+    assert (rates["30d"].answered, rates["30d"].abandoned) == (1, 1)
+    assert (rates["24h"].answered, rates["24h"].abandoned) == (1, 1)
