@@ -54,6 +54,7 @@ bench: install
 	$(PY) bench/recording.py
 	$(PY) bench/ftps.py
 	$(PY) bench/export.py
+	$(PY) bench/dialer.py
 
 clean:
 	rm -rf $(VENV) var

@@ -5,6 +5,7 @@ Plain data; ``services.py`` moves it through its transitions and ``records.py`` 
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import uuid
 from dataclasses import dataclass, field
@@ -164,6 +165,9 @@ class AcdCall:
     outcome: str = ""
     # What the dialer keeps with the call: the contact, a callback the agent asked for at wrap-up.
     extra: dict[str, Any] = field(default_factory=dict)
+    # Set while the customer and the agent are being put in the call's bridge: the call already counts as
+    # connected, but hold and transfer must wait for the bridge to hold both (else ARI answers 422).
+    linking: asyncio.Event | None = None
 
     @property
     def answered_like_inbound(self) -> bool:

@@ -763,9 +763,10 @@ class AcdService:
         self.recorder.destination(call, "U", agent.extension, now)
         for other in others:
             await self._attempt_over(other, "taken_by_other", hang_up=True)
-        await self._unpark(call)
-        call.bridge_id = f"acd-call-{call.record_id}"
+        linking = call.linking = asyncio.Event()
         try:
+            await self._unpark(call)
+            call.bridge_id = f"acd-call-{call.record_id}"
             await self.control.create_bridge(call.bridge_id, "mixing")
             await self.control.add_to_bridge(call.bridge_id, call.channel_id)
             await self.control.add_to_bridge(call.bridge_id, attempt.channel_id)
@@ -774,6 +775,8 @@ class AcdService:
             log.info("call %s: a party left while being connected", call.record_id)
         else:
             await self._start_recording(call)
+        finally:
+            linking.set()
         if call.direction is Direction.DIALER and self.dialer is not None:
             await self._tell_dialer(self.dialer.connected, call)
         self.notify()
@@ -857,6 +860,7 @@ class AcdService:
             self.recorder.destination(call, "U", call.agent.extension, now)
         if call.number in self.callbacks:
             self._close_callback(call.number, "done", call.agent.user_id if call.agent else None)
+        linking = call.linking = asyncio.Event()
         try:
             assert call.bridge_id is not None
             await self.control.add_to_bridge(call.bridge_id, channel_id)
@@ -864,6 +868,8 @@ class AcdService:
             log.info("call %s: a party left while being connected", call.record_id)
         else:
             await self._start_recording(call)
+        finally:
+            linking.set()
         if call.campaign and self.dialer is not None:
             await self._tell_dialer(self.dialer.connected, call)
         self.notify()
@@ -1219,7 +1225,15 @@ class AcdService:
                         lambda: self._ring_timeout_over(attempt))
         return call
 
+    async def _linked(self, call: AcdCall) -> None:
+        """Waits (briefly) until a call being connected has both parties in its bridge."""
+        if call.linking is not None and not call.linking.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(call.linking.wait(), 5)
+
     async def hold(self, user_id: int) -> None:
+        _agent, call = self._own_call(user_id)
+        await self._linked(call)
         _agent, call = self._own_call(user_id)
         if call.state is not CallState.CONNECTED or call.channel_id is None or call.bridge_id is None:
             raise PanelError("Only a connected call can be held.")
@@ -1248,6 +1262,8 @@ class AcdService:
         await self._end_call(call)
 
     async def transfer(self, user_id: int, mode: str, kind: str, target: str) -> None:
+        _agent, call = self._own_call(user_id)
+        await self._linked(call)
         agent, call = self._own_call(user_id)
         if call.state is not CallState.CONNECTED and not (call.state is CallState.HELD and mode == "blind"):
             raise PanelError("Only a connected call can be transferred.")

@@ -7,6 +7,7 @@
     callcenter dialer dnc import FILE [--campaign CAMPAIGN] [--region CC]
     callcenter dialer dnc list [--campaign CAMPAIGN]
     callcenter dialer report CAMPAIGN [--from DAY] [--to DAY]   (CSV on stdout; docs/dialer-reports.md)
+    callcenter dialer simulate [--agents 5,20,100] [--json] [--plot FILE]   (docs/dialer-pacing.md)
 """
 
 from __future__ import annotations
@@ -183,8 +184,14 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from callcenter.dialer import simcli
+
+    return simcli.run(args)
+
+
 def register(sub: Any) -> None:
-    dialer = sub.add_parser("dialer", help="outbound campaigns: lists, do-not-call, start/stop")
+    dialer = sub.add_parser("dialer", help="outbound campaigns: lists, do-not-call, start/stop, reports, simulator")
     dialer_sub = dialer.add_subparsers(dest="dialer_action", required=True)
     dialer_sub.add_parser("campaigns", help="configured campaigns, run state and contacts by status") \
         .set_defaults(func=cmd_campaigns)
@@ -211,4 +218,8 @@ def register(sub: Any) -> None:
     report.add_argument("--from", dest="from_", help="first day, YYYY-MM-DD (default: 6 days before --to)")
     report.add_argument("--to", help="last day, YYYY-MM-DD (default: today)")
     report.set_defaults(func=cmd_report)
+    simulate = dialer_sub.add_parser("simulate", help="compare pacers on a model of agents and contacts")
+    from callcenter.dialer import simcli
+    simcli.add_arguments(simulate)
+    simulate.set_defaults(func=cmd_simulate)
 

@@ -9,10 +9,11 @@ for an agent) and places as many calls as it answers. Three pacers:
   yardstick: a dial level nudged every 15 s by the ready-agents minus waiting-calls differential,
   braked once the day's drop percentage is over the limit.
 - `PredictivePacer`: ours. For n new calls it forecasts the people who will answer over the next
-  half-minute (the calls in flight by their age, plus the n) against the agents who will be free by
-  then (ready now, plus busy agents finishing, from their talk and wrap-up so far), computes the
-  expected abandons, and places the largest n whose forecast abandon rate stays within what every
-  abandon window (`AbandonLedger`) can still afford. Below `min_agents` it is progressive.
+  half-minute (the calls in flight by their age, the n, and the calls the next seconds will place)
+  against the agents who will be free by then (ready now, plus busy agents finishing, from their
+  talk and wrap-up so far), computes the expected abandons, and places the largest n whose forecast
+  abandon rate stays within what every abandon window (`AbandonLedger`) can still afford. Below
+  `min_agents`, and until the estimates rest on the campaign's own outcomes, it is progressive.
 
 `Estimates` learns answer rates and the time distributions from the outcomes the service reports;
 `AbandonLedger` counts answers, abandons and machine verdicts over the regulators' rolling windows
@@ -272,9 +273,9 @@ class AbandonLedger:
     (an abandoned call counts as answered too: call one or the other, not both);
     ``machine_detected(t)`` for every AMD "machine" verdict; ``machine_answered(t)`` (same ``t`` as the
     ``human_answered``) when an agent found an answering machine the AMD had passed as a person, so the
-    windows count people only. ``amd_false_positive_rate`` is the share of
-    "machine" verdicts that were in fact a person (from the AMD's measured accuracy): windows with
-    ``count_amd_false_positives`` add that many estimated abandons, to the answers too.
+    windows count people only. ``amd_false_positive_rate`` is the share of "machine" verdicts that were
+    in fact a person (from the AMD's measured accuracy): windows with ``count_amd_false_positives`` add
+    that many estimated abandons, to the answers too.
 
     A window holds the buckets that end after ``now - seconds``: its edge is fuzzy by one bucket."""
 
@@ -606,11 +607,11 @@ class PredictivePacer:
 
     The budget: ``ledger.allowed_rate`` x the expected answers, every window keeping a buffer of
     1 + ``buffer_z`` x sqrt(abandons expected over the ledger's look-ahead) abandons in hand. One
-    decision adds at most twice the calls per second a fully busy team needs to the progressive number.
+    decision adds at most twice the calls per second a fully busy team needs to the progressive number,
+    and the calls in flight stay under ``max_lines_per_agent`` per logged-in agent.
     """
 
     name = "predictive"
-    STREAM = 1.0
 
     def __init__(self, estimates: Estimates, ledger: AbandonLedger, *, min_agents: int = 5,
                  patience: float = ABANDON_SECONDS, buffer_z: float = 3.0, answer_rate_z: float = 1.0,
@@ -637,7 +638,7 @@ class PredictivePacer:
         self._stream_humans: tuple[float, ...] = ()  # one call per second from 1 s on: people by u_k
         self._wrap_points: tuple[float, ...] = ()
         self._calls: dict[int, tuple[float, ...]] = {}  # by age: q_k..., q_k(1 - q_k)..., q_last
-        self._agents: dict[int, tuple[float, ...]] = {}  # by _agent_key: -r_k..., r_k(1 - r_k)..., 0
+        self._agents: dict[int, tuple[float, ...]] = {}  # by agent key: -r_k..., r_k(1 - r_k)..., 0
         # Calls per second placed beyond the progressive number, recently (exponentially weighted).
         self._stream = 0.0
         self._stream_at = -math.inf
@@ -680,7 +681,7 @@ class PredictivePacer:
         m = len(self._grid)
         sums = [sum(col) for col in zip(*vectors, strict=True)] if vectors else [0.0] * (2 * m + 1)
         free_now = snap.ready - snap.waiting
-        stream, stream_humans = self._stream * self.STREAM, self._stream_humans
+        stream, stream_humans = self._stream, self._stream_humans
         mean0 = [sums[k] + stream * stream_humans[k] - free_now for k in range(m)]
         var0 = [sums[m + k] + stream * stream_humans[k] for k in range(m)]
         # The waiting are counted by the ledger once served or abandoned.

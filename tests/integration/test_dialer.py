@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import io
 import time
 from datetime import UTC, datetime, timedelta
