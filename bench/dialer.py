@@ -7,10 +7,11 @@ for 5, 20 and 100 agents on three contact populations (callcenter/dialer/simulat
 
 Goal: at 20 agents ours gives at least 10% more talk minutes per agent hour than the VICIdial-style
 pacer on every population, and no window of any run of ours or of progressive goes over 3%. The
-VICIdial-style pacer runs with the settings an admin would settle on for each list (the population's
-``vicidial``: the most talk time with VICIdial's drop rate within 3%; --tune-vicidial searches them
-again); the 20-agent runs with VICIdial's default settings (ADAPT_HARD_LIMIT, maximum level 3.0) are
-printed for reference. Exits 1 when the goal is not met.
+VICIdial-style pacer runs with the settings an admin would settle on for each list to stay legal (the
+population's ``vicidial``: the most talk time with every window within 3%, the rule ours is held to;
+--tune-vicidial searches them again); the 20-agent runs with VICIdial's default settings
+(ADAPT_HARD_LIMIT, maximum level 3.0), which break the 3% in some windows, are printed for reference.
+Exits 1 when the goal is not met.
 """
 
 from __future__ import annotations
@@ -91,11 +92,12 @@ def main() -> int:
         ours = by[(population.name, GOAL_AGENTS, "predictive")]
         vici = by[(population.name, GOAL_AGENTS, "vicidial")]
         ratio = ours.talk_min_per_agent_hour / vici.talk_min_per_agent_hour
+        verdict = "ok" if ratio >= GOAL_RATIO else "NOT MET"
         met &= ratio >= GOAL_RATIO
         v = population.vicidial
         against_default = ours.talk_min_per_agent_hour / default.talk_min_per_agent_hour
         print(f"  {population.name:<11} {ours.talk_min_per_agent_hour:5.1f} / {vici.talk_min_per_agent_hour:5.1f} "
-              f"= {ratio:.3f} {'ok' if ratio >= GOAL_RATIO else 'NOT MET'}   "
+              f"= {ratio:.3f} {verdict}   "
               f"(VICIdial {v.mode} max {v.maximum_level:g}; with its defaults {default.talk_min_per_agent_hour:.1f}: "
               f"{against_default:.3f}, drop rate {default.abandon_rate:.2%}, worst window {default.worst_window:.2%})")
 

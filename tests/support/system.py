@@ -218,6 +218,8 @@ region = "PL"
 ring_seconds = 15
 amd = true
 machine_action = "message"
+machine_message = "goodbye"  # short prompts: the test waits for every call to end
+abandon_message = "goodbye"
 min_agents = 2
 record = "always"
 retries = {{ busy = "2s x2", no_answer = "1h x2", machine = "1h x2", abandoned = "1h x3", failed = "1h x2" }}
