@@ -23,7 +23,9 @@ from typing import TypeAlias
 from zoneinfo import ZoneInfo
 
 OUTCOMES = ("busy", "no_answer", "machine", "abandoned", "failed")
-ACTIONS = ("done", "retry", "callback", "dnc")
+# "machine": the agent found an answering machine that AMD had passed as a person; the contact follows
+# the machine retry rule and the call stops counting as a person in the abandon windows.
+ACTIONS = ("done", "retry", "callback", "dnc", "machine")
 STATUSES = ("pending", "done", "failed", "dnc")
 
 #: next_open looks this far ahead before it gives up (zones whose windows never overlap).
@@ -362,7 +364,8 @@ def after_attempt(outcome: str, attempts: Mapping[str, int] | int, rules: Mappin
 
 @dataclass(frozen=True)
 class Disposition:
-    """What a wrap-up code does: ``done``, ``retry`` (after ``delay`` seconds), ``callback`` or ``dnc``."""
+    """What a wrap-up code does: ``done``, ``retry`` (after ``delay`` seconds), ``callback``, ``dnc`` or
+    ``machine`` (retried by the machine rule)."""
 
     action: str
     delay: int = 0
@@ -380,9 +383,9 @@ class Disposition:
 def _disposition(code: str, value: object) -> Disposition:
     where = f"dispositions.{code}"
     if not isinstance(value, str):
-        raise ValueError(f"{where}: {value!r} must be text: done, retry <delay>, callback or dnc")
+        raise ValueError(f"{where}: {value!r} must be text: done, retry <delay>, callback, dnc or machine")
     words = value.strip().lower().split()
-    if words in (["done"], ["callback"], ["dnc"]):
+    if words in (["done"], ["callback"], ["dnc"], ["machine"]):
         return Disposition(words[0])
     if words == ["retry"]:
         raise ValueError(f"{where}: retry needs a delay, like \"retry 2h\"")
@@ -391,7 +394,7 @@ def _disposition(code: str, value: object) -> Disposition:
             return Disposition("retry", parse_duration("".join(words[1:])))
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from None
-    raise ValueError(f"{where}: {value!r} is not one of done, retry <delay>, callback, dnc")
+    raise ValueError(f"{where}: {value!r} is not one of done, retry <delay>, callback, dnc, machine")
 
 
 def parse_dispositions(table: Mapping[str, str]) -> dict[str, Disposition]:
@@ -423,6 +426,8 @@ def after_disposition(code: str, dispositions: Mapping[str, Disposition], now: d
         return NextStep("done", None, f"{code}: done")
     if disposition.action == "dnc":
         return NextStep("dnc", None, f"{code}: put on the do-not-call list")
+    if disposition.action == "machine":
+        raise ValueError(f"wrap-up code {code!r} says answering machine: use after_attempt('machine', ...)")
     if disposition.action == "callback":
         if callback_at is None:
             raise ValueError(f"wrap-up code {code!r} is a callback: the agent must pick a time")

@@ -167,9 +167,13 @@ class DialerService:
     def _replay(runtime: CampaignRuntime, attempt: store.PastAttempt) -> None:
         placed = attempt.placed_at.timestamp()
         end = attempt.answered_at.timestamp() if attempt.answered_at else placed
-        if attempt.amd_status == "MACHINE" or attempt.outcome == "machine":
+        if attempt.amd_status == "MACHINE":
             runtime.estimates.call_result("machine", max(0.0, end - placed))
             runtime.ledger.machine_detected(end)
+        elif attempt.outcome == "machine" and attempt.human_at is not None:  # an agent found a machine
+            runtime.estimates.call_result("machine", max(0.0, end - placed))
+            runtime.ledger.human_answered(attempt.human_at.timestamp())
+            runtime.ledger.machine_answered(attempt.human_at.timestamp())
         elif attempt.human_at is not None:
             runtime.estimates.call_result("human", max(0.0, end - placed))
             if attempt.abandoned_at is not None:
@@ -470,7 +474,7 @@ class DialerService:
         if call is None:
             log.error("dialer: campaign %s's queue %s is gone", runtime.spec.name, runtime.spec.queue)
             return
-        call.extra["contact_id"] = contact.id
+        call.extra.update(contact_id=contact.id, attempt_id=attempt.id, human=now)
         if call.state is not CallState.ENDED:
             attempt.acd_call_id = call.record_id
             self.by_call[call.record_id] = attempt
@@ -604,6 +608,9 @@ class DialerService:
             return
         if code not in runtime.spec.dispositions:
             return
+        if runtime.spec.dispositions[code].action == "machine":
+            self._machine_after_all(runtime, call, int(contact_id))
+            return
         callback_at = call.extra.get("callback_at")
         try:
             step = after_disposition(code, runtime.spec.dispositions, self.timers.now(), callback_at)
@@ -620,6 +627,25 @@ class DialerService:
                                callback_agent_id=agent_id if status == "callback" else None)
             if step.status == "dnc":
                 store.add_dnc(session, [number], spec_name, f"agent wrap-up {code}", self.timers.now())
+        self.writer.add(write)
+
+    def _machine_after_all(self, runtime: CampaignRuntime, call: AcdCall, contact_id: int) -> None:
+        """The agent found an answering machine AMD had let through: it stops counting as a person in the
+        abandon windows, and the contact follows the machine retry rule."""
+        human = call.extra.get("human")
+        if isinstance(human, float):
+            runtime.ledger.machine_answered(human)
+        attempt_id = call.extra.get("attempt_id")
+        if isinstance(attempt_id, str):
+            self._update_id(attempt_id, outcome="machine")
+        rules = runtime.spec.retries or DEFAULT_RETRIES
+        now = self.timers.now()
+
+        def write(session: Any) -> None:
+            counts = store.counts_of(session, contact_id)
+            counts["machine"] = counts.get("machine", 0) + 1
+            step = after_attempt("machine", counts, rules, now)
+            store.contact_done(session, contact_id, step.status, step.not_before, step.reason, "machine")
         self.writer.add(write)
 
     # -- ending an attempt ------------------------------------------------------------------------------
@@ -658,7 +684,9 @@ class DialerService:
         log.info("dialer: %s %s -> %s (%s)", attempt.campaign, contact.number, outcome, step_status)
 
     def _update(self, attempt: LiveAttempt, **values: Any) -> None:
-        attempt_id = attempt.id
+        self._update_id(attempt.id, **values)
+
+    def _update_id(self, attempt_id: str, **values: Any) -> None:
         self.writer.add(lambda session: session.execute(
             update(DialerAttempt).where(DialerAttempt.id == attempt_id).values(**values)))
 

@@ -285,3 +285,20 @@ async def test_a_restart_rebuilds_the_abandon_windows_from_the_attempts(world: W
     rates = again.campaigns["spring"].ledger.rates(again.clock())
     assert (rates["30d"].answered, rates["30d"].abandoned) == (1, 1)
     assert (rates["24h"].answered, rates["24h"].abandoned) == (1, 1)
+
+
+async def test_an_agent_who_finds_a_machine_takes_it_out_of_the_abandon_windows(world: World) -> None:
+    runtime = world.dialer.campaigns["spring"]
+    runtime.spec = dataclasses.replace(SPEC, dispositions={**SPEC.dispositions, "sale": Disposition("machine")})
+    await world.acd.login(world.agents["2001"].user_id)
+    channel = await a_person_waits(world)
+    (agent_leg,) = world.rung()
+    await world.acd.channel_entered(agent_leg)
+    assert runtime.ledger.rates(world.dialer.clock())["30d"].answered == 1
+    await world.acd.channel_gone(channel)
+    await world.acd.wrapup(world.agents["2001"].user_id, "sale", "")
+    assert runtime.ledger.rates(world.dialer.clock())["30d"].answered == 0
+    contact = world.contact("+48221110001")
+    assert (contact.status, contact.last_outcome) == ("pending", "machine")
+    assert contact.not_before == world.timers.now() + timedelta(hours=1)
+    assert world.attempt("+48221110001").outcome == "machine"
