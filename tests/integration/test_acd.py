@@ -323,7 +323,7 @@ async def test_callback_keeps_its_place_and_wrap_up_holds_the_next_call(
 async def test_transfers_blind_attended_and_to_ivr(fresh_system: System, agent: AgentFactory) -> None:
     alice, bob, carol = await logged_in_in_order(agent, "2001", "2002", "2003")
     since = now()
-    customer = caller(fresh_system, "1200", "0317777", hangup_after_ms=15000)
+    customer = caller(fresh_system, "1200", "0317777", hangup_after_ms=9000)  # the transfers take 3-4 s
     await customer.start()
     await alice.wait_view(lambda v: (v["call"] or {}).get("state") == "connected", 10, "Alice connected")
     await alice.act("transfer", mode="blind", kind="agent", target="2002")

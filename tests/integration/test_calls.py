@@ -194,7 +194,7 @@ async def test_controller_killed_mid_call_restarts_adopts_the_call_and_writes_it
 
 async def test_asterisk_crash_is_restarted_and_the_lost_call_gets_its_cdr(fresh_system: System) -> None:
     before = fresh_system.cdr_count()
-    call = sipp.caller(fresh_system.sip_port, "1000", wait_bye_ms=8000)
+    call = sipp.caller(fresh_system.sip_port, "1000", wait_bye_ms=5000)
     await call.start()
     await asyncio.sleep(2)
     pid = int(fresh_system.layout.host("run", "asterisk.pid").read_text())
