@@ -1059,13 +1059,22 @@ async def dnc_add(request: web.Request, login: Login, access: AdminAccess) -> we
     posted = await request.post()
     form = {"campaign": str(posted.get("campaign", ""))[:60], "region": str(posted.get("region", ""))[:20],
             "numbers": str(posted.get("numbers", ""))[:DNC_TEXT_MAX + 20]}
-    try:
+
+    async def add() -> DncAdded:
         if len(form["numbers"]) > DNC_TEXT_MAX:
             raise BadInput(f"Numbers: at most {DNC_TEXT_MAX:,} characters; upload a file instead")
         if not form["numbers"].strip():
             raise BadInput("Numbers: type or paste at least one number")
-        added = await _campaigns(request).add_dnc_numbers(login.user.id, _dnc_campaign(form),
-                                                          _text(form, "region", "Region", 10), form["numbers"])
+        return await _campaigns(request).add_dnc_numbers(login.user.id, _dnc_campaign(form),
+                                                         _text(form, "region", "Region", 10), form["numbers"])
+    return await _dnc_submit(request, login, access, form, add)
+
+
+async def _dnc_submit(request: web.Request, login: Login, access: AdminAccess, form: dict[str, str],
+                      add: Callable[[], Awaitable[DncAdded]]) -> web.StreamResponse:
+    """Runs a do-not-call addition; a refusal comes back to the page with its message and the form."""
+    try:
+        added = await add()
     except BadInput as error:
         return await _dnc_page(request, login, access, status=400, error=str(error), form=form)
     except CallcenterError as error:
@@ -1081,17 +1090,13 @@ async def dnc_upload(request: web.Request, login: Login, access: AdminAccess) ->
     form = {"campaign": str(posted.get("campaign", ""))[:60], "region": str(posted.get("region", ""))[:20],
             "numbers": ""}
     upload = posted.get("file")
-    try:
+
+    async def add() -> DncAdded:
         if not isinstance(upload, web.FileField) or not upload.filename:
             raise BadInput("Choose a file to upload")
-        added = await _campaigns(request).import_dnc(login.user.id, _dnc_campaign(form),
-                                                     _text(form, "region", "Region", 10), upload.file)
-    except BadInput as error:
-        return await _dnc_page(request, login, access, status=400, error=str(error), form=form)
-    except CallcenterError as error:
-        status, message = _refusal(error)
-        return await _dnc_page(request, login, access, status=status, error=message, form=form)
-    return await _dnc_added(request, login, access, added, form)
+        return await _campaigns(request).import_dnc(login.user.id, _dnc_campaign(form),
+                                                    _text(form, "region", "Region", 10), upload.file)
+    return await _dnc_submit(request, login, access, form, add)
 
 
 @admin_page(top=True)

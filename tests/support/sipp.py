@@ -265,12 +265,7 @@ def register_scenario(user: str, expires: int = 3600, stay_ms: int = 600000) -> 
             + f'  <pause milliseconds="{stay_ms}"/>\n</scenario>\n')
 
 
-def phone_scenario(mode: str = "answer", ring_ms: int = 200, audio_pcap: str = AUDIO_PCAP) -> str:
-    """What a registered phone does with an incoming call: ``answer`` (then say ``audio_pcap`` and
-    wait for the BYE), ``busy`` (486) or ``ring`` (ring until the caller cancels)."""
-    head = '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="phone">\n'
-    head += '  <recv request="INVITE" crlf="true"/>\n'
-    reply = """  <send>
+_ANSWER = """  <send>
     <![CDATA[
       SIP/2.0 {code}
       [last_Via:]
@@ -285,12 +280,21 @@ def phone_scenario(mode: str = "answer", ring_ms: int = 200, audio_pcap: str = A
   </send>
 """
 
-    def send(code: str, sdp: bool = False) -> str:
-        if sdp:
-            return reply.format(code=code, extra="Content-Type: application/sdp\n      ",
-                                length="[len]", body="\n" + SDP)
-        return reply.format(code=code, extra="", length="0", body="")
 
+def _answer(code: str, sdp: bool = False) -> str:
+    """The called party's response to an INVITE (with our SDP for a 200 OK)."""
+    if sdp:
+        return _ANSWER.format(code=code, extra="Content-Type: application/sdp\n      ", length="[len]",
+                              body="\n" + SDP)
+    return _ANSWER.format(code=code, extra="", length="0", body="")
+
+
+def phone_scenario(mode: str = "answer", ring_ms: int = 200, audio_pcap: str = AUDIO_PCAP) -> str:
+    """What a registered phone does with an incoming call: ``answer`` (then say ``audio_pcap`` and
+    wait for the BYE), ``busy`` (486) or ``ring`` (ring until the caller cancels)."""
+    head = '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="phone">\n'
+    head += '  <recv request="INVITE" crlf="true"/>\n'
+    send = _answer
     if mode == "busy":
         return head + send("486 Busy Here") + '  <recv request="ACK"/>\n</scenario>\n'
     if mode == "ring":
@@ -429,34 +433,18 @@ def pstn_mix_scenario(human_pcap: str, machine_pcap: str, ring_ms: int = 300) ->
                  f'assign_to="{variable}"/>\n')
     head += '    </action>\n  </recv>\n'
     head += '  <nop next="busy" test="isbusy"/>\n  <nop next="ring" test="isring"/>\n'
-    reply = """  <send>
-    <![CDATA[
-      SIP/2.0 {code}
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port]>
-      {extra}Content-Length: {length}
-{body}
-    ]]>
-  </send>
-"""
-    ringing = reply.format(code="180 Ringing", extra="", length="0", body="")
-    body = head + ringing + f'  <pause milliseconds="{ring_ms}"/>\n'
-    body += reply.format(code="200 OK", extra="Content-Type: application/sdp\n      ", length="[len]",
-                         body="\n" + SDP)
+    ringing = _answer("180 Ringing")
+    body = head + ringing + f'  <pause milliseconds="{ring_ms}"/>\n' + _answer("200 OK", sdp=True)
     body += '  <recv request="ACK" rtd="true" crlf="true"/>\n'
     body += '  <nop next="machine" test="ismachine"/>\n'
     body += f'  <nop><action><exec play_pcap_audio="{human_pcap}"/></action></nop>\n'
     body += '  <nop next="talk"/>\n  <label id="machine"/>\n'
     body += f'  <nop><action><exec play_pcap_audio="{machine_pcap}"/></action></nop>\n'
     body += '  <label id="talk"/>\n' + _wait_bye().replace('"end"', '"talked"') + '  <nop next="done"/>\n'
-    body += '  <label id="busy"/>\n' + reply.format(code="486 Busy Here", extra="", length="0", body="")
+    body += '  <label id="busy"/>\n' + _answer("486 Busy Here")
     body += '  <recv request="ACK"/>\n  <nop next="done"/>\n'
     body += '  <label id="ring"/>\n' + ringing + '  <recv request="CANCEL"/>\n' + OK_200
-    body += reply.format(code="487 Request Terminated", extra="", length="0", body="")
+    body += _answer("487 Request Terminated")
     body += '  <recv request="ACK"/>\n  <label id="done"/>\n</scenario>\n'
     return body
 
