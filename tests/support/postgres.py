@@ -36,9 +36,9 @@ def install() -> None:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    from tests.support.sipp import free_tcp_port  # below the ephemeral range (run by pytest, not as a script)
+
+    return free_tcp_port()
 
 
 class Cluster:

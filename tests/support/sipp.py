@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import socket
 import tempfile
 from dataclasses import dataclass, field
@@ -46,16 +47,30 @@ OK_200 = """  <send>
 """
 
 
+# Ports our servers and phones listen on are taken below Linux's ephemeral range (32768-60999): a port
+# the kernel handed out for "any free port" may next be the local port of an outgoing connection (the
+# controller's to PostgreSQL, say), and the server meant to listen there fails with EADDRINUSE.
+LISTEN_PORTS = (20000, 32767)
+
+
+def _free_port(kind: int) -> int:
+    for _ in range(500):
+        port = random.randint(*LISTEN_PORTS)
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {LISTEN_PORTS[0]}-{LISTEN_PORTS[1]}")
+
+
 def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return _free_port(socket.SOCK_DGRAM)
 
 
 def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return _free_port(socket.SOCK_STREAM)
 
 
 def _invite(auth: bool) -> str:

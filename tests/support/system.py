@@ -404,7 +404,7 @@ def free_port_range(count: int) -> int:
     import random
     import socket
     for _ in range(200):
-        base = random.randrange(20000, 60000 - count)
+        base = random.randrange(sipp.LISTEN_PORTS[0], sipp.LISTEN_PORTS[1] - count)
         try:
             sockets = []
             for port in range(base, base + count):

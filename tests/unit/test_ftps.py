@@ -27,6 +27,8 @@ from callcenter.config import FtpsSettings
 from callcenter.errors import ProvisioningError
 from callcenter.ftps import FtpAccount, FtpsServer, ensure_certificate
 from callcenter.ftps.server import LoginThrottle
+from tests.support.sipp import free_tcp_port
+from tests.support.system import free_port_range
 
 PASSWORD = "s3cret-Pw"
 FOLDERS = ("CDRs", "QueueCalls", "Recordings")
@@ -34,28 +36,9 @@ ODD_NAME = 'Büro "Q1", Köln.csv'  # a comma, a double quote and non-ASCII lett
 MAX_FAILURES = 3
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _free_port_range(size: int) -> str:
-    for _ in range(200):
-        first = random.randrange(20000, 60000 - size)
-        probes: list[socket.socket] = []
-        try:
-            for port in range(first, first + size):
-                probe = socket.socket()
-                probes.append(probe)
-                probe.bind(("127.0.0.1", port))
-            return f"{first}-{first + size - 1}"
-        except OSError:
-            continue
-        finally:
-            for probe in probes:
-                probe.close()
-    raise RuntimeError("no free range of ports")
+    first = free_port_range(size)
+    return f"{first}-{first + size - 1}"
 
 
 def _tool(name: str) -> str:
@@ -143,7 +126,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture(scope="module")
 def server(tree: Tree, clock: FakeClock) -> Iterator[FtpsServer]:
-    settings = FtpsSettings(port=_free_port(), passive_ports=_free_port_range(10), max_failures=MAX_FAILURES,
+    settings = FtpsSettings(port=free_tcp_port(), passive_ports=_free_port_range(10), max_failures=MAX_FAILURES,
                             lockout_minutes=1)
     ftps = FtpsServer(settings, tree.var, Accounts(tree.files), clock=clock, failed_login_delay=0.05)
     ftps.start()
@@ -427,7 +410,7 @@ def test_the_certificate_is_generated_once_and_reused(tmp_path: Path) -> None:
     var = tmp_path / "var"
     fingerprints = []
     for _ in range(2):
-        settings = FtpsSettings(port=_free_port(), passive_ports=_free_port_range(2))
+        settings = FtpsSettings(port=free_tcp_port(), passive_ports=_free_port_range(2))
         ftps = FtpsServer(settings, var, Accounts(tmp_path))
         ftps.start()
         try:
@@ -474,7 +457,7 @@ def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_stop_is_quick_and_closes_sessions(tree: Tree, tmp_path: Path) -> None:
-    settings = FtpsSettings(port=_free_port(), passive_ports=_free_port_range(2))
+    settings = FtpsSettings(port=free_tcp_port(), passive_ports=_free_port_range(2))
     ftps = FtpsServer(settings, tree.var, Accounts(tree.files))
     ftps.start()
     client = _connect(ftps, tree)
@@ -491,7 +474,7 @@ def test_stop_is_quick_and_closes_sessions(tree: Tree, tmp_path: Path) -> None:
 def test_passive_ports_come_from_the_range_and_the_masquerade_address_is_announced(tree: Tree) -> None:
     passive = _free_port_range(3)
     first, last = (int(port) for port in passive.split("-"))
-    settings = FtpsSettings(port=_free_port(), passive_ports=passive, masquerade_address="192.0.2.7")
+    settings = FtpsSettings(port=free_tcp_port(), passive_ports=passive, masquerade_address="192.0.2.7")
     ftps = FtpsServer(settings, tree.var, Accounts(tree.files))
     ftps.start()
     try:
