@@ -87,3 +87,38 @@ def test_database_defaults_to_sqlite_under_var(tmp_path: Path) -> None:
     config.write_text(f"[paths]\nvar_dir = '{tmp_path}/v'\n")
     assert load_settings(config, environ={}).database_url == f"sqlite:///{tmp_path}/v/callcenter.db"
 
+
+
+CAMPAIGN = "[campaigns.spring]\nqueue = 'sales'\ncaller_id = '+48221234500'\n"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[campaigns.spring]\nqueue = 'sales'\n", "c.toml:1: [campaigns.spring] caller_id: is required"),
+    ("[campaigns.spring]\nqueue = 'nope'\ncaller_id = '+1'\n", "c.toml:2: [campaigns.spring] queue: no queue"),
+    (CAMPAIGN + "caller_id_x = 1\n", "c.toml:4: [campaigns.spring] caller_id_x: unknown key"),
+    (CAMPAIGN + "mode = 'blast'\n", "c.toml:4: [campaigns.spring] mode: must be one of preview, progressive"),
+    (CAMPAIGN + "ring_seconds = 10\n", "c.toml:4: [campaigns.spring] ring_seconds: must be a whole number 15-120"),
+    (CAMPAIGN + "hours = '21:00-08:00'\n", "c.toml:4: [campaigns.spring] hours: calling window '21:00-08:00'"),
+    (CAMPAIGN + "abandon_target = '12%'\n", "c.toml:4: [campaigns.spring] abandon_target: must be a percentage"),
+    (CAMPAIGN + "abandon_windows = ['7d']\n", "c.toml:4: [campaigns.spring] abandon_windows: must be a list of"),
+    (CAMPAIGN + "timezone = 'Mars/Base'\n", "c.toml:4: [campaigns.spring] timezone: must be a time zone"),
+    (CAMPAIGN + "retries = { engaged = '5m x3' }\n", "c.toml:4: [campaigns.spring] retries: retries: unknown outcome"),
+    (CAMPAIGN + "dispositions = { bought = 'done' }\n",
+     "c.toml:4: [campaigns.spring] dispositions: 'bought' is not a wrap-up code"),
+])
+def test_wrong_campaigns_name_file_line_key_and_problem(tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_settings(config, environ={})
+    assert str(error.value).startswith(str(tmp_path / message)), str(error.value)
+
+
+def test_a_campaign_takes_its_defaults_and_the_retry_defaults_for_what_it_leaves_out(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(CAMPAIGN + "retries = { busy = '2m x4' }\nabandon_target = '2.5%'\n")
+    spec = load_settings(config, environ={}).campaigns["spring"]
+    assert (spec.mode, spec.ring_seconds, spec.abandon_target, spec.abandon_windows, spec.min_agents) == (
+        "predictive", 25, 2.5, ("30d", "24h"), 5)
+    assert (spec.retries["busy"].delay, spec.retries["busy"].max_attempts) == (120, 4)
+    assert spec.retries["no_answer"].delay == 3600 and str(spec.hours) == "08:00-21:00"
