@@ -26,7 +26,6 @@ OUTCOMES = ("busy", "no_answer", "machine", "abandoned", "failed")
 # "machine": the agent found an answering machine that AMD had passed as a person; the contact follows
 # the machine retry rule and the call stops counting as a person in the abandon windows.
 ACTIONS = ("done", "retry", "callback", "dnc", "machine")
-STATUSES = ("pending", "done", "failed", "dnc")
 
 #: next_open looks this far ahead before it gives up (zones whose windows never overlap).
 HORIZON = timedelta(days=8)
@@ -435,19 +434,3 @@ def after_disposition(code: str, dispositions: Mapping[str, Disposition], now: d
         return NextStep("pending", at, f"{code}: call back at {at:%Y-%m-%d %H:%M} UTC")
     return NextStep("pending", moment + timedelta(seconds=disposition.delay),
                     f"{code}: again in {format_duration(disposition.delay)}")
-
-
-def due(window: CallingWindow, zones: Sequence[str], not_before: datetime | None, now: datetime) -> bool:
-    """Whether a pending contact may be called at ``now``."""
-    if not_before is not None and _aware(now, "now") < _aware(not_before, "not_before"):
-        return False
-    return window.open_at(zones, now)
-
-
-def next_due(window: CallingWindow, zones: Sequence[str], not_before: datetime | None,
-             now: datetime) -> datetime | None:
-    """The first instant from ``now`` on when a pending contact may be called (None: not within ``HORIZON``)."""
-    moment = _aware(now, "now")
-    if not_before is not None:
-        moment = max(moment, _aware(not_before, "not_before"))
-    return window.next_open(zones, moment)

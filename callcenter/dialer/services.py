@@ -466,7 +466,7 @@ class DialerService:
             values.update(amd_status=amd_status, amd_cause=cause[:40])
         self._update(attempt, **values)
         contact = attempt.contact
-        card = CustomerCard(contact.name, f"Campaign {runtime.spec.name}", [], dict(contact.fields))
+        card = _card(runtime.spec, contact)
         assert attempt.channel_id is not None
         self._timer(attempt, CONNECT_WITHIN, lambda: self._deadline(attempt))
         call = await self.acd.enqueue(attempt.channel_id, runtime.spec.queue, contact.number, contact.name,
@@ -692,25 +692,38 @@ class DialerService:
 
     # -- preview mode and agents' own callbacks -----------------------------------------------------------
 
-    async def _fill_previews(self, runtime: CampaignRuntime) -> None:
-        for agent in self.agents_of(runtime):
-            if agent.user_id in runtime.previews or not self.acd.available(agent):
-                continue
-            contacts = await asyncio.to_thread(self._take, runtime, 1, None)
-            if not contacts:
-                return
-            runtime.previews[agent.user_id] = contacts[0]
+    def _free_without_preview(self, runtime: CampaignRuntime) -> list[int]:
+        return [a.user_id for a in self.agents_of(runtime)
+                if a.user_id not in runtime.previews and self.acd.available(a)]
+
+    def _show_previews(self, runtime: CampaignRuntime, shown: Mapping[int, store.ContactRef]) -> None:
+        if shown:
+            runtime.previews.update(shown)
             self.acd.notify()
+
+    async def _fill_previews(self, runtime: CampaignRuntime) -> None:
+        free = self._free_without_preview(runtime)
+        if free:
+            contacts = await asyncio.to_thread(self._take, runtime, len(free), None)
+            self._show_previews(runtime, dict(zip(free, contacts, strict=False)))
 
     async def _offer_agent_callbacks(self, runtime: CampaignRuntime) -> None:
         """A callback an agent promised for themself is shown to them (as a preview) when it is due."""
-        for agent in self.agents_of(runtime):
-            if agent.user_id in runtime.previews or not self.acd.available(agent):
-                continue
-            contacts = await asyncio.to_thread(self._take, runtime, 1, agent.user_id)
-            if contacts:
-                runtime.previews[agent.user_id] = contacts[0]
-                self.acd.notify()
+        free = self._free_without_preview(runtime)
+        if free:
+            self._show_previews(runtime, await asyncio.to_thread(self._take_agent_callbacks, runtime, free))
+
+    def _take_agent_callbacks(self, runtime: CampaignRuntime, agent_ids: list[int]) -> dict[int, store.ContactRef]:
+        """Each agent's next due callback: one query finds the agents who have one (every second, so a
+        floor of free agents costs one query, not one each)."""
+        name, now = runtime.spec.name, self.timers.now()
+        taken: dict[int, store.ContactRef] = {}
+        with self.db.session() as session:
+            for agent_id in store.agents_with_due_callbacks(session, name, agent_ids, now):
+                contacts = store.take_due(session, name, runtime.spec.hours, now, 1, agent_id=agent_id)
+                if contacts:
+                    taken[agent_id] = contacts[0]
+        return taken
 
     def preview_for(self, user_id: int) -> dict[str, Any] | None:
         for runtime in self.campaigns.values():
@@ -731,7 +744,7 @@ class DialerService:
         runtime, contact = self._preview_of(user_id)
         spec = runtime.spec
         del runtime.previews[user_id]
-        card = CustomerCard(contact.name, f"Campaign {spec.name}", [], dict(contact.fields))
+        card = _card(spec, contact)
         attempt = LiveAttempt(uuid.uuid4().hex, spec.name, contact, "preview", None, self.clock())
         self.live[attempt.id] = attempt
         row = {"id": attempt.id, "campaign": spec.name, "contact_id": contact.id, "number": contact.number,
@@ -758,16 +771,7 @@ class DialerService:
         contact = runtime.previews.pop(user_id)
         later = self.timers.now() + timedelta(hours=1) if reason.startswith("skipped") else None
         status = "callback" if contact.callback_agent_id is not None else "pending"
-        agent = contact.callback_agent_id
-
-        def write(session: Any) -> None:
-            from callcenter.db.models import DialerContact
-            row = session.get(DialerContact, contact.id)
-            if row is not None:
-                row.status, row.not_before, row.reason = status, later, reason
-                row.callback_agent_id = agent
-                row.attempts = max(0, row.attempts - 1)  # shown, not dialled
-        self.writer.add(write)
+        self.writer.add(lambda session: store.put_back(session, contact.id, status, later, reason))
 
     def _preview_of(self, user_id: int) -> tuple[CampaignRuntime, store.ContactRef]:
         for runtime in self.campaigns.values():
@@ -793,6 +797,11 @@ class DialerService:
                 "target": runtime.spec.abandon_target,
             })
         return rows
+
+
+def _card(spec: CampaignSpec, contact: store.ContactRef) -> CustomerCard:
+    """What the agent sees of a contact: its name and the columns of its list."""
+    return CustomerCard(contact.name, f"Campaign {spec.name}", [], dict(contact.fields))
 
 
 def _utc(epoch: float) -> datetime:

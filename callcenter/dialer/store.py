@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, delete, func, insert, or_, select, update
+from sqlalchemy import case, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from callcenter.db.models import (
@@ -123,9 +123,20 @@ def take_due(session: Session, campaign: str, window: CallingWindow, now: dateti
     return taken
 
 
-def next_due_at(session: Session, campaign: str) -> datetime | None:
-    return session.scalar(select(func.min(DialerContact.not_before)).where(
-        DialerContact.campaign == campaign, DialerContact.status.in_(DIALABLE)))
+def agents_with_due_callbacks(session: Session, campaign: str, agent_ids: Sequence[int], now: datetime) -> list[int]:
+    """Which of these agents have a callback of their own due now (calling windows aside)."""
+    return list(session.scalars(select(DialerContact.callback_agent_id).distinct().where(
+        DialerContact.campaign == campaign, DialerContact.status == "callback",
+        DialerContact.callback_agent_id.in_(agent_ids),
+        or_(DialerContact.not_before.is_(None), DialerContact.not_before <= now))))
+
+
+def put_back(session: Session, contact_id: int, status: str, not_before: datetime | None, reason: str) -> None:
+    """A contact shown as a preview and not dialled: back to ``status``, its attempt not counted."""
+    row = session.get(DialerContact, contact_id)
+    if row is not None:
+        row.status, row.not_before, row.reason = status, not_before, reason[:200]
+        row.attempts = max(0, row.attempts - 1)
 
 
 def contact_done(session: Session, contact_id: int, status: str, not_before: datetime | None, reason: str,

@@ -16,8 +16,6 @@ from callcenter.dialer.rules import (
     RetryRule,
     after_attempt,
     after_disposition,
-    due,
-    next_due,
     parse_dispositions,
     parse_duration,
     parse_retries,
@@ -265,14 +263,3 @@ def test_after_a_wrap_up_code() -> None:
         after_disposition("cb", codes, NOW, None)
     with pytest.raises(ValueError, match="unknown wrap-up code 'x'; the codes are sale, call_later, cb, remove_me"):
         after_disposition("x", codes, NOW, None)
-
-
-def test_due_waits_for_not_before_and_the_window() -> None:
-    evening = utc(2026, 5, 4, 19, 30)  # 21:30 in Warsaw (CEST)
-    assert due(DAY, [WARSAW], None, NOW)
-    assert not due(DAY, [WARSAW], NOW + timedelta(minutes=1), NOW)
-    assert due(DAY, [WARSAW], NOW - timedelta(minutes=1), NOW)
-    assert not due(DAY, [WARSAW], None, evening)
-    assert next_due(DAY, [WARSAW], None, NOW) == NOW
-    assert next_due(DAY, [WARSAW], NOW + timedelta(hours=1), NOW) == NOW + timedelta(hours=1)
-    assert next_due(DAY, [WARSAW], evening, NOW) == utc(2026, 5, 5, 6, 0)  # 08:00 CEST the next morning

@@ -68,6 +68,8 @@ def test_callbacks_come_first_and_an_agents_own_wait_for_that_agent(db: Database
         store.contact_done(session, ids["Warsaw Day"], "callback", NOW - timedelta(minutes=1), "only Bob", "",
                            callback_agent_id=bob)
     with db.session() as session:
+        assert store.agents_with_due_callbacks(session, "spring", [bob, carol], NOW) == [bob]
+        assert store.agents_with_due_callbacks(session, "spring", [bob], NOW - timedelta(minutes=2)) == []
         first = store.take_due(session, "spring", CallingWindow(), NOW, 1)
         mine = store.take_due(session, "spring", CallingWindow(), NOW, 5, agent_id=bob)
         nobody = store.take_due(session, "spring", CallingWindow(), NOW, 5, agent_id=carol)
