@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -52,7 +53,9 @@ class OrgUnit(Base):
 
 
 class OrgUnitAdmin(Base):
-    """An admin who manages a unit: they see the records and recordings of the unit's users (CDR-5)."""
+    """A unit in a manager's scope (CDR-5, docs/security.md): an admin sees the unit's records and
+    recordings; a supervisor its queues, agents and campaigns. Everything is in scope only by the
+    explicit ``User.all_units`` grant."""
 
     __tablename__ = "org_unit_admins"
     unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id", ondelete="CASCADE"), primary_key=True)
@@ -72,6 +75,14 @@ class User(Base):
     roles: Mapped[str] = mapped_column(String(200), default="agent")  # comma-separated
     org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The explicit grant of every unit to an admin or supervisor (a "top" manager); without it a
+    # manager sees only the units listed in org_unit_admins, and with none of those, nothing.
+    all_units: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A disabled user can log in nowhere (panel, FTPS) and their sessions end.
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Part of every panel session; raising it ends all the user's sessions (logout, password or
+    # role change, disabling), in every process and across restarts.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     org_unit: Mapped[OrgUnit | None] = relationship()
 
     @property
@@ -160,6 +171,9 @@ class CdrUser(Base):
     __tablename__ = "cdr_users"
     cdr_id: Mapped[int] = mapped_column(ForeignKey("cdr.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    # The user's unit when the call happened: the CDR stays with that unit when the user moves.
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id", ondelete="SET NULL"), nullable=True,
+                                                index=True)
 
 
 class IngestCursor(Base):
@@ -291,6 +305,9 @@ class AcdCall(Base):
     # answered, abandoned, overflow, callback_requested, transferred, failed, no_answer
     outcome: Mapped[str] = mapped_column(String(24), default="")
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    # The agent's unit when the call was answered (the record stays with it when the agent moves).
+    agent_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id", ondelete="SET NULL"),
+                                                      nullable=True)
     wait_seconds: Mapped[float | None] = mapped_column(Numeric(10, 2), nullable=True)
     talk_seconds: Mapped[float | None] = mapped_column(Numeric(10, 2), nullable=True)
     wrapup_code: Mapped[str] = mapped_column(String(40), default="")
@@ -308,6 +325,8 @@ class AcdAttempt(Base):
     call_id: Mapped[str] = mapped_column(ForeignKey("acd_calls.id", ondelete="CASCADE"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    # The agent's unit when the call was offered.
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id", ondelete="SET NULL"), nullable=True)
     extension: Mapped[str] = mapped_column(String(20))
     queue: Mapped[str | None] = mapped_column(String(40), nullable=True)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -468,6 +487,11 @@ class MonitorSession(Base):
     supervisor: Mapped[str] = mapped_column(String(20))  # the extension that dialled or was rung
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     agent: Mapped[str] = mapped_column(String(20))
+    # Both users' units when the session started: the audit stays with those units.
+    supervisor_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id", ondelete="SET NULL"),
+                                                           nullable=True)
+    agent_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id", ondelete="SET NULL"),
+                                                      nullable=True)
     origin: Mapped[str] = mapped_column(String(12))  # feature, panel
     started_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
