@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,6 +52,30 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+# Verified against when a login is unknown, so an unknown login costs the same argon2 work as a
+# known one and the answer's timing does not tell which logins exist.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def check_login(session: Session, key: str, password: str) -> User | None:
+    """The enabled user whose login or extension is ``key`` when ``password`` is theirs, else None.
+    Always one argon2 verification, whether or not the user exists (no user enumeration by timing)."""
+    user = session.scalar(select(User).where((User.extension == key) | (User.login == key))) if key else None
+    if user is None or not user.password_hash:
+        verify_password(_DUMMY_HASH, password)
+        return None
+    if not verify_password(user.password_hash, password) or user.disabled:
+        return None
+    return user
+
+
+def account_key(session: Session, key: str) -> str:
+    """One name per account for the login throttle: a user's login, whether they typed it or their
+    extension; what was typed (case-folded) when no user has it."""
+    login = session.scalar(select(User.login).where((User.extension == key) | (User.login == key))) if key else None
+    return (login or key).casefold()
 
 
 def _check_roles(roles: Sequence[str]) -> str:
