@@ -209,6 +209,13 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
         elif args.action == "roles":
             user = users.set_roles(session, args.user, args.roles.split(","))
             print(f"{user.login}: {user.roles}")
+        elif args.action in ("disable", "enable"):
+            user = users.set_disabled(session, args.user, args.action == "disable")
+            print(f"{user.login}: {'disabled, sessions ended' if user.disabled else 'enabled'}")
+        elif args.action in ("grant-all-units", "revoke-all-units"):
+            from callcenter.users import units
+            user = units.grant_all_units(session, args.user, args.action == "grant-all-units")
+            print(f"{user.login}: {'every unit' if user.all_units else 'only the units they manage'}")
     _notify_controller(settings)
     return 0
 
@@ -222,12 +229,12 @@ def cmd_units(settings: Settings, args: argparse.Namespace) -> int:
         if args.action == "list":
             for view in units.list_units(session):
                 print(f"{view.name} (id {view.id})\n  members: {', '.join(view.members) or '-'}\n"
-                      f"  admins:  {', '.join(view.admins) or '-'}")
+                      f"  managers: {', '.join(view.admins) or '-'}")
         elif args.action == "save":
             saved = units.save_unit(session, args.name, members=names(args.members), admins=names(args.admins))
             print(f"saved unit {saved.name} (id {saved.id})")
         elif args.action == "remove":
-            units.remove_unit(session, args.name)
+            units.remove_unit(session, args.name, managers_to=args.managers_to, drop_managers=args.drop_managers)
             print(f"removed unit {args.name}")
     if args.action != "list":
         _notify_controller(settings)  # new recordings go to the right unit's folder at once
@@ -370,17 +377,27 @@ def build_parser() -> argparse.ArgumentParser:
     roles = users_sub.add_parser("roles", help="set a user's roles (the last top admin keeps admin)")
     roles.add_argument("user", help="extension or login")
     roles.add_argument("--roles", required=True, help="comma-separated: agent, supervisor, admin")
+    for action, text in (("disable", "disable a user: no login anywhere, every session ended"),
+                         ("enable", "enable a disabled user"),
+                         ("grant-all-units", "give an admin or supervisor every unit (top scope)"),
+                         ("revoke-all-units", "take the grant of every unit back")):
+        users_sub.add_parser(action, help=text).add_argument("user", help="extension or login")
     users.set_defaults(func=cmd_users)
 
-    units = sub.add_parser("units", help="organisational units: members and the admins who see their records")
+    units = sub.add_parser("units", help="organisational units: members, and the admins and supervisors "
+                           "who manage them")
     units_sub = units.add_subparsers(dest="action", required=True)
     units_sub.add_parser("list", help="list units")
     save = units_sub.add_parser("save", help="create or change a unit")
     save.add_argument("name")
     save.add_argument("--members", help="comma-separated logins or extensions (replaces the list)")
-    save.add_argument("--admins", help="comma-separated logins of admins (replaces the list)")
+    save.add_argument("--admins", help="comma-separated logins of its managers, admins and supervisors "
+                      "(replaces the list)")
     remove_unit = units_sub.add_parser("remove", help="remove a unit (its users stay)")
     remove_unit.add_argument("name")
+    managers = remove_unit.add_mutually_exclusive_group()
+    managers.add_argument("--managers-to", metavar="UNIT", help="its managers manage UNIT instead")
+    managers.add_argument("--drop-managers", action="store_true", help="its managers lose it")
     units.set_defaults(func=cmd_units)
 
     monitor = sub.add_parser("monitor-groups", help="who may monitor whom (#44 + extension, the panel)")

@@ -1,8 +1,9 @@
 """The database side of the admin pages (web/admin.py): ``AdminService`` implements ``AdminBackend``.
 
-Every read is limited to the asking admin's scope (users/units.py): a top admin sees every row, a unit
-admin the recordings made in (or by users of) their units and the CDRs that a ``cdr_users`` row links
-to a user of their units, and the monitoring sessions whose supervisor or agent is in their units.
+Every read is limited to the asking admin's scope (users/units.py): a top admin (explicit all-units
+grant) sees every row, a unit admin the recordings made in their units, the CDRs that a ``cdr_users``
+row puts in one of their units, and the monitoring sessions whose supervisor or agent was in one of
+their units, always by the unit stored on the record when it was made; an admin with no unit nothing.
 Retention, units, monitoring groups and the outbound dialer's campaigns (their lists, reports and the
 do-not-call list: ``dialer/reports.py``, ``dialer/store.py``) are global, so only top admins see or
 change them. The
@@ -46,7 +47,7 @@ from callcenter.export.cdr import CDR_HEADER, csv_writer, format_cdr_row
 from callcenter.monitor import groups as monitor_groups
 from callcenter.retention import services as retention
 from callcenter.users import units
-from callcenter.users.units import AdminScope, admin_scope, scoped_user_ids
+from callcenter.users.units import AdminScope, admin_scope
 from callcenter.web.backend import (
     AdminAccess,
     CdrFilters,
@@ -94,9 +95,8 @@ def _day_conditions(column: Any, day_from: date | None, day_to: date | None) -> 
 
 def recording_conditions(scope: AdminScope, filters: RecordingFilters) -> list[ColumnElement[bool]]:
     conditions = _day_conditions(Recording.started_at, filters.day_from, filters.day_to)
-    users = scoped_user_ids(scope)
-    if users is not None:
-        conditions.append(or_(Recording.unit_id.in_(sorted(scope.unit_ids)), Recording.user_id.in_(users)))
+    if not scope.top:  # the unit the recording was made in, wherever its agent is now
+        conditions.append(Recording.unit_id.in_(sorted(scope.unit_ids)))
     if filters.agent:
         agent = filters.agent
         agents = select(User.id).where(or_(User.extension == agent, User.login == agent,
@@ -112,9 +112,8 @@ def recording_conditions(scope: AdminScope, filters: RecordingFilters) -> list[C
 
 def cdr_conditions(scope: AdminScope, filters: CdrFilters) -> list[ColumnElement[bool]]:
     conditions = _day_conditions(Cdr.calldate, filters.day_from, filters.day_to)
-    users = scoped_user_ids(scope)
-    if users is not None:
-        conditions.append(exists().where(CdrUser.cdr_id == Cdr.id, CdrUser.user_id.in_(users)))
+    if not scope.top:  # the units its users were in when the call happened
+        conditions.append(exists().where(CdrUser.cdr_id == Cdr.id, CdrUser.unit_id.in_(sorted(scope.unit_ids))))
     if filters.number:
         conditions.append(or_(*(column.contains(filters.number, autoescape=True)
                                 for column in (Cdr.src, Cdr.dst, Cdr.clid))))
@@ -186,7 +185,7 @@ class AdminService:
             scope = self._scope(session, user_id)
             if scope is None:
                 return None
-            return AdminAccess(scope.login, scope.top, tuple(unit.name for unit in scope.units))
+            return AdminAccess(scope.login, scope.top, tuple(unit.name for unit in scope.units), scope.empty)
 
         return await self._run(read)
 
@@ -215,13 +214,8 @@ class AdminService:
         def find(session: Session) -> tuple[Path, str] | None:
             scope = self._scope(session, user_id)
             recording = session.get(Recording, recording_id)
-            if scope is None or recording is None:
+            if scope is None or recording is None or not scope.covers(recording.unit_id):
                 return None
-            if not scope.top and recording.unit_id not in scope.unit_ids:
-                in_unit = session.scalar(select(User.id).where(User.id == recording.user_id,
-                                                               User.org_unit_id.in_(sorted(scope.unit_ids))))
-                if in_unit is None:
-                    return None
             if recording.status != "ready" or not recording.path:
                 return None
             root = self.files_dir.resolve()
@@ -351,11 +345,20 @@ class AdminService:
 
         await self._run(save)
 
-    async def remove_unit(self, user_id: int, name: str) -> None:
+    async def unit_managers(self, user_id: int, name: str) -> list[str]:
+        def read(session: Session) -> list[str]:
+            self._require(session, user_id, top=True)
+            return units.unit_managers(session, name)
+
+        return await self._run(read)
+
+    async def remove_unit(self, user_id: int, name: str, *, managers_to: str | None = None,
+                          drop_managers: bool = False) -> None:
         def remove(session: Session) -> None:
             login = self._require(session, user_id, top=True).login
-            units.remove_unit(session, name)
-            log.info("admin: %s removed unit %s", login, name)
+            units.remove_unit(session, name, managers_to=managers_to, drop_managers=drop_managers)
+            log.info("admin: %s removed unit %s (managers %s)", login, name,
+                     f"moved to {managers_to}" if managers_to else "dropped" if drop_managers else "none")
 
         await self._run(remove)
 
@@ -403,10 +406,12 @@ class AdminService:
 
     async def monitor_log(self, user_id: int, page: int, per_page: int) -> ResultPage[MonitorLogRow]:
         def read(session: Session) -> ResultPage[MonitorLogRow]:
-            users = scoped_user_ids(self._require(session, user_id))
+            scope = self._require(session, user_id)
             conditions: list[ColumnElement[bool]] = []
-            if users is not None:
-                conditions.append(or_(MonitorSession.supervisor_id.in_(users), MonitorSession.agent_id.in_(users)))
+            if not scope.top:  # both users' units when the session started
+                in_scope = sorted(scope.unit_ids)
+                conditions.append(or_(MonitorSession.supervisor_unit_id.in_(in_scope),
+                                      MonitorSession.agent_unit_id.in_(in_scope)))
             total = session.scalar(select(func.count()).select_from(MonitorSession).where(*conditions)) or 0
             pages, offset = _paging(page, per_page, total)
             supervisor, agent = aliased(User), aliased(User)

@@ -17,7 +17,7 @@ from callcenter.asterisk.render import SipUser
 from callcenter.db.models import OrgUnit, OrgUnitAdmin, User
 from callcenter.errors import UserError
 from callcenter.secrets import new_password
-from callcenter.users.units import check_keeps_a_top_admin
+from callcenter.users.units import MANAGER_ROLES, check_keeps_a_top_admin, save_unit
 
 ROLES = ("agent", "supervisor", "admin")
 EXTENSION_RE = re.compile(r"^[1-9][0-9]{1,9}$")
@@ -155,14 +155,38 @@ def remove_user(session: Session, key: str) -> User:
 
 
 def set_roles(session: Session, key: str, roles: Sequence[str]) -> User:
+    """Changes a user's roles and ends their sessions (what they may do changed). One who is no longer
+    an admin or supervisor manages no unit any more and loses the grant of every unit."""
     user = find_user(session, key)
-    new_roles = _check_roles(roles)
-    if "admin" not in new_roles.split(","):
+    new_roles = _check_roles(roles).split(",")
+    if "admin" not in new_roles:
         check_keeps_a_top_admin(session, user, "demoted")
+    if not any(role in new_roles for role in MANAGER_ROLES):
         session.execute(delete(OrgUnitAdmin).where(OrgUnitAdmin.user_id == user.id))
-    user.roles = new_roles
+        user.all_units = False
+    if user.role_list != new_roles:
+        user.session_epoch += 1
+    user.roles = ",".join(new_roles)
     session.flush()
     return user
+
+
+def set_disabled(session: Session, key: str, disabled: bool) -> User:
+    """Disables a user (no login anywhere, every session ended) or enables them again."""
+    user = find_user(session, key)
+    if disabled and not user.disabled:
+        check_keeps_a_top_admin(session, user, "disabled")
+        user.session_epoch += 1
+    user.disabled = disabled
+    session.flush()
+    return user
+
+
+def end_sessions(session: Session, user_id: int) -> None:
+    """Ends every panel session of a user, in every controller process and across restarts."""
+    user = session.get(User, user_id)
+    if user is not None:
+        user.session_epoch += 1
 
 
 def list_users(session: Session) -> list[User]:
@@ -181,10 +205,13 @@ def seed_demo(session: Session) -> dict[str, str] | None:
     if session.scalar(select(User.id).limit(1)) is not None:
         return None
     admin = add_user(session, name="Administrator", login="admin", roles=("admin", "supervisor"))
+    admin.user.all_units = True  # the one explicit top grant a new install starts with
     for extension, name, roles in DEMO_USERS:
         # One secret per demo user, for the phone and the panel alike, so the demo is easy to try.
         secret = new_password(12)
         add_user(session, name=name, extension=extension, roles=roles, org_unit="Demo",
                  sip_password=secret, panel_password=secret)
+    # The demo supervisor supervises the demo unit: its queues, agents and campaigns.
+    save_unit(session, "Demo", admins=["2005"])
     assert admin.panel_password is not None
     return {"admin": admin.panel_password}

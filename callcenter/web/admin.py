@@ -35,6 +35,7 @@ from callcenter.dialer.reports import (
     UploadPreview,
 )
 from callcenter.errors import CallcenterError
+from callcenter.users.units import NO_SCOPE
 from callcenter.web.backend import (
     AdminAccess,
     AdminBackend,
@@ -187,6 +188,8 @@ def admin_page(*, top: bool = False) -> Callable[[AdminHandler], Handler]:
             access = await request.app[ADMIN].backend.scope(login.user.id) if login.user.has("admin") else None
             if access is None or (top and not access.top):
                 return render(request, "refused.html", login, 403, message=NOT_TOP if access else NOT_ADMIN)
+            if access.empty:  # fail closed, and say why
+                return render(request, "refused.html", login, 403, message=NO_SCOPE)
             return await handler(request, login, access)
 
         return checked
@@ -506,14 +509,15 @@ def _names(text: str) -> list[str]:
 
 
 async def _units_page(request: web.Request, login: Login, access: AdminAccess, *, status: int = 200,
-                      error: str = "", done: str = "", form: Mapping[str, str] | None = None) -> web.Response:
+                      error: str = "", done: str = "", form: Mapping[str, str] | None = None,
+                      removing: Mapping[str, Any] | None = None) -> web.Response:
     units = await request.app[ADMIN].backend.units(login.user.id)
     if form is None:
         editing = next((u for u in units if u.name == request.query.get("edit")), None)
         form = ({"name": editing.name, "members": ", ".join(editing.members), "admins": ", ".join(editing.admins)}
                 if editing else {"name": "", "members": "", "admins": ""})
     return _page(request, login, access, "admin_units.html", status, error=error, done=done, units=units,
-                 form=form, editing=bool(form["name"]))
+                 form=form, editing=bool(form["name"]), removing=removing)
 
 
 @admin_page(top=True)
@@ -546,8 +550,18 @@ async def unit_save(request: web.Request, login: Login, access: AdminAccess) -> 
 async def unit_remove(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
     posted = await request.post()
     name = str(posted.get("name", ""))[:200]
+    choice = str(posted.get("managers", ""))
+    backend = request.app[ADMIN].backend
     try:
-        await request.app[ADMIN].backend.remove_unit(login.user.id, name)
+        managers = await backend.unit_managers(login.user.id, name)
+        if managers and choice not in ("move", "drop"):
+            # Ask what becomes of the unit's managers before removing it (they could lose all their scope).
+            others = [unit.name for unit in await backend.units(login.user.id) if unit.name != name]
+            return await _units_page(request, login, access, removing={
+                "name": name, "managers": managers, "others": others, "error": ""})
+        await backend.remove_unit(login.user.id, name,
+                                  managers_to=str(posted.get("managers_to", "")) if choice == "move" else None,
+                                  drop_managers=choice == "drop")
     except CallcenterError as error:
         status, message = _refusal(error)
         return await _units_page(request, login, access, status=status, error=message)

@@ -89,6 +89,7 @@ class AdminAccess:
     login: str
     top: bool
     units: tuple[str, ...] = ()
+    empty: bool = False  # no unit and no grant of every unit: nothing to see (users/units.py NO_SCOPE)
 
 
 @dataclass(frozen=True)
@@ -230,8 +231,13 @@ class AdminBackend(Protocol):
     async def save_unit(self, user_id: int, name: str, members: Sequence[str], admins: Sequence[str]) -> None:
         """Creates or updates a unit; ``members`` (logins or extensions) and ``admins`` replace the lists."""
 
-    async def remove_unit(self, user_id: int, name: str) -> None:
-        """Removes a unit (its users stay, without a unit)."""
+    async def unit_managers(self, user_id: int, name: str) -> list[str]:
+        """The logins of the admins and supervisors who manage a unit."""
+
+    async def remove_unit(self, user_id: int, name: str, *, managers_to: str | None = None,
+                          drop_managers: bool = False) -> None:
+        """Removes a unit (its users stay, without a unit). A unit with managers needs ``managers_to`` (they
+        manage that unit instead) or ``drop_managers`` (they lose it), else UserError."""
 
     async def monitor_groups(self, user_id: int) -> list[MonitorGroupRow]:
         """The monitoring permission groups by name (top admins)."""
