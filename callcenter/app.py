@@ -87,7 +87,7 @@ class Controller:
         self.recording = RecordingService(
             self.ari, self.acd_writer, self.db, settings.recording, files_dir=settings.files_dir,
             spool_dir=self.layout.host("spool", "recording"), agent_policies=dict(settings.recording_agents),
-            queue_policies=self._queue_recording_policy, unit_of=lambda user_id: self._units.get(user_id))
+            queue_policies=self._queue_recording_policy)
         self.acd.recording = self.recording
         self.dialer = DialerService(self.ari, self.acd, self.db, self.acd_writer, settings.campaigns, self.prompts,
                                     default_trunk=settings.acd.trunk)
@@ -119,7 +119,6 @@ class Controller:
         self._web: web.AppRunner | None = None
         self._db_error = ""
         self._user_names: dict[str, str] = {}
-        self._units: dict[int, int | None] = {}
         self._user_ids: dict[str, int] = {}
 
     # -- start and stop -----------------------------------------------------------------------------
@@ -232,7 +231,6 @@ class Controller:
     def _render(self) -> list[str]:
         with self.db.session() as session:
             sip_users = users.sip_users(session)
-            self._units = {user_id: unit for user_id, unit in session.execute(select(User.id, User.org_unit_id))}
             self._user_ids = {ext: user_id for ext, user_id in session.execute(
                 select(User.extension, User.id).where(User.extension.is_not(None))) if ext}
         self._user_names = {u.extension: u.name for u in sip_users}

@@ -30,6 +30,7 @@ from callcenter.db.models import (
 )
 from callcenter.db.models import AcdCall as AcdCallRow
 from callcenter.db.writer import RecordWriter
+from callcenter.users.units import unit_when_written
 
 log = logging.getLogger(__name__)
 
@@ -210,12 +211,15 @@ class AcdRecorder:
         self.writer.add(lambda session: session.add(AcdCallRow(**row)))
 
     def call_updated(self, record_id: str, **values: Any) -> None:
+        if values.get("agent_id") is not None:
+            values["agent_unit_id"] = unit_when_written(values["agent_id"])
         self.writer.add(lambda session: session.execute(
             update(AcdCallRow).where(AcdCallRow.id == record_id).values(**values)))
 
     def attempt_started(self, call: AcdCall, attempt: Attempt) -> None:
         row = {"call_id": call.record_id, "seq": attempt.seq, "user_id": attempt.agent.user_id,
-               "extension": attempt.agent.extension, "queue": call.queue, "started_at": attempt.started_at,
+               "unit_id": unit_when_written(attempt.agent.user_id), "extension": attempt.agent.extension,
+               "queue": call.queue, "started_at": attempt.started_at,
                "outcome": ""}
         self.writer.add(lambda session: session.add(AcdAttempt(**row)))
 

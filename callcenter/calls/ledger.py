@@ -218,7 +218,12 @@ class LedgerBatch:
         cdr = Cdr(call=call, linkedid=call.linkedid, **row.__dict__)
         # Whose call it was: every user whose phone took part (the unit admins' view, CDR-5).
         users_in_call = {self._user_ids[e] for e in (endpoint_of(leg.channel) for leg in legs) if e in self._user_ids}
-        cdr.user_links = [CdrUser(user_id=user_id) for user_id in sorted(users_in_call)]
+        # Each with the unit they are in as the call ends, read now (not cached): the CDR stays with it.
+        units: dict[int, int | None] = {}
+        if users_in_call:
+            units = {user_id: unit for user_id, unit in self.session.execute(
+                select(User.id, User.org_unit_id).where(User.id.in_(sorted(users_in_call))))}
+        cdr.user_links = [CdrUser(user_id=user_id, unit_id=units.get(user_id)) for user_id in sorted(users_in_call)]
         self.session.add(cdr)
         metrics.CDR_WRITTEN.labels(row.disposition).inc()
 

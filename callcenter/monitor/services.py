@@ -36,6 +36,7 @@ from callcenter.db.models import MonitorSession as MonitorSessionRow
 from callcenter.db.writer import RecordWriter
 from callcenter.errors import AriError, AriNotFound, CallcenterError
 from callcenter.monitor.groups import Permissions
+from callcenter.users.units import unit_when_written
 
 log = logging.getLogger(__name__)
 
@@ -329,7 +330,9 @@ class MonitorService:
         self.sessions[session.id] = session
         row = {"id": session.id, "supervisor_id": session.supervisor.id, "supervisor": session.supervisor.extension,
                "agent_id": session.agent.id, "agent": session.agent.extension, "origin": session.origin,
-               "started_at": datetime.now(UTC), "outcome": ""}
+               "started_at": datetime.now(UTC), "outcome": "",
+               "supervisor_unit_id": unit_when_written(session.supervisor.id),
+               "agent_unit_id": unit_when_written(session.agent.id)}
         self.writer.add(lambda s: s.add(MonitorSessionRow(**row)))
         self.notify()
 
@@ -346,7 +349,8 @@ class MonitorService:
         row = {"id": uuid.uuid4().hex, "supervisor_id": supervisor.id if supervisor else None,
                "supervisor": supervisor_extension[:20], "agent_id": agent.id if agent else None,
                "agent": agent_extension[:20], "origin": origin, "started_at": now, "ended_at": now,
-               "outcome": outcome}
+               "outcome": outcome, "supervisor_unit_id": unit_when_written(supervisor.id if supervisor else None),
+               "agent_unit_id": unit_when_written(agent.id if agent else None)}
         self.writer.add(lambda s: s.add(MonitorSessionRow(**row)))
 
     @staticmethod

@@ -36,7 +36,7 @@ from callcenter.db.writer import RecordWriter
 from callcenter.errors import AriError, AriNotFound
 from callcenter.recording.naming import day_folder, recording_file_name
 from callcenter.recording.policy import combined, should_record
-from callcenter.users.units import unit_files_dir
+from callcenter.users.units import unit_files_dir, unit_of_user
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +98,7 @@ class Converted:
 class RecordingService:
     def __init__(self, control: RecordingControl, writer: RecordWriter, db: Database, settings: RecordingSettings,
                  *, files_dir: Path, spool_dir: Path, agent_policies: dict[str, str],
-                 queue_policies: Callable[[str], str], unit_of: Callable[[int], int | None],
-                 draw: Callable[[], float] | None = None) -> None:
+                 queue_policies: Callable[[str], str], draw: Callable[[], float] | None = None) -> None:
         self.control = control
         self.writer = writer
         self.db = db
@@ -110,7 +109,6 @@ class RecordingService:
         self.queue_policies = queue_policies
         # The dialer's campaigns: name -> policy (set by the composition root).
         self.campaign_policies: Callable[[str], str] = lambda campaign: ""
-        self.unit_of = unit_of
         self.draw = draw
         self.live: dict[str, LiveRecording] = {}  # by recording id
         # Recordings told to stop, until Asterisk says the file is closed (RecordingFinished).
@@ -144,9 +142,12 @@ class RecordingService:
             return
         agent = call.agent
         outbound = call.direction is not Direction.INBOUND
+        # The agent's unit now, read from the database (no cache that a unit change could leave stale):
+        # the recording belongs to it for good, whatever unit the agent is in later.
+        unit_id = await asyncio.to_thread(self._unit_of, agent.user_id)
         recording = LiveRecording(
             id=uuid.uuid4().hex, call_id=call.record_id, bridge_id=call.bridge_id, user_id=agent.user_id,
-            unit_id=self.unit_of(agent.user_id), sip_username=agent.extension,
+            unit_id=unit_id, sip_username=agent.extension,
             caller=agent.extension if outbound else call.number,
             called=call.number if outbound else (call.did or call.queue or ""),
             unique_id=call.channel_id or call.record_id, started_at=datetime.now(UTC))
@@ -164,6 +165,10 @@ class RecordingService:
                "path": recording.relative_path}
         self.writer.add(lambda session: session.add(Recording(**row)))
         log.info("recording call %s (%s)", call.record_id, recording.file_name)
+
+    def _unit_of(self, user_id: int) -> int | None:
+        with self.db.session() as session:
+            return unit_of_user(session, user_id)
 
     async def ended(self, call: AcdCall) -> None:
         """The call is ending: stop its recording and turn it into an MP3 once Asterisk has closed the

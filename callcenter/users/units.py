@@ -16,8 +16,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import ScalarSelect, delete, select
 from sqlalchemy.orm import Session
 
 from callcenter.db.models import OrgUnit, OrgUnitAdmin, User
@@ -112,6 +113,12 @@ def unit_of_user(session: Session, user_id: int | None) -> int | None:
     if user_id is None:
         return None
     return session.scalar(select(User.org_unit_id).where(User.id == user_id))
+
+
+def unit_when_written(user_id: int | None) -> ScalarSelect[Any]:
+    """A user's unit as a subquery for a record's unit column, evaluated when the row is written
+    (moments after the event): the record keeps that unit, with no cache of units to go stale."""
+    return select(User.org_unit_id).where(User.id == user_id).scalar_subquery()
 
 
 def top_admin_ids(session: Session) -> set[int]:

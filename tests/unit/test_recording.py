@@ -22,6 +22,7 @@ from callcenter.recording.naming import recording_file_name, safe_field
 from callcenter.recording.policy import combined, should_record
 from callcenter.recording.services import RecordingService
 from callcenter.users import services as users
+from callcenter.users import units
 
 
 def test_policies_combine_always_then_never_then_the_highest_share() -> None:
@@ -97,8 +98,7 @@ async def test_recorded_call_is_converted_placed_and_linked_into_the_unit(db: Da
     fake = FakeAsterisk(spool)
     writer = RecordWriter(db, "test records")
     service = RecordingService(fake, writer, db, RecordingSettings(policy="never", bitrate=24), files_dir=files,
-                               spool_dir=spool, agent_policies={"2003": "always"}, queue_policies=lambda q: "",
-                               unit_of=lambda uid: unit_id if uid == user_id else None)
+                               spool_dir=spool, agent_policies={"2003": "always"}, queue_policies=lambda q: "")
     call = queue_call(user_id)
     await service.connected(call)
     assert fake.calls[0][0] == "record" and service.state(call.record_id) == {"active": True, "paused": False}
@@ -123,6 +123,36 @@ async def test_recorded_call_is_converted_placed_and_linked_into_the_unit(db: Da
     assert [c[0] for c in fake.calls] == ["record", "mute", "stop"]
 
 
+async def test_a_unit_change_applies_to_the_next_recording_at_once_and_not_to_earlier_ones(
+        db: Database, tmp_path: Path) -> None:
+    """Before: the controller cached users' units until a SIGHUP, so after a move on the web page new
+    recordings still went to the old unit's folder."""
+    with db.session() as session:
+        carol = users.add_user(session, name="Carol", extension="2003", org_unit="Sales").user
+        user_id, sales = carol.id, carol.org_unit_id
+        support = units.save_unit(session, "Support").id
+    spool, files = tmp_path / "spool", tmp_path / "files"
+    fake = FakeAsterisk(spool)
+    writer = RecordWriter(db, "test records")
+    service = RecordingService(fake, writer, db, RecordingSettings(policy="always", bitrate=24), files_dir=files,
+                               spool_dir=spool, agent_policies={}, queue_policies=lambda q: "")
+    first = queue_call(user_id, "1764489909.1")
+    await service.connected(first)
+    with db.session() as session:  # moved while the service runs, as the units page does
+        units.save_unit(session, "Support", members=["2003"])
+    second = queue_call(user_id, "1764489909.2")
+    await service.connected(second)
+    await service.ended(first)
+    await service.ended(second)
+    await service.drain()
+    await writer.flush()
+    with db.session() as session:
+        placed = {row.linkedid: row.unit_id for row in session.scalars(select(Recording))}
+    assert placed == {"1764489909.1": sales, "1764489909.2": support}
+    for linkedid, unit in placed.items():
+        assert list((files / "units" / str(unit)).rglob(f"*{linkedid}.mp3"))
+
+
 async def test_policy_never_records_nothing_and_a_lost_wav_is_converted_by_the_sweep(
         db: Database, tmp_path: Path) -> None:
     with db.session() as session:
@@ -131,18 +161,16 @@ async def test_policy_never_records_nothing_and_a_lost_wav_is_converted_by_the_s
     fake = FakeAsterisk(spool)
     writer = RecordWriter(db, "test records")
     service = RecordingService(fake, writer, db, RecordingSettings(policy="always"), files_dir=files,
-                               spool_dir=spool, agent_policies={}, queue_policies=lambda q: "never",
-                               unit_of=lambda uid: None)
+                               spool_dir=spool, agent_policies={}, queue_policies=lambda q: "never")
     await service.connected(queue_call(user_id))
     assert fake.calls == []
     # A recording whose call ended while the controller was down: a row, a WAV nobody converted.
     recording = RecordingService(fake, writer, db, RecordingSettings(policy="always"), files_dir=files,
-                                 spool_dir=spool, agent_policies={}, queue_policies=lambda q: "",
-                                 unit_of=lambda uid: None)
+                                 spool_dir=spool, agent_policies={}, queue_policies=lambda q: "")
     await recording.connected(queue_call(user_id))
     await writer.flush()
     restarted = RecordingService(fake, writer, db, RecordingSettings(), files_dir=files, spool_dir=spool,
-                                 agent_policies={}, queue_policies=lambda q: "", unit_of=lambda uid: None)
+                                 agent_policies={}, queue_policies=lambda q: "")
     assert await restarted.sweep() == 0  # the WAV is still fresh: maybe a call going on
     for wav in spool.glob("*.wav"):
         os.utime(wav, (0, 0))
@@ -161,8 +189,7 @@ async def test_recordings_ending_together_share_ffmpeg_runs_and_a_bad_file_fails
     fake = FakeAsterisk(spool)
     writer = RecordWriter(db, "test records")
     service = RecordingService(fake, writer, db, RecordingSettings(policy="always", workers=2), files_dir=files,
-                               spool_dir=spool, agent_policies={}, queue_policies=lambda q: "",
-                               unit_of=lambda uid: None)
+                               spool_dir=spool, agent_policies={}, queue_policies=lambda q: "")
     runs: list[int] = []
     real_exec = asyncio.create_subprocess_exec
 

@@ -37,6 +37,7 @@ Client = TestClient[web.Request, web.Application]
 USERS: dict[str, tuple[str, str | None, tuple[str, ...], str | None]] = {
     "root": ("Rita Root", None, ("admin",), None),
     "nadmin": ("Nora North", None, ("admin",), None),
+    "sadmin": ("Sam South", None, ("admin",), None),
     "2001": ("Alice Agent", "2001", ("agent",), "North"),
     "2002": ("Bob Agent", "2002", ("agent",), "South"),
     "boss": ("Bea Boss", None, ("supervisor",), None),
@@ -60,7 +61,9 @@ def seed(db: Database, files: Path) -> None:
             add_user(session, name=name, login=login_name, extension=extension, roles=roles, org_unit=unit,
                      panel_password=password(login_name))
         units.save_unit(session, "North", admins=["nadmin"])
+        units.grant_all_units(session, "root", True)
         ids = {u.login: u.id for u in session.scalars(select(User))}
+        unit_of = {u.id: u.org_unit_id for u in session.scalars(select(User))}
         north, south = (units.list_units(session)[i].id for i in (0, 1))
         recordings = [
             ("rec-n1", ids["2001"], north, "+4930111", "2001", "sales", at(1, 9), "ready", 65.4),
@@ -92,7 +95,7 @@ def seed(db: Database, files: Path) -> None:
                             disposition=disposition, destination="local", rate=Decimal("0.012"),
                             charge=Decimal("0.004") if cdr_id == 1 else None, t_cause="16"))
             session.flush()
-            session.add_all(CdrUser(cdr_id=cdr_id, user_id=ids[u]) for u in users)
+            session.add_all(CdrUser(cdr_id=cdr_id, user_id=ids[u], unit_id=unit_of[ids[u]]) for u in users)
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +189,8 @@ async def test_top_admin_sees_every_recording_newest_first_and_can_filter(world:
 async def test_unit_admin_sees_and_hears_only_their_units_recordings(world: World) -> None:
     await world.login("nadmin")
     html = await world.page("/admin/recordings")
-    assert row_ids(html) == ["rec-x", "rec-n2", "rec-n1"]  # by unit (rec-x), by user (rec-n2), both
+    # By the unit stored on the recording only: rec-n2 has none (only top admins see it), rec-x has North.
+    assert row_ids(html) == ["rec-x", "rec-n1"]
     assert 'id="nav-recordings"' in html and 'id="nav-retention"' not in html
     assert (await world.client.get("/admin/recordings/rec-n1/audio")).status == 200
     for other in ("rec-s1", "rec-x", "rec-n2", "nope", "..%2F..%2Fcc.db", "a" * 80):
@@ -447,9 +451,7 @@ async def test_units_are_listed_created_edited_and_removed(world: World) -> None
 async def test_units_refuse_the_last_top_admin_and_unknown_users(world: World) -> None:
     csrf = await world.login("root")
     cases = {
-        ("North", "", "nadmin, root"): "root is the last top admin and cannot be made a unit admin: make another "
-                                        "admin first",
-        ("North", "", "2001"): "2001 needs the admin role before administering a unit",
+        ("North", "", "2001"): "2001 needs the admin or supervisor role before managing a unit",
         ("East", "2001 ghost", ""): "no user with extension or login &#39;ghost&#39;",
         ("a/b", "", ""): "unit name &#39;a/b&#39;: " + NAME_RULE,
         ("   ", "", ""): "unit name &#39;&#39;: " + NAME_RULE,
@@ -467,6 +469,51 @@ async def test_units_refuse_the_last_top_admin_and_unknown_users(world: World) -
     with world.db.session() as session:
         assert [(u.name, u.members, u.admins) for u in units.list_units(session)] == [
             ("North", ("2001",), ("nadmin",)), ("South", ("2002",), ())]
+
+
+async def test_records_stay_with_the_unit_they_were_made_in_when_a_user_moves(world: World) -> None:
+    """Before: the panel scoped by the user's current unit, so moving 2001 to South carried their
+    recordings and CDRs to South's admins and away from North's."""
+    with world.db.session() as session:
+        units.save_unit(session, "South", members=["2001", "2002"], admins=["sadmin"])
+    await world.login("nadmin")
+    assert row_ids(await world.page("/admin/recordings")) == ["rec-x", "rec-n1"]
+    assert cdr_ids(await world.page("/admin/cdr")) == ["3", "1"]
+    assert (await world.client.get("/admin/recordings/rec-n1/audio")).status == 200
+    await world.client.post("/logout", data={"csrf": await world.login("nadmin")})
+    await world.login("sadmin")
+    assert row_ids(await world.page("/admin/recordings")) == ["rec-s1"]
+    assert cdr_ids(await world.page("/admin/cdr")) == ["3", "2"]  # 3: 2002 was in South at the time
+    assert (await world.client.get("/admin/recordings/rec-n1/audio")).status == 404
+
+
+async def test_an_admin_whose_units_are_gone_sees_nothing_and_is_told_why(world: World) -> None:
+    """Before: removing nadmin's only unit made them a top admin, who sees every record."""
+    csrf = await world.login("root")
+    asked = await world.client.post("/admin/units/remove", data={"csrf": csrf, "name": "North"})
+    html = await asked.text()
+    assert asked.status == 200 and 'id="unit-remove-form"' in html and "nadmin" in html
+    with world.db.session() as session:  # nothing removed until the root says what becomes of nadmin
+        assert [u.name for u in units.list_units(session)] == ["North", "South"]
+    done = await world.client.post("/admin/units/remove", data={"csrf": csrf, "name": "North", "managers": "drop"},
+                                   allow_redirects=False)
+    assert done.status == 303
+    await world.client.post("/logout", data={"csrf": csrf})
+    await world.login("nadmin")
+    for path in ("/admin/recordings", "/admin/cdr", "/admin/cdr.csv", "/admin/monitoring/log",
+                 "/admin/recordings/rec-n1/audio"):
+        response = await world.client.get(path)
+        assert response.status == 403, path
+        assert "You manage no organisational unit" in await response.text()
+
+
+async def test_removing_a_unit_can_move_its_managers_to_another(world: World) -> None:
+    csrf = await world.login("root")
+    moved = await world.client.post("/admin/units/remove", data={
+        "csrf": csrf, "name": "North", "managers": "move", "managers_to": "South"}, allow_redirects=False)
+    assert moved.status == 303
+    with world.db.session() as session:
+        assert [(u.name, u.admins) for u in units.list_units(session)] == [("South", ("nadmin",))]
 
 
 # --- wiring and the agent page -----------------------------------------------------------------------
