@@ -36,7 +36,10 @@ HOST_TOOLS = {
 CHROOT_PACKAGES = ["asterisk", "asterisk-modules", "asterisk-core-sounds-en-gsm", "asterisk-moh-opsound-gsm"]
 SYSTEM_PACKAGES = ["asterisk", "asterisk-core-sounds-en-gsm", "asterisk-moh-opsound-gsm"]
 MIN_ASTERISK = 20
-DEBIAN_MIRROR = os.environ.get("CALLCENTER_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+DEBIAN_MIRROR = "https://deb.debian.org/debian"
+# debootstrap checks the Release file against it; apt inside the root then has the root's own copy.
+DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
+CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")  # debootstrap's wget checks the mirror's certificate
 
 Runner = Callable[[Sequence[str]], None]
 
@@ -68,6 +71,16 @@ def asterisk_version(argv: Sequence[str]) -> tuple[int, str] | None:
         return None
     match = re.search(r"Asterisk (?:certified/)?(\d+)", out)
     return (int(match.group(1)), out) if match else None
+
+
+def debian_mirror() -> str:
+    return os.environ.get("CALLCENTER_DEBIAN_MIRROR") or DEBIAN_MIRROR
+
+
+def allow_expired() -> bool:
+    """Only for a snapshot mirror whose Release is past its Valid-Until: apt would otherwise refuse
+    it, which is what protects against a mirror replaying an old, vulnerable archive."""
+    return os.environ.get("CALLCENTER_DEBIAN_ALLOW_EXPIRED") == "1"
 
 
 class Installer:
@@ -137,17 +150,23 @@ class Installer:
     def bootstrap_chroot(self, report: InstallReport) -> None:
         """Builds the Debian-sid root in a temporary directory, then renames it into place."""
         self._need_root(f"a Debian sid root for Asterisk at {self.root}")
-        if not shutil.which("debootstrap"):
-            self._apt_install(["debootstrap"])
+        needed = [] if shutil.which("debootstrap") else ["debootstrap"]
+        needed += [package for path, package in ((DEBIAN_KEYRING, "debian-archive-keyring"),
+                                                 (CA_BUNDLE, "ca-certificates")) if not path.exists()]
+        if needed:
+            self._apt_install(needed)
         building = self.root.with_name(self.root.name + ".building")
         if building.exists():
             if _has_mounts_below(building):
                 raise ProvisioningError(f"{building} has mounts below it; unmount them before retrying")
             shutil.rmtree(building)
         building.parent.mkdir(parents=True, exist_ok=True)
-        self.run(["debootstrap", "--variant=minbase", "sid", str(building), DEBIAN_MIRROR])
+        # --force-check-gpg: a missing keyring stops the build instead of skipping the check.
+        self.run(["debootstrap", "--variant=minbase", "--include=ca-certificates", f"--keyring={DEBIAN_KEYRING}",
+                  "--force-check-gpg", "sid", str(building), debian_mirror()])
         shutil.copy("/etc/resolv.conf", building / "etc/resolv.conf")
-        self.run(["chroot", str(building), "apt-get", "-qq", "-o", "Acquire::Check-Valid-Until=false", "update"])
+        expired = ["-o", "Acquire::Check-Valid-Until=false"] if allow_expired() else []
+        self.run(["chroot", str(building), "apt-get", "-qq", *expired, "update"])
         self.run(["chroot", str(building), "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install",
                   "-y", "-qq", "--no-install-recommends", *CHROOT_PACKAGES])
         self.run(["chroot", str(building), "apt-get", "clean"])
