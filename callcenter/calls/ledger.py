@@ -23,7 +23,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from callcenter import metrics
-from callcenter.cdr.builder import build_cdr, endpoint_of
+from callcenter.cdr.builder import build_cdr, endpoint_of, hangup_cause
 from callcenter.cdr.rates import RateTable
 from callcenter.db.engine import Database
 from callcenter.db.models import AcdCall, Call, CallEvent, CallLeg, Cdr, CdrUser, DialerAttempt, IngestCursor, User
@@ -162,8 +162,8 @@ class LedgerBatch:
             if is_origin and call.answered_at is None:
                 call.answered_at = record.time
         elif record.event == "HANGUP":
-            cause = record.extra.get("hangupcause")
-            leg.hangup_cause = int(cause) if cause is not None and str(cause).lstrip("-").isdigit() else None
+            leg.hangup_cause = hangup_cause(record.extra.get("hangupcause"),
+                                            str(record.extra.get("hangupsource", "") or ""), record.channel)
             leg.dial_status = str(record.extra.get("dialstatus", "") or leg.dial_status)
         elif record.event == "CHAN_END":
             leg.ended_at = record.time

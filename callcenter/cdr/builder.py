@@ -10,7 +10,8 @@ How each column is computed:
   answer to that end. Whole seconds, truncated, as Asterisk's own CDRs count them.
 - ``disposition``: ANSWERED when the first channel was answered; otherwise from the dial status and
   hang-up cause: BUSY, NO ANSWER, CONGESTION or FAILED.
-- ``t_cause``: the first channel's Q.850 hang-up cause as text.
+- ``t_cause``: the first channel's Q.850 hang-up cause as text (``hangup_cause``: a party that hung
+  up itself with no cause logged cleared the call normally).
 - ``destination``, ``rate``, ``charge``: for a call one of our users placed out through the trunk,
   from the rate table (callcenter/cdr/rates.py: longest prefix of the dialled number; charge = the
   billed seconds rounded up to the increment, times rate / 60, rounded half-up to 4 decimals);
@@ -97,6 +98,26 @@ class CdrRow:
     rate: Decimal | None
     charge: Decimal | None
     t_cause: str
+
+
+NORMAL_CLEARING = 16
+
+
+def hangup_cause(cause: object, source: str, channel: str) -> int | None:
+    """The Q.850 cause of a channel's HANGUP event (CEL ``hangupcause`` and ``hangupsource``).
+
+    Asterisk logs 0 when a party's own hang-up request was taken as a soft hang-up before its frame
+    was read, which is what happens to a caller leaving a Stasis channel during a prompt: the BYE
+    never reaches the channel's cause. The hang-up source still names the channel itself, so that
+    party ended the call, which Q.850 calls Normal Clearing (what Asterisk records for the same BYE
+    at any other moment). A 0 with another or no source stays 0: nothing says who ended it."""
+    text = str(cause) if cause is not None else ""
+    if not text.lstrip("-").isdigit():
+        return None
+    value = int(text)
+    if value == 0 and source and source == channel:
+        return NORMAL_CLEARING
+    return value
 
 
 def cause_text(cause: int | None) -> str:

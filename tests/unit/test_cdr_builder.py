@@ -1,10 +1,16 @@
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
-from callcenter.cdr.builder import CDR_COLUMNS, build_cdr, disposition, endpoint_of
+from callcenter.calls.ledger import CelIngestor
+from callcenter.cdr.builder import CDR_COLUMNS, build_cdr, disposition, endpoint_of, hangup_cause
+from callcenter.db.engine import Database
+from callcenter.db.models import Cdr
 
 T0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
 
@@ -111,3 +117,59 @@ def test_a_dialer_call_is_rated_and_names_the_agent_who_talked() -> None:
     inbound = build_cdr(CallRow("dialer-1", T0, T0 + timedelta(seconds=70)), [origin, agent], {}, {"2003"}, rates,
                         "pstn", placed_for=lambda uniqueid: "+48221110021")  # an ACD customer, not dialled
     assert (inbound.src_id, inbound.dst, inbound.rate) == ("", "s", None)
+
+
+# A caller hanging up during an IVR prompt (DID 1101, a real run on Asterisk 22): Asterisk logs
+# hangupcause 0 and names the caller's own channel as the hang-up source.
+IVR_HANGUP_CEL = [
+    ("CHAN_START", "1796284782.899329", "", ""),
+    ("APP_START", "1796284782.899510", "Stasis", ""),
+    ("ANSWER", "1796284782.901931", "Stasis", ""),
+    ("APP_END", "1796284787.414468", "Stasis", ""),
+    ("HANGUP", "1796284787.414468", "",
+     '{"hangupcause":0,"hangupsource":"PJSIP/pstn-00000000","dialstatus":""}'),
+    ("CHAN_END", "1796284787.414468", "", ""),
+    ("LINKEDID_END", "1796284787.414468", "", ""),
+]
+
+
+def _ivr_hangup_lines() -> str:
+    return "".join(json.dumps({
+        "eventtype": event, "eventtime": when, "name": "Test Caller", "num": "0049301234567",
+        "ani": "0049301234567", "dnid": "1101", "exten": "1101", "context": "from-pstn",
+        "channame": "PJSIP/pstn-00000000", "appname": app, "appdata": "callcenter,did,1101" if app else "",
+        "uniqueid": "1796284782.0", "linkedid": "1796284782.0", "peer": "", "eventextra": extra,
+        "userdeftype": ""}) + "\n" for event, when, app, extra in IVR_HANGUP_CEL)
+
+
+def test_a_caller_hanging_up_during_an_ivr_prompt_is_normal_clearing(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 't.db'}")
+    db.migrate()
+    log = tmp_path / "cel.jsonl"
+    log.write_text(_ivr_hangup_lines())
+    assert CelIngestor(log, db, {"1101": "Deep test flow"}).poll() == len(IVR_HANGUP_CEL)
+    with db.session() as session:
+        [cdr] = session.scalars(select(Cdr)).all()
+        assert (cdr.dst, cdr.disposition, cdr.t_cause, cdr.duration) == ("1101", "ANSWERED", "Normal Clearing", 4)
+    db.dispose()
+
+
+@pytest.mark.parametrize(("cause", "source", "expected"), [
+    (0, "PJSIP/pstn-00000000", 16),     # the caller's own hang-up, no cause logged: a BYE
+    (0, "PJSIP/2002-00000001", 0),      # someone else hung it up: the cause stays unknown
+    (0, "", 0),
+    (17, "PJSIP/pstn-00000000", 17),    # a cause Asterisk did log is kept
+    ("16", "", 16),
+    (None, "PJSIP/pstn-00000000", None),
+    ("", "PJSIP/pstn-00000000", None),
+])
+def test_hangup_cause_of_a_hangup_event(cause: object, source: str, expected: int | None) -> None:
+    assert hangup_cause(cause, source, "PJSIP/pstn-00000000") == expected
+
+
+def test_an_unanswered_caller_who_gave_up_without_a_cause_is_no_answer() -> None:
+    cause = hangup_cause(0, "PJSIP/pstn-00000004", "PJSIP/pstn-00000004")
+    origin = Leg("4.0", "PJSIP/pstn-00000004", T0, caller_num="0301", exten="1200",
+                 ended_at=T0 + timedelta(seconds=2), hangup_cause=cause)
+    row = build_cdr(CallRow("4.0", T0, None), [origin], {}, set())
+    assert (row.disposition, row.t_cause) == ("NO ANSWER", "Normal Clearing")
