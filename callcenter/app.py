@@ -46,8 +46,10 @@ from callcenter.monitor.groups import Permissions, load_permissions, sync_groups
 from callcenter.monitor.services import LiveLeg, MonitorService, UserRef
 from callcenter.recording.services import RecordingService
 from callcenter.secrets import Secrets, load_or_create
+from callcenter.users import first_start
 from callcenter.users import services as users
 from callcenter.users.presence import PhonePresence
+from callcenter.users.throttle import LoginThrottle
 from callcenter.web.app import make_app
 
 log = logging.getLogger(__name__)
@@ -113,11 +115,15 @@ class Controller:
                                     {did: route.name for did, route in settings.dids.items()},
                                     self.rates, settings.acd.trunk)
         self.scheduler = ExportScheduler(self.db, settings.files_dir, settings.export)
-        self.ftps = FtpsServer(settings.ftps, settings.var_dir, AdminAccounts(self.db, settings.files_dir)) \
-            if settings.ftps.enabled else None
+        # One count of failed logins for the panel and FTPS: guesses spread over both are counted together.
+        self.login_throttle = LoginThrottle()
+        self.ftps = FtpsServer(settings.ftps, settings.var_dir, AdminAccounts(self.db, settings.files_dir),
+                               self.login_throttle) if settings.ftps.enabled else None
         self._tasks: list[asyncio.Task[Any]] = []
         self._web: web.AppRunner | None = None
         self._db_error = ""
+        # The passwords this start generated, until the banner has shown them once.
+        self._first_start: list[first_start.Account] | None = None
         self._user_names: dict[str, str] = {}
         self._user_ids: dict[str, int] = {}
 
@@ -161,9 +167,10 @@ class Controller:
         with self.db.session() as session:
             created = users.seed_demo(session)
         if created:
-            path = self.settings.var_dir / "initial-admin-password"
-            path.write_text(created["admin"] + "\n")
-            path.chmod(0o600)
+            accounts = [first_start.Account(c.user.login, c.user.extension, c.user.name, c.sip_password,
+                                            c.panel_password or "") for c in created]
+            first_start.write(self.settings.var_dir, accounts, datetime.now(UTC))
+            self._first_start = accounts
         self._load_acd()
         self.dialer.load()
         with self.db.session() as session:
@@ -254,7 +261,8 @@ class Controller:
 
     async def _start_web(self) -> None:
         app = make_app(self.health, self.status, backend=self.panel, session_key=self.secrets.session_key,
-                       secure_cookies=self.settings.web.secure_cookies,
+                       secure_cookies=self.settings.web.secure_cookies, metrics_token=self.secrets.metrics_token,
+                       demo=self.settings.web.demo, throttle=self.login_throttle,
                        admin=AdminService(self.db, self.settings.files_dir,
                                           on_monitor_groups_changed=self.reload_monitor_groups,
                                           campaigns=self.settings.campaigns))
@@ -417,40 +425,30 @@ class Controller:
         }
 
     def banner(self) -> str:
+        """What `callcenter run` prints (to the terminal, never to a log) once the controller is ready.
+        Passwords only on the first start, and only once."""
         with self.db.session() as session:
-            listed = [u for u in users.list_users(session) if u.extension]
-            admin_password = self._admin_password(session)
-        s = self.settings
-        lines = [
-            "",
-            "Call centre is running.",
-            f"  SIP (UDP):   {s.sip.bind}:{s.sip.port}  (register a softphone with user = extension)",
-            f"  Panel:       http://{s.web.bind}:{s.web.port}/   health: /health   metrics: /metrics",
-            f"  Admin login: admin / {admin_password}",
-        ]
-        if s.ftps.enabled:
-            lines.append(f"  FTPS:        {s.ftps.bind}:{s.ftps.port}  (explicit TLS, admin logins; CDRs, QueueCalls, "
-                         f"Recordings from {s.files_dir})")
-        lines += [
-            "  Extensions:",
-        ]
-        for user in listed:
-            lines.append(f"    {user.extension}  {user.name:<16} SIP password {user.sip_secret}")
-        lines += [f"  DIDs:        {did} -> {route.name} ({route.route})" for did, route in s.dids.items()]
-        lines.append(f"  Try: call {next(iter(s.dids), '1000')} from 2001, or 2002 from 2001. "
-                     "Stop with Ctrl-C.")
-        return "\n".join(lines)
+            listed = [(u.extension, u.name) for u in users.list_users(session) if u.extension]
+        shown, self._first_start = self._first_start, None
+        return banner(self.settings, listed, shown)
 
-    def _admin_password(self, session: Any) -> str:
-        path = self.settings.var_dir / "initial-admin-password"
-        if not path.exists():
-            return "(set with `callcenter users passwd admin`)"
-        initial = path.read_text().strip()
-        try:
-            admin = users.find_user(session, "admin")
-        except Exception:
-            return "(no admin user)"
-        return initial if users.verify_password(admin.password_hash, initial) else "(changed since install)"
+
+def banner(settings: Settings, extensions: list[tuple[str, str]], shown: list[first_start.Account] | None) -> str:
+    s = settings
+    lines = [
+        "",
+        "Call centre is running.",
+        f"  SIP (UDP):   {s.sip.bind}:{s.sip.port}  (register a softphone with user = extension)",
+        f"  Panel:       http://{s.web.bind}:{s.web.port}/   health: /health   metrics: /metrics",
+    ]
+    if s.ftps.enabled:
+        lines.append(f"  FTPS:        {s.ftps.bind}:{s.ftps.port}  (explicit TLS, admin logins; CDRs, QueueCalls, "
+                     f"Recordings from {s.files_dir})")
+    lines += first_start.banner(s.var_dir, extensions, shown)
+    lines += [f"  DIDs:        {did} -> {route.name} ({route.route})" for did, route in s.dids.items()]
+    lines.append(f"  Try: call {next(iter(s.dids), '1000')} from 2001, or 2002 from 2001. "
+                 "Stop with Ctrl-C.")
+    return "\n".join(lines)
 
 
 def lock_path(settings: Settings) -> Path:

@@ -75,6 +75,8 @@ class WebSettings:
     port: int = _opt(8080, lo=1, hi=65535)
     # Mark session cookies Secure even on plain HTTP: set it when a TLS proxy serves the panel.
     secure_cookies: bool = _opt(False)
+    # Serve the demo's helpers (the IVR's account lookup at /demo/balance); off in production.
+    demo: bool = _opt(False)
 
 
 @dataclass(frozen=True)

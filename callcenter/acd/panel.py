@@ -16,7 +16,6 @@ from callcenter.acd.model import AcdCall, Agent, CallState
 from callcenter.acd.services import AcdService
 from callcenter.db.engine import Database
 from callcenter.db.models import User
-from callcenter.errors import UserError
 from callcenter.monitor.services import Mode, MonitorError, MonitorService, UserRef
 from callcenter.recording.services import RecordingService
 from callcenter.users import services as users
@@ -24,7 +23,7 @@ from callcenter.web.backend import PanelError, PanelUser
 
 
 def _as_panel_user(user: User) -> PanelUser:
-    return PanelUser(user.id, user.login, user.name, user.extension, tuple(user.role_list))
+    return PanelUser(user.id, user.login, user.name, user.extension, tuple(user.role_list), user.session_epoch)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -89,26 +88,32 @@ class AcdPanel:
     def _panel_user(self, user_id: int) -> PanelUser | None:
         with self.db.session() as session:
             user = session.get(User, user_id)
-            return _as_panel_user(user) if user is not None else None
+            return _as_panel_user(user) if user is not None and not user.disabled else None
 
     async def authenticate(self, login: str, password: str) -> PanelUser | None:
         def check() -> PanelUser | None:
             with self.db.session() as session:
-                try:
-                    user = users.find_user(session, login)
-                except UserError:
-                    users.verify_password(None, password)
-                    return None
-                if not users.verify_password(user.password_hash, password):
-                    return None
-                return _as_panel_user(user)
+                user = users.check_login(session, login, password)
+                return _as_panel_user(user) if user is not None else None
         return await asyncio.to_thread(check)
+
+    async def account(self, typed: str) -> str:
+        def read() -> str:
+            with self.db.session() as session:
+                return users.account_key(session, typed)
+        return await asyncio.to_thread(read)
+
+    async def end_sessions(self, user_id: int) -> None:
+        def end() -> None:
+            with self.db.session() as session:
+                users.end_sessions(session, user_id)
+        await asyncio.to_thread(end)
 
     async def user(self, user_id: int) -> PanelUser | None:
         return await asyncio.to_thread(self._panel_user, user_id)
 
-    async def change_password(self, user_id: int, old: str, new: str) -> None:
-        def change() -> None:
+    async def change_password(self, user_id: int, old: str, new: str) -> int:
+        def change() -> int:
             with self.db.session() as session:
                 user = session.get(User, user_id)
                 if user is None or not users.verify_password(user.password_hash, old):
@@ -118,7 +123,9 @@ class AcdPanel:
                 if new == old:
                     raise PanelError("The new password must differ from the current one.")
                 user.password_hash = users.hash_password(new)
-        await asyncio.to_thread(change)
+                user.session_epoch += 1  # whoever else was logged in with the old password is out
+                return user.session_epoch
+        return await asyncio.to_thread(change)
 
     # -- views --------------------------------------------------------------------------------------
 

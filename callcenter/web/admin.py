@@ -156,14 +156,14 @@ def add_admin(app: web.Application, backend: AdminBackend) -> None:
     app.router.add_get("/admin/campaigns", campaigns_page)
     app.router.add_get("/admin/campaigns/{name}", campaign_page)
     app.router.add_get("/admin/campaigns/{name}/report.csv", campaign_report_csv)
-    app.router.add_post("/admin/campaigns/{name}/upload", _large_body(list_upload, LIST_UPLOAD_MAX))
+    app.router.add_post("/admin/campaigns/{name}/upload", list_upload)
     app.router.add_get("/admin/campaigns/{name}/import", list_map_page)
     app.router.add_post("/admin/campaigns/{name}/import", list_import)
     app.router.add_post("/admin/campaigns/{name}/discard", upload_discard)
     app.router.add_get("/admin/campaigns/{name}/lists/{list_id}", list_page)
     app.router.add_get("/admin/dnc", dnc_page)
     app.router.add_post("/admin/dnc", dnc_add)
-    app.router.add_post("/admin/dnc/upload", _large_body(dnc_upload, DNC_UPLOAD_MAX))
+    app.router.add_post("/admin/dnc/upload", dnc_upload)
     app.router.add_post("/admin/dnc/remove", dnc_remove)
 
 
@@ -177,22 +177,43 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
         response.headers["Cache-Control"] = "no-store"
 
 
-def admin_page(*, top: bool = False) -> Callable[[AdminHandler], Handler]:
-    """The panel's ``guard`` (session, CSRF on POST), then the admin role and scope; ``top`` pages are for
-    top admins only. Anyone else gets the panel's 403 page."""
+ACCESS = "admin_access"
+
+
+def admin_page(*, top: bool = False, body_limit: int | None = None) -> Callable[[AdminHandler], Handler]:
+    """The panel's ``guard`` with the admin role and scope checked before any body is read, then CSRF on
+    POST; ``top`` pages are for top admins only. Anyone else gets the panel's 403 page. ``body_limit``:
+    an upload may be that large (only once the user is known to be allowed); a larger one goes back to
+    its page with a message (``?error=too-large``)."""
+
+    async def authorise(request: web.Request, login: Login) -> web.StreamResponse | None:
+        access = await request.app[ADMIN].backend.scope(login.user.id) if login.user.has("admin") else None
+        if access is None or (top and not access.top):
+            return render(request, "refused.html", login, 403, message=NOT_TOP if access else NOT_ADMIN)
+        if access.empty:  # fail closed, and say why
+            return render(request, "refused.html", login, 403, message=NO_SCOPE)
+        request[ACCESS] = access
+        return None
 
     def wrap(handler: AdminHandler) -> Handler:
-        @guard()
+        @guard(authorise=authorise, body_limit=body_limit)
         @functools.wraps(handler)
         async def checked(request: web.Request, login: Login) -> web.StreamResponse:
-            access = await request.app[ADMIN].backend.scope(login.user.id) if login.user.has("admin") else None
-            if access is None or (top and not access.top):
-                return render(request, "refused.html", login, 403, message=NOT_TOP if access else NOT_ADMIN)
-            if access.empty:  # fail closed, and say why
-                return render(request, "refused.html", login, 403, message=NO_SCOPE)
-            return await handler(request, login, access)
+            return await handler(request, login, request[ACCESS])
 
-        return checked
+        if body_limit is None:
+            return checked
+
+        @functools.wraps(checked)
+        async def upload(request: web.Request) -> web.StreamResponse:
+            try:
+                return await checked(request)
+            except web.HTTPRequestEntityTooLarge:
+                name = request.match_info.get("name")
+                back = f"/admin/campaigns/{quote(name, safe='')}" if name else "/admin/dnc"
+                return redirect(f"{back}?error=too-large")
+
+        return upload
 
     return wrap
 
@@ -692,22 +713,6 @@ ZONE_COLUMNS = ("timezone", "time zone", "time_zone", "tz")
 DNC_PROBLEMS_SHOWN = 1000
 
 
-def _large_body(handler: Handler, limit: int) -> Handler:
-    """A file upload may be larger than the application's request limit, up to ``limit`` bytes; a larger
-    one is sent back to its page with a message (``?error=too-large``)."""
-
-    @functools.wraps(handler)
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request.clone(client_max_size=limit))
-        except web.HTTPRequestEntityTooLarge:
-            name = request.match_info.get("name")
-            back = f"/admin/campaigns/{quote(name, safe='')}" if name else "/admin/dnc"
-            return redirect(f"{back}?error=too-large")
-
-    return wrapped
-
-
 def _upload_error(values: Mapping[str, str], limit: int) -> str:
     return UPLOAD_ERRORS.get(values.get("error", ""), "").format(size=size_text(limit))
 
@@ -846,7 +851,7 @@ async def campaign_report_csv(request: web.Request, login: Login, access: AdminA
                         headers={"Content-Disposition": content_disposition(file_name)})
 
 
-@admin_page(top=True)
+@admin_page(top=True, body_limit=LIST_UPLOAD_MAX)
 async def list_upload(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
     """Step 1 of an import: the file is kept under a random token and its header read; then the mapping
     form (``list_map_page``)."""
@@ -1097,7 +1102,7 @@ async def _dnc_submit(request: web.Request, login: Login, access: AdminAccess, f
     return await _dnc_added(request, login, access, added, form)
 
 
-@admin_page(top=True)
+@admin_page(top=True, body_limit=DNC_UPLOAD_MAX)
 async def dnc_upload(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
     """A do-not-call file (one number a line, or a CSV with a number, phone or msisdn column)."""
     posted = await request.post()

@@ -38,6 +38,7 @@ class PanelUser:
     name: str
     extension: str | None
     roles: tuple[str, ...]
+    session_epoch: int = 0  # a session issued under another epoch has ended (web/sessions.py)
 
     def has(self, role: str) -> bool:
         return role in self.roles
@@ -48,10 +49,17 @@ class PanelBackend(Protocol):
         """The user when the login and password match, else None (argon2, off the event loop)."""
 
     async def user(self, user_id: int) -> PanelUser | None:
-        """The user behind a session (None when removed since)."""
+        """The user behind a session (None when removed or disabled since)."""
 
-    async def change_password(self, user_id: int, old: str, new: str) -> None:
-        """Raises PanelError when ``old`` is wrong or ``new`` too weak."""
+    async def account(self, typed: str) -> str:
+        """One name per account for the login throttle (a login typed as the extension is the same)."""
+
+    async def end_sessions(self, user_id: int) -> None:
+        """Ends every session of the user, everywhere and across restarts (logout)."""
+
+    async def change_password(self, user_id: int, old: str, new: str) -> int:
+        """Changes the password and ends every session of the user; returns the new session epoch.
+        Raises PanelError (403) when ``old`` is wrong, (400) when ``new`` is too weak."""
 
     def agent_view(self, user_id: int) -> dict[str, Any]:
         """Everything the agent page shows: agent state, call card, wrap-up and pause choices,

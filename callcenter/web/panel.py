@@ -23,9 +23,10 @@ import jinja2
 from aiohttp import web
 
 from callcenter.errors import CallcenterError
+from callcenter.users.throttle import LoginThrottle
 from callcenter.web.backend import PanelBackend, PanelError, PanelUser
 from callcenter.web.feeds import PING_INTERVAL, EventStream, WallboardFeed, to_json, wait_first
-from callcenter.web.sessions import LoginThrottle, RevokedSessions, Session, SessionSigner
+from callcenter.web.sessions import Session, SessionSigner
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +49,16 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 class PanelState:
     """Everything the panel routes share; one per application (``PANEL``)."""
 
-    def __init__(self, backend: PanelBackend, session_key: str, secure_cookies: bool) -> None:
+    def __init__(self, backend: PanelBackend, session_key: str, secure_cookies: bool,
+                 throttle: LoginThrottle | None = None) -> None:
         try:
             key = bytes.fromhex(session_key)
         except ValueError:
             raise ValueError("the panel's session key must be a hex string") from None
         self.backend = backend
         self.signer = SessionSigner(key)
-        self.revoked = RevokedSessions()
-        self.throttle = LoginThrottle()
+        # Shared with FTPS by the composition root: one count of failures per address and account.
+        self.throttle = throttle or LoginThrottle()
         self.secure_cookies = secure_cookies
         self.feed = WallboardFeed(backend)
         self.closing = asyncio.Event()
@@ -76,13 +78,16 @@ class Login:
 
 
 LoginHandler = Callable[[web.Request, Login], Awaitable[web.StreamResponse]]
+# Runs after the session and role checks and before the body is read: a refusal (a response) or None.
+Authorise = Callable[[web.Request, Login], Awaitable[web.StreamResponse | None]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 # --- wiring ------------------------------------------------------------------------------------------
 
-def add_panel(app: web.Application, backend: PanelBackend, session_key: str, secure_cookies: bool) -> None:
-    app[PANEL] = PanelState(backend, session_key, secure_cookies)
+def add_panel(app: web.Application, backend: PanelBackend, session_key: str, secure_cookies: bool,
+              throttle: LoginThrottle | None = None) -> None:
+    app[PANEL] = PanelState(backend, session_key, secure_cookies, throttle)
     app.on_response_prepare.append(security_headers)
     app.on_shutdown.append(_close_streams)
     app.cleanup_ctx.append(_wallboard_producer)
@@ -133,14 +138,15 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
 # --- sessions, roles and CSRF ------------------------------------------------------------------------
 
 async def current_login(request: web.Request) -> Login | None:
-    """The logged-in user, re-read from the backend on every request (a removed user is logged out)."""
+    """The logged-in user, re-read from the backend on every request: a removed or disabled user, or a
+    session from before the user's epoch last rose (logout, password or role change), is logged out."""
     state = request.app[PANEL]
     token = request.cookies.get(SESSION_COOKIE)
     session = state.signer.verify(token) if token else None
-    if session is None or session.sid in state.revoked:
+    if session is None:
         return None
     user = await state.backend.user(session.user_id)
-    return Login(session, user) if user is not None else None
+    return Login(session, user) if user is not None and user.session_epoch == session.epoch else None
 
 
 def allowed(user: PanelUser, roles: tuple[str, ...]) -> bool:
@@ -193,8 +199,12 @@ async def csrf_problem(request: web.Request, expected: str) -> str | None:
     return None
 
 
-def guard(roles: tuple[str, ...] = (), *, api: bool = False) -> Callable[[LoginHandler], Handler]:
-    """Lets a request through only with a valid session, one of ``roles`` and, on POST, the CSRF token."""
+def guard(roles: tuple[str, ...] = (), *, api: bool = False, authorise: Authorise | None = None,
+          body_limit: int | None = None) -> Callable[[LoginHandler], Handler]:
+    """Lets a request through only with a valid session, one of ``roles``, what ``authorise`` asks and, on
+    POST, the CSRF token. The body is read (for the token) only after all of those: a user without the
+    right cannot make the server read a large upload. ``body_limit`` raises the request's size limit
+    for this route, also only after those checks."""
 
     def wrap(handler: LoginHandler) -> Handler:
         @functools.wraps(handler)
@@ -210,6 +220,12 @@ def guard(roles: tuple[str, ...] = (), *, api: bool = False) -> Callable[[LoginH
                 if api:
                     return web.json_response({"error": message}, status=403)
                 return render(request, "refused.html", login, status=403, message=message)
+            if authorise is not None:
+                refused = await authorise(request, login)
+                if refused is not None:
+                    return refused
+            if body_limit is not None:
+                request = request.clone(client_max_size=body_limit)
             if request.method == "POST":
                 problem = await csrf_problem(request, login.session.csrf)
                 if problem:
@@ -278,18 +294,17 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             or not _same_token(form.get("csrf"), cookie):
         return _login_page(request, 403, "This login form has expired or came from another site. Please try again.",
                            login_name, next_path)
-    locked = state.throttle.locked_for(login_name)
-    if locked:
-        minutes = max(1, round(locked / 60))
-        return _login_page(request, 429, f"Too many failed attempts for this login. Try again in {minutes} "
-                           f"minute{'s' if minutes > 1 else ''}.", login_name, next_path)
+    address = request.remote or ""
+    account = await state.backend.account(login_name)
+    wait = state.throttle.wait_for(address, account)
+    if wait:
+        return _login_page(request, 429, too_many(wait), login_name, next_path)
     user = await state.backend.authenticate(login_name, password) if login_name and password else None
     if user is None:
-        if login_name:
-            state.throttle.failed(login_name)
+        state.throttle.failed(address, account)
         return _login_page(request, 401, WRONG_LOGIN, login_name, next_path)
-    state.throttle.succeeded(login_name)
-    session, token = state.signer.issue(user.id)
+    state.throttle.succeeded(address, account)
+    session, token = state.signer.issue(user.id, user.session_epoch)
     response = redirect(next_path or landing(user))
     _set_cookie(request, response, SESSION_COOKIE, token, max_age=session.expires_at - session.issued_at)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
@@ -297,9 +312,15 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     return response
 
 
+def too_many(wait: float) -> str:
+    seconds = max(1, round(wait))
+    return f"Too many failed attempts. Try again in {seconds} second{'s' if seconds > 1 else ''}."
+
+
 @guard()
 async def logout(request: web.Request, login: Login) -> web.StreamResponse:
-    request.app[PANEL].revoked.revoke(login.session)
+    # Ends this user's sessions everywhere (other browsers too), across restarts.
+    await request.app[PANEL].backend.end_sessions(login.user.id)
     response = redirect("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     log.info("panel: %s logged out", login.user.login)
@@ -320,11 +341,23 @@ async def password_submit(request: web.Request, login: Login) -> web.StreamRespo
                       done=False)
     if new != repeat:
         return render(request, "password.html", login, 400, error="The two new passwords differ", done=False)
+    state = request.app[PANEL]
+    address, account = request.remote or "", login.user.login.casefold()
+    wait = state.throttle.wait_for(address, account)
+    if wait:
+        return render(request, "password.html", login, 429, error=too_many(wait), done=False)
     try:
-        await request.app[PANEL].backend.change_password(login.user.id, old, new)
+        epoch = await state.backend.change_password(login.user.id, old, new)
     except PanelError as error:
+        if error.http_status == 403:  # the current password was wrong: a guess like a failed login
+            state.throttle.failed(address, account)
         return render(request, "password.html", login, error.http_status, error=error.message, done=False)
-    return render(request, "password.html", login, error="", done=True)
+    state.throttle.succeeded(address, account)
+    # Every other session of the user has ended; this browser carries on with a new one.
+    session, token = state.signer.issue(login.user.id, epoch)
+    response = render(request, "password.html", Login(session, login.user), error="", done=True)
+    _set_cookie(request, response, SESSION_COOKIE, token, max_age=session.expires_at - session.issued_at)
+    return response
 
 
 @guard(AGENT)
@@ -365,11 +398,12 @@ async def agent_json(request: web.Request, login: Login) -> web.StreamResponse:
 
 
 async def _still_allowed(state: PanelState, login: Login, roles: tuple[str, ...]) -> bool:
-    """A long stream re-checks what a new request would: not logged out, not expired, user still there."""
-    if login.session.sid in state.revoked or state.signer.clock() >= login.session.expires_at:
+    """A long stream re-checks what a new request would: not expired, user still there and enabled, no
+    session ended since (the epoch), still in one of ``roles``."""
+    if state.signer.clock() >= login.session.expires_at:
         return False
     user = await state.backend.user(login.user.id)
-    return user is not None and allowed(user, roles)
+    return user is not None and user.session_epoch == login.session.epoch and allowed(user, roles)
 
 
 @guard(AGENT, api=True)

@@ -1,8 +1,10 @@
-"""Panel sessions: a stateless signed cookie, the logouts still to honour, and the login throttle.
+"""Panel sessions: a signed cookie that names the user and their session epoch.
 
 The cookie is ``base64url(json payload) "." base64url(HMAC-SHA256(key, payload))``; the payload holds the
-user id, when it was issued, when it expires, the session's CSRF token and a session id. Nothing is kept
-per session on the server except the ids of sessions logged out before their expiry.
+user id, the user's session epoch when it was issued, when it was issued, when it expires, the session's
+CSRF token and a session id. The epoch is the server-side state: it lives in the database
+(``User.session_epoch``), and raising it (logout, a password or role change, disabling the user) ends
+every session issued before, in every controller process and across restarts.
 """
 
 from __future__ import annotations
@@ -14,14 +16,10 @@ import hmac
 import json
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 SESSION_TTL = 12 * 3600
-THROTTLE_FAILURES = 5
-THROTTLE_WINDOW = 300.0
-THROTTLE_LOCK = 300.0
 
 Clock = Callable[[], float]
 
@@ -29,6 +27,7 @@ Clock = Callable[[], float]
 @dataclass(frozen=True)
 class Session:
     user_id: int
+    epoch: int
     issued_at: int
     expires_at: int
     csrf: str
@@ -53,12 +52,13 @@ class SessionSigner:
         self.ttl = ttl
         self.clock = clock
 
-    def issue(self, user_id: int) -> tuple[Session, str]:
+    def issue(self, user_id: int, epoch: int) -> tuple[Session, str]:
         now = int(self.clock())
-        session = Session(user_id=user_id, issued_at=now, expires_at=now + self.ttl,
+        session = Session(user_id=user_id, epoch=epoch, issued_at=now, expires_at=now + self.ttl,
                           csrf=secrets.token_urlsafe(24), sid=secrets.token_urlsafe(16))
-        payload = json.dumps({"u": session.user_id, "iat": session.issued_at, "exp": session.expires_at,
-                              "csrf": session.csrf, "sid": session.sid}, separators=(",", ":")).encode()
+        payload = json.dumps({"u": session.user_id, "e": session.epoch, "iat": session.issued_at,
+                              "exp": session.expires_at, "csrf": session.csrf, "sid": session.sid},
+                             separators=(",", ":")).encode()
         body = _b64encode(payload)
         return session, f"{body}.{self._sign(body)}"
 
@@ -69,8 +69,8 @@ class SessionSigner:
             return None
         try:
             data = json.loads(_b64decode(body))
-            session = Session(user_id=int(data["u"]), issued_at=int(data["iat"]), expires_at=int(data["exp"]),
-                              csrf=str(data["csrf"]), sid=str(data["sid"]))
+            session = Session(user_id=int(data["u"]), epoch=int(data["e"]), issued_at=int(data["iat"]),
+                              expires_at=int(data["exp"]), csrf=str(data["csrf"]), sid=str(data["sid"]))
         except (ValueError, KeyError, TypeError, binascii.Error):
             return None
         now = self.clock()
@@ -80,75 +80,3 @@ class SessionSigner:
 
     def _sign(self, body: str) -> str:
         return _b64encode(hmac.new(self._key, body.encode("ascii", "replace"), hashlib.sha256).digest())
-
-
-class RevokedSessions:
-    """Session ids logged out before they expired; each is forgotten once its cookie would have expired."""
-
-    def __init__(self, clock: Clock = time.time) -> None:
-        self._expiry: dict[str, int] = {}
-        self.clock = clock
-
-    def revoke(self, session: Session) -> None:
-        self._prune()
-        self._expiry[session.sid] = session.expires_at
-
-    def __contains__(self, sid: object) -> bool:
-        return sid in self._expiry
-
-    def _prune(self) -> None:
-        now = self.clock()
-        for sid in [sid for sid, expires in self._expiry.items() if expires <= now]:
-            del self._expiry[sid]
-
-
-class LoginThrottle:
-    """After ``failures`` wrong passwords for one login within ``window`` seconds, that login is refused
-    for ``lock`` seconds, whatever the password. Kept in memory: a restart forgets it."""
-
-    MAX_TRACKED = 10_000
-
-    def __init__(self, failures: int = THROTTLE_FAILURES, window: float = THROTTLE_WINDOW,
-                 lock: float = THROTTLE_LOCK, clock: Clock = time.monotonic) -> None:
-        self.failures = failures
-        self.window = window
-        self.lock = lock
-        self.clock = clock
-        self._failed: dict[str, deque[float]] = {}
-        self._locked_until: dict[str, float] = {}
-
-    def locked_for(self, login: str) -> float:
-        """Seconds this login is still refused (0 when it may try)."""
-        key = login.casefold()
-        until = self._locked_until.get(key)
-        if until is None:
-            return 0.0
-        left = until - self.clock()
-        if left <= 0:
-            del self._locked_until[key]
-            return 0.0
-        return left
-
-    def failed(self, login: str) -> None:
-        key = login.casefold()
-        now = self.clock()
-        if key not in self._failed and len(self._failed) >= self.MAX_TRACKED:
-            self._forget_stale(now)
-        times = self._failed.setdefault(key, deque())
-        times.append(now)
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        if len(times) >= self.failures:
-            self._locked_until[key] = now + self.lock
-            del self._failed[key]
-
-    def succeeded(self, login: str) -> None:
-        self._failed.pop(login.casefold(), None)
-
-    def _forget_stale(self, now: float) -> None:
-        for key in [k for k, times in self._failed.items() if not times or times[-1] <= now - self.window]:
-            del self._failed[key]
-        while len(self._failed) >= self.MAX_TRACKED:  # still full: drop the oldest entries
-            del self._failed[next(iter(self._failed))]
-        for key in [k for k, until in self._locked_until.items() if until <= now]:
-            del self._locked_until[key]

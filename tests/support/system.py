@@ -3,6 +3,7 @@ free ports and its own Asterisk instance, and helpers to read what they wrote.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -11,17 +12,19 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 
 from callcenter.asterisk.layout import AsteriskLayout, resolve_layout
 from callcenter.config import Settings, load_settings
 from callcenter.db.engine import Database
-from callcenter.db.models import Call, CallEvent, Cdr, IvrStep, IvrVisit, User
+from callcenter.db.models import Call, CallEvent, Cdr, IvrStep, IvrVisit
+from callcenter.users import first_start
 from tests.support import sipp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,6 +32,24 @@ DIAL_TIMEOUT = 3
 RING_TIMEOUT = 5  # seconds an agent phone rings per offer in the test queues
 WRAPUP = 3        # seconds of wrap-up in the test queue "callback"
 CAMPAIGN = "spring"  # the test campaign: predictive, AMD, queue "outbound" (2001-2004 and 2006)
+
+T = TypeVar("T")
+
+
+async def wait_for(predicate: Callable[[], T], timeout: float, what: str,
+                   detail: Callable[[], str] | None = None, interval: float = 0.1) -> T:
+    """Polls ``predicate`` until it returns something truthy and returns that. After ``timeout``
+    seconds it fails naming ``what``, the last value seen and ``detail()`` (a log tail, say).
+    Async so that the test's sipp processes and panel sessions go on meanwhile."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            extra = f"\n{detail()}" if detail is not None else ""
+            raise AssertionError(f"no {what} within {timeout:g} s (last seen: {value!r}){extra}")
+        await asyncio.sleep(interval)
 
 
 def config_text(var_dir: Path, instance: str, ports: dict[str, int], db_url: str, log_level: str = "info",
@@ -319,6 +340,20 @@ class System:
             self.proc.kill()
             return self.proc.wait()
 
+    def log_size(self) -> int:
+        """Where the controller's log ends now: pass it to ``log_since`` to read only what follows."""
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def log_since(self, offset: int) -> str:
+        with open(self.log_path, "rb") as source:
+            source.seek(offset)
+            return source.read().decode(errors="replace")
+
+    async def wait_log(self, text: str, since: int, timeout: float = 10) -> None:
+        """Until the controller logs ``text`` after byte ``since`` of its log."""
+        await wait_for(lambda: text in self.log_since(since), timeout, f"log line {text!r}",
+                       lambda: self.log_tail())
+
     def log_tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
@@ -333,17 +368,30 @@ class System:
             return {}
 
     def get(self, path: str) -> str:
-        with urllib.request.urlopen(self.web_url + path, timeout=5) as response:
+        """GET as a scraper would: with the install's metrics token (``var/secrets.json``)."""
+        token = json.loads((self.settings.var_dir / "secrets.json").read_text())["metrics_token"]
+        request = urllib.request.Request(self.web_url + path, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=5) as response:
             return str(response.read().decode())
 
     def asterisk(self, command: str) -> str:
         return subprocess.run(self.layout.cli(command), capture_output=True, text=True, timeout=15).stdout
 
     def password(self, extension: str) -> str:
-        with self.db.session() as session:
-            secret = session.scalar(select(User.sip_secret).where(User.extension == extension))
-        assert secret, f"no user {extension}"
+        """The SIP password of a demo user, from the first-start file (only its digest is in the database)."""
+        secret = self._first_start(extension).sip_password
+        assert secret, f"{extension} has no SIP password"
         return secret
+
+    def panel_password(self, login: str) -> str:
+        """The panel password of a demo user or the admin (by extension or login), from the first-start file."""
+        return self._first_start(login).panel_password
+
+    def _first_start(self, key: str) -> first_start.Account:
+        accounts = first_start.read(self.settings.var_dir)
+        account = next((a for a in accounts if key in (a.extension, a.login)), None)
+        assert account is not None, f"no user {key} among the first-start passwords"
+        return account
 
     def cdr_count(self) -> int:
         with self.db.session() as session:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
+from callcenter.users.throttle import LoginThrottle
 from callcenter.web.app import make_app
 from callcenter.web.backend import PanelError, PanelUser
 from callcenter.web.panel import LOGIN_CSRF_COOKIE, PANEL, SESSION_COOKIE
@@ -75,13 +77,25 @@ class FakeBackend:
     async def user(self, user_id: int) -> PanelUser | None:
         return self.users.get(user_id)
 
-    async def change_password(self, user_id: int, old: str, new: str) -> None:
+    async def account(self, typed: str) -> str:
+        return typed.casefold()
+
+    def _new_epoch(self, user_id: int) -> int:
+        user = self.users[user_id]
+        self.users[user_id] = dataclasses.replace(user, session_epoch=user.session_epoch + 1)
+        return user.session_epoch + 1
+
+    async def end_sessions(self, user_id: int) -> None:
+        self._new_epoch(user_id)
+
+    async def change_password(self, user_id: int, old: str, new: str) -> int:
         login = self.users[user_id].login
         if self.passwords[login] != old:
-            raise PanelError("The current password is wrong")
+            raise PanelError("The current password is wrong", 403)
         if len(new) < 8:
             raise PanelError("The new password needs at least 8 characters")
         self.passwords[login] = new
+        return self._new_epoch(user_id)
 
     def agent_view(self, user_id: int) -> dict[str, Any]:
         user = self.users[user_id]
@@ -239,7 +253,9 @@ async def read_event(response: ClientResponse, pings: bool = False, timeout: flo
 async def test_without_a_backend_there_is_no_panel_and_the_old_routes_work() -> None:
     async with TestClient(TestServer(make_app(healthy, status))) as plain:
         assert (await plain.get("/health")).status == 200
-        assert (await plain.get("/api/phones")).status == 200
+        assert (await plain.get("/api/phones")).status == 401  # no panel to log in to, no token given
+        assert (await plain.get("/metrics")).status == 401
+        assert (await plain.get("/demo/balance?account=12")).status == 404  # only with the demo on
         assert "/login" not in await (await plain.get("/")).text()
         assert (await plain.get("/login")).status == 404
         assert (await plain.get("/agent")).status == 404
@@ -308,44 +324,50 @@ async def test_wrong_login_or_password_says_which_neither(client: Client, backen
     assert same[0] == same[1]
 
 
-async def test_five_failures_lock_the_login_for_five_minutes(client: Client, backend: FakeBackend) -> None:
-    now = [1000.0]
-    client.app[PANEL].throttle.clock = lambda: now[0]
-
-    async def attempt(password: str, name: str = "2001") -> ClientResponse:
-        client.session.cookie_jar.clear()
-        token = form_token(await (await client.get("/login")).text())
-        return await client.post("/login", allow_redirects=False,
-                                 data={"login": name, "password": password, "csrf": token})
-
-    for _ in range(5):
-        now[0] += 30
-        assert (await attempt("wrong")).status == 401
-    tried = backend.authentications
-    refused = await attempt("alice-pw")
-    assert refused.status == 429
-    assert "Too many failed attempts for this login" in await refused.text()
-    assert set_cookie(refused, SESSION_COOKIE) is None
-    assert backend.authentications == tried, "a locked login must not even be checked"
-    assert (await attempt("boss-pw", "boss")).status == 303, "other logins are not locked"
-    now[0] += 299
-    assert (await attempt("alice-pw")).status == 429
-    now[0] += 2
-    assert (await attempt("alice-pw")).status == 303
+def throttled_clock(client: Client, start: float = 1000.0) -> list[float]:
+    now = [start]
+    client.app[PANEL].throttle = LoginThrottle(clock=lambda: now[0])
+    return now
 
 
-async def test_failures_spread_over_more_than_five_minutes_do_not_lock(client: Client) -> None:
-    now = [1000.0]
-    client.app[PANEL].throttle.clock = lambda: now[0]
+async def attempt_login(client: Client, password: str, name: str = "2001") -> ClientResponse:
+    client.session.cookie_jar.clear()
     token = form_token(await (await client.get("/login")).text())
-    for _ in range(8):
-        response = await client.post("/login", allow_redirects=False,
-                                     data={"login": "2001", "password": "wrong", "csrf": token})
-        assert response.status == 401
-        now[0] += 100
-    response = await client.post("/login", allow_redirects=False,
-                                 data={"login": "2001", "password": "alice-pw", "csrf": token})
-    assert response.status == 303
+    return await client.post("/login", allow_redirects=False,
+                             data={"login": name, "password": password, "csrf": token})
+
+
+async def test_failures_slow_an_account_down_but_never_lock_its_owner_out(client: Client,
+                                                                          backend: FakeBackend) -> None:
+    """Before: five wrong guesses locked the login for five minutes, and a guess every five minutes kept
+    the owner out for ever."""
+    now = throttled_clock(client)
+    for _ in range(3):  # free failures
+        assert (await attempt_login(client, "wrong")).status == 401
+    assert (await attempt_login(client, "wrong")).status == 401
+    tried = backend.authentications
+    refused = await attempt_login(client, "alice-pw")
+    assert refused.status == 429
+    assert "Too many failed attempts. Try again in 1 second." in await refused.text()
+    assert set_cookie(refused, SESSION_COOKIE) is None
+    assert backend.authentications == tried, "a throttled attempt must not even be checked"
+    assert (await attempt_login(client, "boss-pw", "boss")).status == 303, "other accounts are not slowed"
+    # An attacker who keeps guessing just after every delay makes the delay grow to its cap, no more:
+    for _ in range(12):
+        now[0] += client.app[PANEL].throttle.wait_for("127.0.0.1", "2001")
+        assert (await attempt_login(client, "wrong")).status == 401
+    assert 0 < client.app[PANEL].throttle.wait_for("127.0.0.1", "2001") <= 300
+    now[0] += 300
+    assert (await attempt_login(client, "alice-pw")).status == 303
+
+
+async def test_spraying_one_password_over_many_accounts_is_slowed_by_address(client: Client) -> None:
+    """Before: each login was counted alone, so one password tried on every login was never slowed."""
+    throttled_clock(client)
+    for number in range(10):
+        assert (await attempt_login(client, "Summer2026!", f"user{number}")).status == 401
+    assert (await attempt_login(client, "Summer2026!", "user10")).status == 401
+    assert (await attempt_login(client, "Summer2026!", "user11")).status == 429
 
 
 async def test_login_form_refuses_cross_site_posts(client: Client, backend: FakeBackend) -> None:
@@ -387,11 +409,11 @@ async def test_tampered_forged_and_expired_cookies_are_refused(client: Client) -
     good = (await login(client, "2001", "alice-pw")).cookie
     body, signature = good.split(".")
     other_key = SessionSigner(bytes.fromhex("11" * 32))
-    forged = other_key.issue(1)[1]
+    forged = other_key.issue(1, 0)[1]
     signer = client.app[PANEL].signer
     real_clock = signer.clock
     signer.clock = lambda: real_clock() - 13 * 3600
-    expired = signer.issue(1)[1]
+    expired = signer.issue(1, 0)[1]
     signer.clock = real_clock
     flipped = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1]
     for bad in (f"{flipped}.{signature}", f"{body}.{signature[:-1]}", forged, expired, "garbage", body):
@@ -406,6 +428,7 @@ async def test_tampered_forged_and_expired_cookies_are_refused(client: Client) -
 
 async def test_logout_revokes_the_session(client: Client) -> None:
     me = await login(client, "2001", "alice-pw")
+    other = client.app[PANEL].signer.issue(1, 0)[1]  # the same user in another browser
     response = await client.post("/logout", data={"csrf": me.csrf}, allow_redirects=False)
     assert response.status == 303 and response.headers["Location"] == "/login"
     cleared = set_cookie(response, SESSION_COOKIE)
@@ -413,6 +436,8 @@ async def test_logout_revokes_the_session(client: Client) -> None:
     client.session.cookie_jar.update_cookies({SESSION_COOKIE: me.cookie})
     assert (await client.get("/api/agent")).status == 401
     assert client.app[PANEL].signer.verify(me.cookie) is not None, "still signed, refused only as revoked"
+    client.session.cookie_jar.update_cookies({SESSION_COOKIE: other})
+    assert (await client.get("/api/agent")).status == 401, "logout ends the user's sessions everywhere"
 
 
 async def test_logout_needs_the_csrf_token(client: Client) -> None:
@@ -537,16 +562,33 @@ async def test_password_change(client: Client, backend: FakeBackend) -> None:
         return await client.post("/password", data={"csrf": me.csrf, "old": old, "new": new, "repeat": repeat})
 
     wrong = await change("nope", "new-password", "new-password")
-    assert wrong.status == 400 and "The current password is wrong" in await wrong.text()
+    assert wrong.status == 403 and "The current password is wrong" in await wrong.text()
     differ = await change("alice-pw", "new-password", "new-passw0rd")
     assert differ.status == 400 and "differ" in await differ.text()
     weak = await change("alice-pw", "short", "short")
     assert weak.status == 400 and "at least 8" in await weak.text()
     refused = await client.post("/password", data={"csrf": "x", "old": "alice-pw", "new": "a" * 9, "repeat": "a" * 9})
     assert refused.status == 403
+    elsewhere = client.app[PANEL].signer.issue(1, 0)[1]  # a session in another browser
     done = await change("alice-pw", "new-password", "new-password")
     assert done.status == 200 and "Your password was changed" in await done.text()
     assert backend.passwords["2001"] == "new-password"
+    assert (await client.get("/api/agent")).status == 200, "this browser carries on with a new session"
+    client.session.cookie_jar.clear()
+    client.session.cookie_jar.update_cookies({SESSION_COOKIE: elsewhere})
+    assert (await client.get("/api/agent")).status == 401, "a password change ends the other sessions"
+
+
+async def test_wrong_current_passwords_are_throttled_like_logins(client: Client) -> None:
+    throttled_clock(client)
+    me = await login(client, "2001", "alice-pw")
+    for _ in range(4):
+        response = await client.post("/password", data={"csrf": me.csrf, "old": "guess", "new": "new-password",
+                                                         "repeat": "new-password"})
+        assert response.status == 403
+    slowed = await client.post("/password", data={"csrf": me.csrf, "old": "alice-pw", "new": "new-password",
+                                                  "repeat": "new-password"})
+    assert slowed.status == 429 and "Too many failed attempts" in await slowed.text()
 
 
 # --- pages and headers -----------------------------------------------------------------------------------
