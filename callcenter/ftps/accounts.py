@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import select
-
 from callcenter.db.engine import Database
-from callcenter.db.models import User
 from callcenter.ftps.server import FtpAccount
-from callcenter.users.services import verify_password
+from callcenter.users.services import account_key, check_login
 from callcenter.users.units import admin_scope
 
 
@@ -19,10 +16,16 @@ class AdminAccounts:
         self.db = db
         self.files_dir = files_dir
 
+    def account_key(self, login: str) -> str:
+        with self.db.session() as session:
+            return account_key(session, login)
+
     def authenticate(self, login: str, password: str) -> FtpAccount | None:
         with self.db.session() as session:
-            user = session.scalar(select(User).where(User.login == login))
-            if user is None or not verify_password(user.password_hash, password):
+            # The panel's own check: one argon2 verification whether or not the login exists (the
+            # answer's timing does not tell which logins exist), and disabled users are refused.
+            user = check_login(session, login, password)
+            if user is None:
                 return None
             scope = admin_scope(session, user)
         if scope is None:

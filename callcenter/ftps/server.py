@@ -9,23 +9,17 @@ required for the login and for every data connection.
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import logging
 import math
 import os
 import stat
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from OpenSSL import SSL
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.exceptions import AuthenticationFailed, FilesystemError
@@ -36,6 +30,8 @@ from pyftpdlib.servers import FTPServer
 
 from callcenter.config import FtpsSettings
 from callcenter.errors import ProvisioningError
+from callcenter.ftps.certificate import ensure_certificate as ensure_certificate  # re-exported: callcenter.ftps
+from callcenter.users.throttle import LoginThrottle
 
 log = logging.getLogger("callcenter.ftps")
 
@@ -51,7 +47,6 @@ DATA_TIMEOUT = 120
 FAILED_LOGIN_DELAY = 3.0
 # How often the FTP thread looks at the stop flag: stop() returns within about this long.
 _POLL_SECONDS = 0.2
-CERTIFICATE_DAYS = 3650
 
 
 @dataclass(frozen=True)
@@ -72,6 +67,11 @@ class FtpAccount:
 
 
 class AccountSource(Protocol):
+    def account_key(self, login: str) -> str:
+        """The name the login throttle counts this login's failures under: one per account whether
+        the admin typed their login or their extension, in any case (``users.services.account_key``)."""
+        ...
+
     def authenticate(self, login: str, password: str) -> FtpAccount | None:
         """The account, or None for a wrong login/password or a user who is not an admin.
 
@@ -80,71 +80,8 @@ class AccountSource(Protocol):
         ...
 
 
-class LoginThrottle:
-    """Locks a login name after ``max_failures`` failed logins in a row, for ``lockout_seconds``.
-
-    Failures further apart than the lockout period do not add up. Unknown names are counted like
-    known ones, so the answers do not tell which logins exist. Thread-safe; in memory only.
-    """
-
-    # Bounds memory when someone sprays random login names.
-    MAX_TRACKED = 10_000
-
-    def __init__(self, max_failures: int, lockout_seconds: float, clock: Callable[[], float]) -> None:
-        self._max_failures = max_failures
-        self._lockout = lockout_seconds
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._failures: dict[str, tuple[int, float]] = {}  # key -> (failures in a row, time of the last)
-        self._locked_until: dict[str, float] = {}
-
-    @staticmethod
-    def _key(login: str) -> str:
-        # The account source may match logins case-insensitively: "Admin" must not get a fresh count.
-        return login.casefold()
-
-    def locked_for(self, login: str) -> float:
-        """Seconds the login stays locked; 0 when it is not locked."""
-        key = self._key(login)
-        with self._lock:
-            until = self._locked_until.get(key)
-            if until is None:
-                return 0.0
-            remaining = until - self._clock()
-            if remaining > 0:
-                return remaining
-            del self._locked_until[key]
-            return 0.0
-
-    def failed(self, login: str) -> bool:
-        """Counts a failed login; True when this failure locks the login."""
-        key = self._key(login)
-        now = self._clock()
-        with self._lock:
-            count, last = self._failures.get(key, (0, now))
-            count = count + 1 if now - last <= self._lockout else 1
-            if count >= self._max_failures:
-                self._failures.pop(key, None)
-                self._locked_until[key] = now + self._lockout
-                return True
-            self._failures[key] = (count, now)
-            if len(self._failures) > self.MAX_TRACKED:
-                self._forget_old(now)
-            return False
-
-    def succeeded(self, login: str) -> None:
-        with self._lock:
-            self._failures.pop(self._key(login), None)
-
-    def _forget_old(self, now: float) -> None:
-        self._failures = {key: entry for key, entry in self._failures.items() if now - entry[1] <= self._lockout}
-        if len(self._failures) > self.MAX_TRACKED:
-            self._failures.clear()  # a spray of names within one lockout period: counts restart
-        self._locked_until = {key: until for key, until in self._locked_until.items() if until > now}
-
-
 class _Authorizer(DummyAuthorizer):  # type: ignore[misc]
-    """Asks the AccountSource, applies the lockout, and gives whoever it lets in read-only access."""
+    """Asks the AccountSource, applies the login throttle, and gives whoever it lets in read-only access."""
 
     def __init__(self, accounts: AccountSource, throttle: LoginThrottle) -> None:
         super().__init__()
@@ -153,27 +90,26 @@ class _Authorizer(DummyAuthorizer):  # type: ignore[misc]
 
     def validate_authentication(self, username: str, password: str, handler: _Session) -> None:
         ip = handler.remote_ip
-        remaining = self._throttle.locked_for(username)
-        if remaining:
-            minutes = math.ceil(remaining / 60)
-            log.warning("FTPS login %r from %s refused: locked for %d more minute(s)", username, ip, minutes)
-            # pyftpdlib capitalises the first letter and lower-cases the rest of the message.
-            raise AuthenticationFailed(
-                f"login locked after too many failed attempts; try again in {minutes} minute(s)")
         try:
-            account = self._accounts.authenticate(username, password)
+            key = self._accounts.account_key(username)
+            wait = self._throttle.wait_for(ip, key)
+            # While a delay runs the password is not even checked, and the attempt is not counted.
+            account = None if wait else self._accounts.authenticate(username, password)
         except Exception:
             log.exception("FTPS login %r from %s: the account check failed", username, ip)
             raise AuthenticationFailed("login is not possible at the moment; try again later") from None
+        if wait:
+            seconds = math.ceil(wait)
+            log.warning("FTPS login %r from %s refused: too many failed logins, %d second(s) to wait",
+                        username, ip, seconds)
+            # pyftpdlib capitalises the first letter and lower-cases the rest of the message.
+            raise AuthenticationFailed(
+                f"too many failed logins; wait {seconds} second(s) before trying again")
         if account is None:
+            self._throttle.failed(ip, key)
             log.warning("FTPS login failed for %r from %s", username, ip)
-            if self._throttle.failed(username):
-                minutes = math.ceil(self._throttle.locked_for(username) / 60)
-                log.warning("FTPS login %r locked for %d minute(s) after too many failed attempts (the last from %s)",
-                            username, minutes, ip)
-                raise AuthenticationFailed(f"authentication failed; login locked for {minutes} minute(s)")
             raise AuthenticationFailed("authentication failed")
-        self._throttle.succeeded(username)
+        self._throttle.succeeded(ip, key)
         log.info("FTPS login %r from %s", account.login, ip)
         handler.account = account
 
@@ -327,6 +263,16 @@ class _AccountFS(AbstractedFS):  # type: ignore[misc]
 
     listdirinfo = listdir
 
+    def format_mlsx(self, basedir: str, listing: list[str], perms: str, facts: str,
+                    ignore_err: bool = True) -> Iterator[bytes]:
+        # pyftpdlib writes the unix.mode fact with Python's oct() ("0o644"); clients read it as C
+        # octal ("0644"): lftp cannot parse "0o644" and mirrors every file with mode 000.
+        for line in super().format_mlsx(basedir, listing, perms, facts, ignore_err):
+            # "fact=value;fact=value; name": only the facts before the first space, never the name.
+            found, space, name = line.partition(b" ")
+            yield b";".join(b"unix.mode=0" + fact[12:] if fact.startswith(b"unix.mode=0o") else fact
+                            for fact in found.split(b";")) + space + name
+
     def open(self, filename: str, mode: str) -> IO[bytes]:
         if mode != "rb":
             raise FilesystemError(_READ_ONLY)
@@ -458,15 +404,13 @@ class _Session(TLS_FTPHandler):  # type: ignore[misc]
 class FtpsServer:
     """The FTPS server: start() binds and serves from a daemon thread, stop() ends it."""
 
-    def __init__(self, settings: FtpsSettings, var_dir: Path, accounts: AccountSource, *,
-                 clock: Callable[[], float] = time.monotonic,
+    def __init__(self, settings: FtpsSettings, var_dir: Path, accounts: AccountSource, throttle: LoginThrottle, *,
                  failed_login_delay: float = FAILED_LOGIN_DELAY) -> None:
-        """``clock`` (monotonic seconds) times the lockout; tests pass a fake one and a short
-        ``failed_login_delay``."""
+        """``throttle`` is the composition root's, shared with the panel, so that guesses there and
+        here add up; tests pass one on a fake clock and a short ``failed_login_delay``."""
         self._settings = settings
         self._var_dir = var_dir
-        self._throttle = LoginThrottle(settings.max_failures, settings.lockout_minutes * 60, clock)
-        self._authorizer = _Authorizer(accounts, self._throttle)
+        self._authorizer = _Authorizer(accounts, throttle)
         self._failed_login_delay = failed_login_delay
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -579,94 +523,3 @@ def _tls_context(certificate: Path, private_key: Path) -> SSL.Context:
     except SSL.Error as err:
         raise ProvisioningError(f"FTPS certificate {certificate} with key {private_key} is unusable: {err}") from err
     return context
-
-
-def ensure_certificate(settings: FtpsSettings, var_dir: Path) -> tuple[Path, Path]:
-    """The configured certificate and key, or a self-signed pair generated once under var_dir/ftps/.
-
-    A configured file that is missing or unreadable is an error naming it. A generated certificate
-    is reused on every start until it is about to expire (or is deleted: then a new one is made)."""
-    if settings.certificate or settings.private_key:
-        if not settings.certificate:
-            raise ProvisioningError("ftps.private_key is set but ftps.certificate is empty: set both "
-                                    "(or only ftps.certificate for a PEM holding both), or neither")
-        certificate = Path(settings.certificate).expanduser()
-        private_key = Path(settings.private_key).expanduser() if settings.private_key else certificate
-        _check_readable("ftps.certificate", certificate)
-        _check_readable("ftps.private_key", private_key)
-        return certificate, private_key
-    folder = var_dir / "ftps"
-    certificate, private_key = folder / "cert.pem", folder / "key.pem"
-    if private_key.is_file() and _usable_until(certificate) > dt.datetime.now(dt.UTC) + dt.timedelta(days=1):
-        return certificate, private_key
-    _generate_certificate(settings, folder, certificate, private_key)
-    return certificate, private_key
-
-
-def _check_readable(setting: str, path: Path) -> None:
-    try:
-        with path.open("rb") as handle:
-            handle.read(1)
-    except OSError as err:
-        raise ProvisioningError(f"{setting} = {str(path)!r}: {err.strerror or err}") from err
-
-
-def _usable_until(certificate: Path) -> dt.datetime:
-    try:
-        return x509.load_pem_x509_certificate(certificate.read_bytes()).not_valid_after_utc
-    except (OSError, ValueError):
-        return dt.datetime.min.replace(tzinfo=dt.UTC)
-
-
-def _generate_certificate(settings: FtpsSettings, folder: Path, certificate: Path, private_key: Path) -> None:
-    names: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    # Also the addresses clients are told to use, so a client that checks names can pin this one.
-    for address in (settings.bind, settings.masquerade_address):
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            entry: x509.GeneralName | None = x509.DNSName(address) if address else None
-        else:
-            entry = None if ip.is_unspecified else x509.IPAddress(ip)
-        if entry is not None and entry not in names:
-            names.append(entry)
-    specific = settings.bind and settings.bind not in ("0.0.0.0", "::")
-    common_name = settings.bind if specific else "callcenter"
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "callcenter FTPS")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject).issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))  # tolerates a client clock a little behind
-        .not_valid_after(now + dt.timedelta(days=CERTIFICATE_DAYS))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _write_atomically(private_key, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                     serialization.NoEncryption()), 0o600)
-    _write_atomically(certificate, cert.public_bytes(serialization.Encoding.PEM), 0o644)
-    fingerprint = cert.fingerprint(hashes.SHA256()).hex(":").upper()
-    log.info("FTPS: generated a self-signed certificate %s, valid until %s, SHA-256 fingerprint %s "
-             "(admins compare it with what their client shows on the first connection)",
-             certificate, cert.not_valid_after_utc.date(), fingerprint)
-
-
-def _write_atomically(path: Path, data: bytes, mode: int) -> None:
-    # The key never exists with looser permissions, not even half-written.
-    temporary = path.with_name(path.name + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    os.fchmod(descriptor, mode)  # a .tmp left behind by a crash kept its old mode
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-    os.replace(temporary, path)

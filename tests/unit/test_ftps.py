@@ -1,7 +1,7 @@
 """The admins' FTPS server (CDR-4), driven by real clients: Python's ftplib, curl, lftp and openssl.
 
-One server on free ports serves a temporary tree to a fake account source; the lockout runs on its
-clock, which the tests move forward.
+One server on free ports serves a temporary tree to a fake account source; its login throttle runs on
+a fake clock, which the tests move forward.
 """
 
 from __future__ import annotations
@@ -10,30 +10,35 @@ import ftplib
 import hashlib
 import io
 import logging
+import os
 import random
 import re
 import shutil
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 
 from callcenter.config import FtpsSettings
+from callcenter.db.engine import Database
 from callcenter.errors import ProvisioningError
 from callcenter.ftps import FtpAccount, FtpsServer, ensure_certificate
-from callcenter.ftps.server import LoginThrottle
+from callcenter.ftps.accounts import AdminAccounts
+from callcenter.users.services import add_user, find_user
+from callcenter.users.throttle import FORGET_AFTER, LoginThrottle
 from tests.support.sipp import free_tcp_port
 from tests.support.system import free_port_range
 
 PASSWORD = "s3cret-Pw"
 FOLDERS = ("CDRs", "QueueCalls", "Recordings")
 ODD_NAME = 'Büro "Q1", Köln.csv'  # a comma, a double quote and non-ASCII letters
-MAX_FAILURES = 3
 
 
 def _free_port_range(size: int) -> str:
@@ -70,8 +75,13 @@ class Accounts:
 
     def __init__(self, files: Path) -> None:
         self.files = files
+        self.checked: list[str] = []
+
+    def account_key(self, login: str) -> str:
+        return login.casefold()
 
     def authenticate(self, login: str, password: str) -> FtpAccount | None:
+        self.checked.append(login)
         if password != PASSWORD:
             return None
         unit1, unit2 = self.files / "units" / "1", self.files / "units" / "2"
@@ -125,10 +135,19 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture(scope="module")
-def server(tree: Tree, clock: FakeClock) -> Iterator[FtpsServer]:
-    settings = FtpsSettings(port=free_tcp_port(), passive_ports=_free_port_range(10), max_failures=MAX_FAILURES,
-                            lockout_minutes=1)
-    ftps = FtpsServer(settings, tree.var, Accounts(tree.files), clock=clock, failed_login_delay=0.05)
+def throttle(clock: FakeClock) -> LoginThrottle:
+    return LoginThrottle(clock=clock)
+
+
+@pytest.fixture(scope="module")
+def accounts(tree: Tree) -> Accounts:
+    return Accounts(tree.files)
+
+
+@pytest.fixture(scope="module")
+def server(tree: Tree, accounts: Accounts, throttle: LoginThrottle) -> Iterator[FtpsServer]:
+    settings = FtpsSettings(port=free_tcp_port(), passive_ports=_free_port_range(10))
+    ftps = FtpsServer(settings, tree.var, accounts, throttle, failed_login_delay=0.05)
     ftps.start()
     yield ftps
     ftps.stop()
@@ -284,38 +303,77 @@ def _login_fails(server: FtpsServer, tree: Tree, login: str, password: str) -> s
     return str(failure.value)
 
 
-def test_a_login_is_locked_after_too_many_failures(server: FtpsServer, tree: Tree, clock: FakeClock) -> None:
-    # A success in between starts the count afresh.
-    for _ in range(MAX_FAILURES - 1):
+def test_failed_logins_slow_down_the_next_attempts_without_locking_out(
+        server: FtpsServer, tree: Tree, clock: FakeClock, accounts: Accounts) -> None:
+    clock.now += FORGET_AFTER  # whatever other tests failed is forgotten
+    # Three failures are free, and a success in between starts the count afresh.
+    for _ in range(3):
         assert _login_fails(server, tree, "lockme", "wrong").startswith("530 Authentication failed")
     _connect(server, tree, "lockme").quit()
-    for _ in range(MAX_FAILURES - 1):
+    for _ in range(3):
         _login_fails(server, tree, "lockme", "wrong")
-    assert "locked" in _login_fails(server, tree, "LockMe", "wrong").lower()  # the same login, any case
-
+    # The fourth, in another case (the same account), makes the next attempt wait a second.
+    assert _login_fails(server, tree, "LockMe", "wrong").startswith("530 Authentication failed")
+    accounts.checked.clear()
     refusal = _login_fails(server, tree, "lockme", PASSWORD)
-    assert refusal.startswith("530 Login locked") and "1 minute" in refusal
-    _connect(server, tree, "top").quit()  # other logins are not affected
+    assert refusal.startswith("530 Too many failed logins; wait 1 second(s)"), refusal
+    assert accounts.checked == []  # the password was not even checked
+    _connect(server, tree, "top").quit()  # other logins from the same address are not affected
 
-    clock.now += 59
-    assert "locked" in _login_fails(server, tree, "lockme", PASSWORD).lower()
-    clock.now += 2
-    with _connect(server, tree, "lockme") as client:
+    clock.now += 1
+    _login_fails(server, tree, "lockme", "wrong")  # the fifth: two seconds
+    clock.now += 1.5
+    assert "wait 1 second" in _login_fails(server, tree, "lockme", PASSWORD)  # refused: not counted
+    clock.now += 0.5
+    with _connect(server, tree, "lockme") as client:  # the right password is never locked out for good
         assert client.nlst() == list(FOLDERS)
+    _connect(server, tree, "lockme").quit()  # and the success cleared the account's count
+    clock.now += FORGET_AFTER
 
 
-def test_failures_further_apart_than_the_lockout_do_not_add_up() -> None:
-    now = [0.0]
-    throttle = LoginThrottle(3, 60, lambda: now[0])
-    assert not throttle.failed("a") and not throttle.failed("a")
-    now[0] += 61
-    assert not throttle.failed("a") and not throttle.failed("a")
-    assert throttle.locked_for("a") == 0
-    assert throttle.failed("A")
-    assert throttle.locked_for("a") == 60
-    now[0] += 60
-    assert throttle.locked_for("a") == 0
-    assert not throttle.failed("a")
+def test_the_throttle_is_the_one_passed_in(server: FtpsServer, tree: Tree, clock: FakeClock,
+                                           throttle: LoginThrottle) -> None:
+    # Failures counted elsewhere (the panel shares the instance) slow FTPS down too, by address.
+    clock.now += FORGET_AFTER
+    for n in range(11):
+        throttle.failed("127.0.0.1", f"panel-user-{n}")
+    assert "wait 1 second" in _login_fails(server, tree, "top", PASSWORD)
+    assert throttle.wait_for("127.0.0.2", "top") == 0  # the account itself has no failure
+    clock.now += FORGET_AFTER
+    _connect(server, tree, "top").quit()
+
+
+def test_admin_accounts_cost_one_argon2_check_known_or_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The user database behind FTPS: an unknown login must take as long as a wrong password, or the
+    # answer's timing tells which logins exist.
+    db = Database(f"sqlite:///{tmp_path / 'cc.db'}")
+    db.migrate()
+    with db.session() as session:
+        add_user(session, name="Ada", login="ada", extension="2009", roles=("admin",), panel_password=PASSWORD)
+        add_user(session, name="Off", login="off", roles=("admin",), panel_password=PASSWORD)
+        add_user(session, name="Agent", login="agent", roles=("agent",), panel_password=PASSWORD)
+        find_user(session, "off").disabled = True
+    verified: list[str] = []
+    real_verify = PasswordHasher.verify
+
+    def counting(self: PasswordHasher, hash: str | bytes, password: str | bytes) -> bool:
+        verified.append(str(password))
+        return real_verify(self, hash, password)
+    monkeypatch.setattr(PasswordHasher, "verify", counting)
+    accounts = AdminAccounts(db, tmp_path / "files")
+    try:
+        for login, password in [("nobody-here", "guess"), ("ada", "guess"), ("off", PASSWORD), ("agent", PASSWORD)]:
+            verified.clear()
+            assert accounts.authenticate(login, password) is None, login
+            assert verified == [password], login
+        verified.clear()
+        account = accounts.authenticate("ada", PASSWORD)
+        assert account is not None and account.login == "ada" and verified == [PASSWORD]
+        # One name per account for the throttle, whether the login or the extension was typed.
+        assert accounts.account_key("2009") == accounts.account_key("ada") == "ada"
+        assert accounts.account_key("Nobody-Here") == "nobody-here"
+    finally:
+        db.dispose()
 
 
 def test_logins_failures_and_downloads_are_logged_without_passwords(
@@ -355,11 +413,12 @@ def test_curl_downloads_over_explicit_tls_only(server: FtpsServer, tree: Tree, t
     assert not plain.exists()
 
 
-def _lftp(server: FtpsServer, commands: str) -> subprocess.CompletedProcess[str]:
+def _lftp(server: FtpsServer, commands: str, as_user: list[str] | None = None) -> subprocess.CompletedProcess[str]:
     script = ("set ftp:ssl-force true; set ftp:ssl-protect-data true; set ssl:verify-certificate no; "
               "set net:max-retries 1; set net:timeout 10; "
               f"open -u top,{PASSWORD} -p {server.port} 127.0.0.1; {commands}")
-    return subprocess.run([_tool("lftp"), "-c", script], capture_output=True, text=True, timeout=30)
+    return subprocess.run([*(as_user or []), _tool("lftp"), "-c", script], capture_output=True, text=True,
+                          timeout=30)
 
 
 def test_lftp_downloads_and_cannot_upload(server: FtpsServer, tree: Tree, tmp_path: Path) -> None:
@@ -377,6 +436,33 @@ def test_lftp_downloads_and_cannot_upload(server: FtpsServer, tree: Tree, tmp_pa
     refused = _lftp(server, f"put {local} -o CDRs/upload.csv")
     assert refused.returncode != 0 and "550" in refused.stderr
     assert not (tree.files / "CDRs" / "upload.csv").exists()
+
+
+def test_lftp_mirror_keeps_the_files_readable(server: FtpsServer, tree: Tree) -> None:
+    # lftp gives mirrored files the MLSD "unix.mode" fact; it could not parse "0o644" and made them
+    # mode 000. Run as a user other than root, who could read them anyway.
+    sources = {path.name: path for path in (tree.files / "CDRs").iterdir() if path.is_file()}
+    for path in sources.values():
+        path.chmod(0o644)
+    with _connect(server, tree) as client:
+        facts = dict(client.mlsd("/CDRs", facts=["type", "unix.mode"]))
+        assert facts["2024-05-01.csv"]["unix.mode"] == "0644"
+    as_user: list[str] = []
+    target = Path(tempfile.mkdtemp(prefix="ftps-mirror-"))
+    try:
+        if os.geteuid() == 0:
+            as_user = [_tool("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups"]  # nobody
+            os.chown(target, 65534, 65534)
+        done = _lftp(server, f"mirror CDRs {target / 'CDRs'}", as_user)
+        assert done.returncode == 0, done.stderr
+        assert sorted(path.name for path in (target / "CDRs").iterdir()) == sorted(sources)
+        for name, source in sources.items():
+            copy = target / "CDRs" / name
+            assert copy.stat().st_mode & 0o777 == 0o644
+            read = subprocess.run([*as_user, "cat", str(copy)], capture_output=True, timeout=10)
+            assert read.returncode == 0 and read.stdout == source.read_bytes(), read.stderr
+    finally:
+        shutil.rmtree(target)
 
 
 def test_tls_below_1_2_is_refused(server: FtpsServer) -> None:
@@ -411,7 +497,7 @@ def test_the_certificate_is_generated_once_and_reused(tmp_path: Path) -> None:
     fingerprints = []
     for _ in range(2):
         settings = FtpsSettings(port=free_tcp_port(), passive_ports=_free_port_range(2))
-        ftps = FtpsServer(settings, var, Accounts(tmp_path))
+        ftps = FtpsServer(settings, var, Accounts(tmp_path), LoginThrottle())
         ftps.start()
         try:
             fingerprints.append(_served_fingerprint(ftps))
@@ -449,16 +535,17 @@ def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        ftps = FtpsServer(FtpsSettings(port=port, passive_ports=_free_port_range(2)), tmp_path, Accounts(tmp_path))
+        ftps = FtpsServer(FtpsSettings(port=port, passive_ports=_free_port_range(2)), tmp_path, Accounts(tmp_path),
+                          LoginThrottle())
         with pytest.raises(ProvisioningError, match=rf"FTPS cannot listen on 127\.0\.0\.1:{port}: .*in use"):
             ftps.start()
     with pytest.raises(ProvisioningError, match=r"ftps\.passive_ports '3-1'"):
-        FtpsServer(FtpsSettings(passive_ports="3-1"), tmp_path, Accounts(tmp_path)).start()
+        FtpsServer(FtpsSettings(passive_ports="3-1"), tmp_path, Accounts(tmp_path), LoginThrottle()).start()
 
 
 def test_stop_is_quick_and_closes_sessions(tree: Tree, tmp_path: Path) -> None:
     settings = FtpsSettings(port=free_tcp_port(), passive_ports=_free_port_range(2))
-    ftps = FtpsServer(settings, tree.var, Accounts(tree.files))
+    ftps = FtpsServer(settings, tree.var, Accounts(tree.files), LoginThrottle())
     ftps.start()
     client = _connect(ftps, tree)
     started = time.monotonic()
@@ -475,7 +562,7 @@ def test_passive_ports_come_from_the_range_and_the_masquerade_address_is_announc
     passive = _free_port_range(3)
     first, last = (int(port) for port in passive.split("-"))
     settings = FtpsSettings(port=free_tcp_port(), passive_ports=passive, masquerade_address="192.0.2.7")
-    ftps = FtpsServer(settings, tree.var, Accounts(tree.files))
+    ftps = FtpsServer(settings, tree.var, Accounts(tree.files), LoginThrottle())
     ftps.start()
     try:
         with _connect(ftps, tree) as client:
