@@ -192,6 +192,9 @@ class QueueSpec:
     moh_class: str = "default"
     # Recording policy of the queue's calls: "" (none of its own), always, never or "NN%".
     record: str = ""
+    # The organisational unit whose supervisors see and act on the queue (and its campaigns); "": only
+    # supervisors given every unit.
+    org_unit: str = ""
 
 
 CAMPAIGN_MODES = ("preview", "progressive", "predictive")
@@ -475,6 +478,11 @@ def _parse_queues(raw: Any, file: str, where: _Located) -> dict[str, QueueSpec]:
             if not isinstance(spec["moh_class"], str) or not _NAME_RE.match(spec["moh_class"]):
                 raise fail("moh_class", "must be a music-on-hold class name")
             values["moh_class"] = spec["moh_class"]
+        if "org_unit" in spec:
+            unit = spec["org_unit"]
+            if not isinstance(unit, str) or len(unit) > 100 or re.search(r"[/\x00-\x1f\x7f]", unit):
+                raise fail("org_unit", f"must be a unit name (up to 100 characters, no '/'), got {unit!r}")
+            values["org_unit"] = unit.strip()
         queues[name] = QueueSpec(**values)
     for name, queue in queues.items():
         kind, _, target = queue.overflow.partition(":")

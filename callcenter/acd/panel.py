@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from callcenter.acd import scope as floor
 from callcenter.acd.model import AcdCall, Agent, CallState
 from callcenter.acd.services import AcdService
 from callcenter.db.engine import Database
@@ -19,6 +20,7 @@ from callcenter.db.models import User
 from callcenter.monitor.services import Mode, MonitorError, MonitorService, UserRef
 from callcenter.recording.services import RecordingService
 from callcenter.users import services as users
+from callcenter.users.units import Scope, supervisor_scope
 from callcenter.web.backend import PanelError, PanelUser
 
 
@@ -302,16 +304,52 @@ class AcdPanel:
         if not changed:
             raise PanelError("The recording is already paused." if paused else "The recording is not paused.")
 
+    # -- scope (acd/scope.py) ------------------------------------------------------------------------
+
+    def _scope_now(self, user_id: int) -> tuple[Scope | None, floor.UnitDirectory]:
+        """The supervisor's scope and who is in which unit, read from the database now."""
+        with self.db.session() as session:
+            user = session.get(User, user_id)
+            scope = supervisor_scope(session, user) if user is not None else None
+            return scope, floor.load_directory(session, {n: q.spec for n, q in self.acd.queues.items()})
+
+    async def wallboard_filter(self, user_id: int) -> floor.WallboardFilter:
+        scope, directory = await asyncio.to_thread(self._scope_now, user_id)
+        return floor.wallboard_filter(scope, directory)
+
+    async def _check_scope(self, user_id: int, *, agent_id: int | None = None, extension: str | None = None,
+                           queue: str | None = None) -> None:
+        scope, directory = await asyncio.to_thread(self._scope_now, user_id)
+        try:
+            if agent_id is not None:
+                floor.check_agent(scope, directory, agent_id)
+            if extension is not None:
+                floor.check_extension(scope, directory, extension)
+            if queue is not None:
+                floor.check_queue(scope, directory, queue)
+        except floor.OutOfScope as refused:
+            raise PanelError(str(refused), 403) from None
+
+    def _campaign_queue(self, name: str) -> str:
+        found = next((row for row in self._need_dialer().status() if row.get("name") == name), None)
+        if found is None:
+            raise PanelError(f"No campaign {name!r} is configured.", 404)
+        return str(found.get("queue", ""))
+
     async def supervisor_action(self, user_id: int, action: str, params: Mapping[str, str]) -> None:
+        """Every action is checked against the supervisor's scope first, read afresh."""
         supervisor = await self.user(user_id)
         name = supervisor.login if supervisor else str(user_id)
         if action.startswith("monitor_"):
+            if action == "monitor_start":
+                await self._check_scope(user_id, extension=str(params.get("extension", "")))
             await self._monitor_action(user_id, supervisor, action, params)
             return
         if action in ("campaign_start", "campaign_stop"):
             campaign = params.get("name", "")
             if not isinstance(campaign, str) or not campaign:
                 raise PanelError("Missing name.")
+            await self._check_scope(user_id, queue=self._campaign_queue(campaign))
             dialer = self._need_dialer()
             if action == "campaign_start":
                 await dialer.start_campaign(campaign, by=name)
@@ -323,6 +361,9 @@ class AcdPanel:
         if not isinstance(raw, str | int) or not str(raw).isdigit():
             raise PanelError("Missing agent_id.")
         agent_id = int(raw)
+        if action not in ("approve_pause", "deny_pause", "logout_agent"):
+            raise PanelError(f"Unknown action {action!r}.")
+        await self._check_scope(user_id, agent_id=agent_id)
         if action == "approve_pause":
             await self.acd.decide_pause(name, agent_id, approve=True)
         elif action == "deny_pause":

@@ -8,7 +8,7 @@ message meant for the user (shown in the page, HTTP 400/403/404 by its ``http_st
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -44,6 +44,16 @@ class PanelUser:
         return role in self.roles
 
 
+class ViewFilter(Protocol):
+    """The part of the wallboard one supervisor may see; supervisors with the same ``key`` see the same."""
+
+    @property
+    def key(self) -> Hashable: ...
+
+    @property
+    def apply(self) -> Callable[[dict[str, Any]], dict[str, Any]]: ...
+
+
 class PanelBackend(Protocol):
     async def authenticate(self, login: str, password: str) -> PanelUser | None:
         """The user when the login and password match, else None (argon2, off the event loop)."""
@@ -66,7 +76,12 @@ class PanelBackend(Protocol):
         callbacks, transfer targets. Cheap: built from memory."""
 
     def wallboard(self) -> dict[str, Any]:
-        """Per-queue and per-agent figures for the wallboard (docs/wallboard.md: figures and formulas)."""
+        """Per-queue and per-agent figures for the wallboard (docs/wallboard.md: figures and formulas), all
+        of them: each viewer is shown them through their ``wallboard_filter``."""
+
+    async def wallboard_filter(self, user_id: int) -> ViewFilter:
+        """What of the wallboard this supervisor may see (their units' queues, agents and campaigns), read
+        from the database now."""
 
     async def agent_action(self, user_id: int, action: str, params: Mapping[str, str]) -> None:
         """An agent acts on their own state or call (login, ready, pause, wrapup, dial, hold...)."""

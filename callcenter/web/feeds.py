@@ -1,7 +1,8 @@
 """Server-Sent Events for the panel: one open stream, and the wallboard feed every viewer shares.
 
-The wallboard is serialized once per backend version by one producer task (``WallboardFeed.run``);
-each viewer only waits for the shared text to change and writes the same string to its socket.
+The wallboard is computed once per backend version by one producer task (``WallboardFeed.run``) and
+serialized once per version and scope (``text``): viewers with the same scope share one string; each
+only waits for the version to change and writes its string to its socket.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from callcenter.web.backend import PanelBackend
+from callcenter.web.backend import PanelBackend, ViewFilter
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,9 @@ class WallboardFeed:
         self._backend = backend
         self.ping_interval = ping_interval
         self._version: int | None = None
-        self.text = ""
+        self.text = ""  # the whole wallboard, unfiltered
+        self.view: dict[str, Any] = {}
+        self._texts: dict[object, str] = {}  # this seq's text per filter key
         self.seq = 0
         self.computed = 0
         self.viewers = 0
@@ -91,15 +94,24 @@ class WallboardFeed:
     def snapshot(self) -> tuple[int, str]:
         version = self._backend.version
         if version != self._version:
-            text = to_json(self._backend.wallboard())
+            view = self._backend.wallboard()
+            text = to_json(view)
             self._version = version
             self.computed += 1
             if text != self.text:
-                self.text = text
+                self.text, self.view, self._texts = text, view, {}
                 self.seq += 1
                 changed, self._changed = self._changed, asyncio.Event()
                 changed.set()
         return self.seq, self.text
+
+    def text_for(self, view_filter: ViewFilter) -> str:
+        """The current wallboard as one viewer may see it, serialized once per seq and filter key."""
+        text = self._texts.get(view_filter.key)
+        if text is None:
+            text = self.text if view_filter.key == "all" else to_json(view_filter.apply(self.view))
+            self._texts[view_filter.key] = text
+        return text
 
     async def next(self, seq: int, timeout: float, stop: asyncio.Event) -> tuple[int, str] | None:
         """The shared text once it is newer than ``seq``; None at ``timeout`` or when ``stop`` is set."""

@@ -445,7 +445,10 @@ async def agent_events(request: web.Request, login: Login) -> web.StreamResponse
 
 @guard(SUPERVISOR, api=True)
 async def wallboard_json(request: web.Request, login: Login) -> web.StreamResponse:
-    return _json_text(request.app[PANEL].feed.snapshot()[1])
+    state = request.app[PANEL]
+    view_filter = await state.backend.wallboard_filter(login.user.id)
+    state.feed.snapshot()
+    return _json_text(state.feed.text_for(view_filter))
 
 
 @guard(SUPERVISOR, api=True)
@@ -473,13 +476,15 @@ async def wallboard_events(request: web.Request, login: Login) -> web.StreamResp
     state = request.app[PANEL]
     feed = state.feed
     loop = asyncio.get_running_loop()
+    # The viewer's scope, re-read with the session every ``recheck_interval``; actions read it afresh.
+    view_filter = await state.backend.wallboard_filter(login.user.id)
     with feed.watching():
-        seq, text = feed.snapshot()
+        seq, _ = feed.snapshot()
         stream = await EventStream.open(request)
         checked = loop.time()
         monitor = NO_MONITOR
         try:
-            await stream.send("wallboard", text)
+            await stream.send("wallboard", feed.text_for(view_filter))
             while not state.closing.is_set():
                 current = _monitor_text(state, login.user)
                 if current != monitor:
@@ -492,11 +497,15 @@ async def wallboard_events(request: web.Request, login: Login) -> web.StreamResp
                     if not await _still_allowed(state, login, SUPERVISOR):
                         break
                     checked = loop.time()
+                    scope_before, view_filter = view_filter.key, await state.backend.wallboard_filter(login.user.id)
+                    if view_filter.key != scope_before and newer is None:
+                        await stream.send("wallboard", feed.text_for(view_filter))
+                        continue
                 if newer is None:
                     await stream.ping()
                 else:
-                    seq, text = newer
-                    await stream.send("wallboard", text)
+                    seq, _ = newer
+                    await stream.send("wallboard", feed.text_for(view_filter))
         except ConnectionError:
             pass
     return stream.response

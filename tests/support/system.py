@@ -154,16 +154,19 @@ name = "VIP line"
 route = "ivr:vip"
 
 [queues.sales]
+org_unit = "Demo"
 members = ["2002"]
 overflow = ""
 announce_every = 0
 
 [queues.support]
+org_unit = "Demo"
 members = ["2004"]
 overflow = "callback"
 announce_every = 0
 
 [queues.idle]
+org_unit = "Demo"
 strategy = "longest-idle"
 members = ["2001", "2002", "2003"]
 ring_timeout = {RING_TIMEOUT}
@@ -173,6 +176,7 @@ overflow = ""
 announce_every = 0
 
 [queues.all]
+org_unit = "Demo"
 strategy = "ring-all"
 members = ["2001", "2002", "2003"]
 ring_timeout = {RING_TIMEOUT}
@@ -182,6 +186,7 @@ overflow = ""
 announce_every = 0
 
 [queues.skills]
+org_unit = "Demo"
 strategy = "skills"
 members = {{ "2001" = 30, "2002" = 80, "2003" = 50 }}
 ring_timeout = {RING_TIMEOUT}
@@ -191,6 +196,7 @@ overflow = ""
 announce_every = 0
 
 [queues.overflow]
+org_unit = "Demo"
 strategy = "longest-idle"
 members = ["2004"]
 ring_timeout = {RING_TIMEOUT}
@@ -200,6 +206,7 @@ overflow = "queue:idle"
 announce_every = 0
 
 [queues.recorded]
+org_unit = "Demo"
 strategy = "longest-idle"
 members = ["2003"]
 ring_timeout = {RING_TIMEOUT}
@@ -214,6 +221,7 @@ supervisors = ["2005"]
 agents = ["2001", "2002", "2003"]
 
 [queues.tovoicemail]
+org_unit = "Demo"
 strategy = "longest-idle"
 members = ["2004"]
 ring_timeout = {RING_TIMEOUT}
@@ -223,6 +231,7 @@ overflow = "voicemail:2004"
 announce_every = 0
 
 [queues.outbound]
+org_unit = "Demo"
 strategy = "longest-idle"
 members = ["2001", "2002", "2003", "2004", "2006"]
 ring_timeout = {RING_TIMEOUT}
@@ -247,6 +256,7 @@ retries = {{ busy = "2s x2", no_answer = "1h x2", machine = "1h x2", abandoned =
 dispositions = {{ sale = "done", other = "retry 1h" }}
 
 [queues.preview]
+org_unit = "Demo"
 strategy = "longest-idle"
 members = ["2001"]
 ring_timeout = {RING_TIMEOUT}
@@ -256,6 +266,7 @@ overflow = ""
 announce_every = 0
 
 [queues.progressive]
+org_unit = "Demo"
 strategy = "longest-idle"
 members = ["2002", "2003"]
 ring_timeout = {RING_TIMEOUT}
@@ -281,6 +292,7 @@ ring_seconds = 15
 retries = {{ busy = "1h x2" }}
 
 [queues.callback]
+org_unit = "Demo"
 strategy = "longest-idle"
 members = ["2004"]
 ring_timeout = {RING_TIMEOUT}

@@ -17,6 +17,7 @@ import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
+from callcenter.acd.scope import WallboardFilter
 from callcenter.users.throttle import LoginThrottle
 from callcenter.web.app import make_app
 from callcenter.web.backend import PanelError, PanelUser
@@ -79,6 +80,9 @@ class FakeBackend:
 
     async def account(self, typed: str) -> str:
         return typed.casefold()
+
+    async def wallboard_filter(self, user_id: int) -> WallboardFilter:
+        return WallboardFilter("all", lambda view: view)
 
     def _new_epoch(self, user_id: int) -> int:
         user = self.users[user_id]

@@ -250,6 +250,7 @@ def seed_monitoring(db: Database) -> None:
             add_user(session, name=name, login=login_name, extension=extension, roles=roles, org_unit=unit,
                      panel_password=password(login_name))
         ids = {u.login: u.id for u in session.scalars(select(User))}
+        unit_of = {u.id: u.org_unit_id for u in session.scalars(select(User))}
         # id, supervisor (user, extension), agent (user, extension), start second, modes, outcome
         sessions = [
             ("sess-a", "2005", "2001", 1, [("silent", 1), ("whisper", 9)], "stopped"),  # agent in North
@@ -260,6 +261,7 @@ def seed_monitoring(db: Database) -> None:
         for sid, sup, agent, second, modes, outcome in sessions:
             session.add(MonitorSession(
                 id=sid, supervisor_id=ids.get(sup), supervisor=sup, agent_id=ids.get(agent), agent=agent,
+                supervisor_unit_id=unit_of.get(ids.get(sup, 0)), agent_unit_id=unit_of.get(ids.get(agent, 0)),
                 origin="panel" if sid != "sess-b" else "feature", started_at=at(second),
                 ended_at=at(second + 15) if outcome else None, outcome=outcome,
                 customer="+4930123456" if sid == "sess-a" else ""))

@@ -388,9 +388,17 @@
     P.setText($("total-paused"), count(["paused"]));
   }
 
+  let scopeNotice = "";
+
   function render(data) {
     if (!data || typeof data !== "object") return;
     board = data;
+    // A supervisor with no unit in scope is told why the board is empty (textContent: never markup).
+    const notice = typeof data.notice === "string" ? data.notice : "";
+    if (notice !== scopeNotice) {
+      P.message(notice, "error");
+      scopeNotice = notice;
+    }
     drawQueues(list(data.queues));
     drawAgents(list(data.agents));
     drawApprovals(list(data.approvals));
