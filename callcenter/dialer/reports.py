@@ -35,6 +35,7 @@ from callcenter.db.models import (
     QueueMember,
 )
 from callcenter.dialer.contacts import Rejected
+from callcenter.export.cells import safe_row
 
 #: Every outcome an attempt may end with; "in_progress" counts attempts not ended yet, "other" anything else.
 OUTCOMES = ("human", "abandoned", "machine", "busy", "no_answer", "failed", "hung_up", "lost")
@@ -284,7 +285,9 @@ def _number(value: float | None, places: int = 2) -> str:
 
 
 def csv_rows(reports: Iterable[DayReport]) -> Iterator[list[str]]:
-    """``CSV_HEADER``, then one row per report; a window the campaign does not use is left empty."""
+    """``CSV_HEADER``, then one row per report; a window the campaign does not use is left empty.
+    Cells a spreadsheet would run as a formula are neutralised (``export.cells``): the admin pages'
+    download and the CLI write these rows with a plain ``csv.writer``."""
     yield list(CSV_HEADER)
     for r in reports:
         row = [r.campaign, r.day.isoformat(), str(r.attempts), str(r.answered), str(r.reached), str(r.connects),
@@ -303,7 +306,7 @@ def csv_rows(reports: Iterable[DayReport]) -> Iterator[list[str]]:
         row += [_number(r.talk_minutes), _number(r.agent_hours), _number(r.busy_hours),
                 _number(r.talk_per_agent_hour), _number(r.occupancy, 1), _number(r.connect_median),
                 _number(r.connect_p90)]
-        yield row
+        yield safe_row(row)
 
 
 # -- campaigns, lists and the do-not-call list, for the admin pages ---------------------------------------

@@ -2,7 +2,9 @@
 
 RFC 4180: ``csv.writer`` with CRLF line ends and minimal quoting, UTF-8 without BOM, header first.
 Timestamps ``YYYY-MM-DD HH:MM:SS`` in UTC, ``rate`` and ``charge`` with four decimals, NULL as an
-empty field. The panel's CSV download reuses ``CDR_HEADER`` and ``format_cdr_row``.
+empty field. The panel's CSV download reuses ``CDR_HEADER``, ``format_cdr_row`` and ``csv_writer``.
+``format_cdr_row`` gives the values as they are (the panel also shows them in its pages); the writer
+of ``csv_writer`` neutralises the cells a spreadsheet would run as formulas (``export.cells``).
 
 Rows are streamed (``yield_per``: server-side cursors on PostgreSQL), so memory does not grow with
 the number of rows; one pass writes the file of every CDR and the copies of several units at once.
@@ -20,7 +22,8 @@ from sqlalchemy import Connection, Select, select
 from sqlalchemy.orm import Session
 
 from callcenter.cdr.builder import CDR_COLUMNS
-from callcenter.db.models import Cdr, CdrUser, User
+from callcenter.db.models import Cdr, CdrUser
+from callcenter.export.cells import safe_row
 
 CDR_HEADER: tuple[str, ...] = CDR_COLUMNS
 # Rows fetched per round trip when streaming.
@@ -33,9 +36,23 @@ class RowWriter(Protocol):
     def writerow(self, row: Iterable[Any], /) -> Any: ...
 
 
+class _SafeCsvWriter:
+    """``csv.writer`` that neutralises formula cells: the one place every CSV row of the exports and
+    of the panel's CDR download passes, whatever column a caller-controlled text lands in."""
+
+    __slots__ = ("_writerow",)
+
+    def __init__(self, out: TextIO) -> None:
+        self._writerow = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL).writerow
+
+    def writerow(self, row: Iterable[Any], /) -> Any:
+        return self._writerow(safe_row(row))
+
+
 def csv_writer(out: TextIO) -> RowWriter:
-    """An RFC 4180 writer: open ``out`` with ``newline=""`` and ``encoding="utf-8"``."""
-    return csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    """An RFC 4180 writer that neutralises formula cells (``export.cells.safe_cell``): open ``out``
+    with ``newline=""`` and ``encoding="utf-8"``."""
+    return _SafeCsvWriter(out)
 
 
 def format_timestamp(value: datetime | None) -> str:
@@ -107,12 +124,14 @@ def cdr_query(start: datetime, end: datetime) -> Select[Any]:
 
 def _unit_links(connection: Connection, start: datetime, end: datetime,
                 unit_ids: Iterable[int]) -> Iterator[Any]:
-    """(calldate, cdr id, unit id) of the CDRs that involve a user of these units, in file order."""
+    """(calldate, cdr id, unit id) of the CDRs that involve a user who was in one of these units at
+    the time of the call, in file order."""
+    # The unit stored on the link at call time, not the user's unit now: a call stays with the unit
+    # it was made in when its user moves on.
     return iter(connection.execute(
-        select(Cdr.calldate, Cdr.id, User.org_unit_id)
+        select(Cdr.calldate, Cdr.id, CdrUser.unit_id)
         .join(CdrUser, CdrUser.cdr_id == Cdr.id)
-        .join(User, User.id == CdrUser.user_id)
-        .where(Cdr.calldate >= start, Cdr.calldate < end, User.org_unit_id.in_(sorted(unit_ids)))
+        .where(Cdr.calldate >= start, Cdr.calldate < end, CdrUser.unit_id.in_(sorted(unit_ids)))
         .order_by(Cdr.calldate, Cdr.id)
         .execution_options(yield_per=YIELD_PER)))
 
@@ -120,7 +139,7 @@ def _unit_links(connection: Connection, start: datetime, end: datetime,
 def write_cdrs(connection: Connection, start: datetime, end: datetime,
                writers: Mapping[int | None, RowWriter]) -> dict[int | None, int]:
     """Writes the header and the CDRs of [start, end) to each writer in one pass: key ``None`` gets
-    every CDR, a unit id those of calls one of the unit's users (now) took part in. Returns the rows
+    every CDR, a unit id those of calls a user took part in while in that unit. Returns the rows
     written per key."""
     counts: dict[int | None, int] = dict.fromkeys(writers, 0)
     for writer in writers.values():

@@ -6,6 +6,10 @@ every column is computed.
 
 Three streams in the same order (calls; their attempts; their destinations) are merged call by
 call, so memory holds one call at a time whatever the number of rows.
+
+A call belongs to the units stored on its records at call time (``acd_calls.agent_unit_id``,
+``acd_attempts.unit_id``), not to its agents' units now. The texts that come from outside (numbers,
+queue and target names) are neutralised against spreadsheet formulas (``export.cells``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from sqlalchemy import ColumnElement, Connection, select
 
 from callcenter.db.models import AcdAttempt, AcdCall, AcdDestination, CallLeg, Cdr, User
 from callcenter.export.cdr import YIELD_PER, RowWriter, format_timestamp
+from callcenter.export.cells import safe_cell
 
 QUEUE_HEADER: tuple[str, ...] = (
     "id", "user_id", "location_id", "call_id", "queue_id", "ddi", "cli", "callers", "agents", "start_time",
@@ -33,6 +38,8 @@ class QueueCallLike(Protocol):
     def id(self) -> str: ...
     @property
     def agent_id(self) -> int | None: ...
+    @property
+    def agent_unit_id(self) -> int | None: ...
     @property
     def cdr_id(self) -> int | None: ...
     @property
@@ -61,6 +68,8 @@ class AttemptLike(Protocol):
     @property
     def user_id(self) -> int | None: ...
     @property
+    def unit_id(self) -> int | None: ...
+    @property
     def extension(self) -> str: ...
     @property
     def started_at(self) -> datetime: ...
@@ -83,9 +92,8 @@ class DestinationLike(Protocol):
 
 @dataclass(frozen=True)
 class UserInfo:
-    """What the export needs of a user: their unit now and their extension."""
+    """What the export needs of a user: their extension (a record's unit is stored on the record)."""
 
-    org_unit_id: int | None
     extension: str | None
 
 
@@ -129,10 +137,6 @@ def _forwards(destinations: Sequence[DestinationLike]) -> list[DestinationLike]:
 def queue_call_rows(call: QueueCallLike, attempts: Sequence[AttemptLike], destinations: Sequence[DestinationLike],
                     users: Mapping[int, UserInfo]) -> QueueCallRows:
     """The ``queue_call`` row and the ``queue_user_call`` rows of one call. Pure."""
-    def unit_of(user_id: int | None) -> int | None:
-        info = users.get(user_id) if user_id is not None else None
-        return info.org_unit_id if info is not None else None
-
     answered = call.answered_at is not None
     talk = _seconds(call.talk_seconds)
     forwards = _forwards(destinations)
@@ -141,8 +145,8 @@ def queue_call_rows(call: QueueCallLike, attempts: Sequence[AttemptLike], destin
         *((a.started_at, 0, a.seq, a, None) for a in attempts), *((d.at, 1, d.seq, None, d) for d in forwards)]
     places.sort(key=lambda place: place[:3])
 
-    common = [call.id, "", "", _text(call.cdr_id), _text(call.queue), _text(call.did), _text(call.number),
-              _text(call.callers), _text(call.agents), format_timestamp(call.entered_at),
+    common = [call.id, "", "", _text(call.cdr_id), safe_cell(_text(call.queue)), safe_cell(_text(call.did)),
+              safe_cell(_text(call.number)), _text(call.callers), _text(call.agents), format_timestamp(call.entered_at),
               str(_seconds(call.wait_seconds))]
     # The offer that connected the caller to the answering agent gets the talk time. After a
     # transfer more than one offer was answered: the answering agent's (the last) one.
@@ -153,33 +157,33 @@ def queue_call_rows(call: QueueCallLike, attempts: Sequence[AttemptLike], destin
         row = list(common)
         row[0] = f"{call.id}-{n}"
         if attempt is not None:
-            row[1], row[2] = _text(attempt.user_id), _text(unit_of(attempt.user_id))
+            row[1], row[2] = _text(attempt.user_id), _text(attempt.unit_id)
             row += [str(_seconds(attempt.ring_seconds)), str(talk if attempt is answering else 0), "U",
-                    attempt.extension, str(n), "C" if attempt.outcome == "answered" else "H"]
+                    safe_cell(attempt.extension), str(n), "C" if attempt.outcome == "answered" else "H"]
         elif destination is not None:
-            row += ["0", "0", destination.kind, destination.target, str(n), "C"]
+            row += ["0", "0", destination.kind, safe_cell(destination.target), str(n), "C"]
         place_rows.append(row)
 
     if answered:
         agent = users.get(call.agent_id) if call.agent_id is not None else None
-        final = ("U", answering.extension if answering is not None else (agent.extension if agent else None) or "")
+        final = ("U", safe_cell(answering.extension if answering is not None
+                                else (agent.extension if agent else None) or ""))
     elif forwards:
-        final = (forwards[-1].kind, forwards[-1].target)
+        final = (forwards[-1].kind, safe_cell(forwards[-1].target))
     else:
         final = ("", "")
     ring = _seconds(sum((a.ring_seconds for a in attempts if a.ring_seconds is not None), Decimal(0)))
     call_row = list(common)
-    call_row[1], call_row[2] = _text(call.agent_id), _text(unit_of(call.agent_id))
+    call_row[1], call_row[2] = _text(call.agent_id), _text(call.agent_unit_id)
     call_row += [str(ring), str(talk), final[0], final[1], str(len(place_rows)),
                  "C" if answered or final[0] else "H"]
-    units = {unit_of(call.agent_id), *(unit_of(a.user_id) for a in attempts)}
+    units = {call.agent_unit_id, *(a.unit_id for a in attempts)}
     return QueueCallRows(call_row, place_rows, frozenset(u for u in units if u is not None))
 
 
 def load_users(connection: Connection) -> dict[int, UserInfo]:
-    """Every user's unit and extension (small: one entry per user)."""
-    return {row.id: UserInfo(row.org_unit_id, row.extension)
-            for row in connection.execute(select(User.id, User.org_unit_id, User.extension))}
+    """Every user's extension (small: one entry per user)."""
+    return {row.id: UserInfo(row.extension) for row in connection.execute(select(User.id, User.extension))}
 
 
 def _call_order(connection: Connection) -> tuple[ColumnElement[Any], ...]:
@@ -196,15 +200,16 @@ def _streams(connection: Connection, start: datetime,
     in_day = (AcdCall.queue.is_not(None), AcdCall.entered_at >= start, AcdCall.entered_at < end)
     order = _call_order(connection)
     calls = connection.execute(
-        select(AcdCall.id, AcdCall.agent_id, Cdr.id.label("cdr_id"), AcdCall.queue, AcdCall.did, AcdCall.number,
-               AcdCall.callers, AcdCall.agents, AcdCall.entered_at, AcdCall.answered_at, AcdCall.wait_seconds,
-               AcdCall.talk_seconds)
+        select(AcdCall.id, AcdCall.agent_id, AcdCall.agent_unit_id, Cdr.id.label("cdr_id"), AcdCall.queue,
+               AcdCall.did, AcdCall.number, AcdCall.callers, AcdCall.agents, AcdCall.entered_at,
+               AcdCall.answered_at, AcdCall.wait_seconds, AcdCall.talk_seconds)
         .outerjoin(CallLeg, CallLeg.uniqueid == AcdCall.channel_id)
         .outerjoin(Cdr, Cdr.call_id == CallLeg.call_id)
         .where(*in_day).order_by(*order).execution_options(yield_per=YIELD_PER))
     attempts = connection.execute(
         select(AcdAttempt.call_id, AcdCall.entered_at.label("call_entered_at"), AcdAttempt.seq, AcdAttempt.user_id,
-               AcdAttempt.extension, AcdAttempt.started_at, AcdAttempt.ring_seconds, AcdAttempt.outcome)
+               AcdAttempt.unit_id, AcdAttempt.extension, AcdAttempt.started_at, AcdAttempt.ring_seconds,
+               AcdAttempt.outcome)
         .join(AcdCall, AcdCall.id == AcdAttempt.call_id)
         .where(*in_day).order_by(*order, AcdAttempt.seq).execution_options(yield_per=YIELD_PER))
     destinations = connection.execute(
@@ -237,8 +242,9 @@ class _Group:
 def write_queue_calls(connection: Connection, start: datetime, end: datetime,
                       sinks: Mapping[int | None, QueueWriters]) -> dict[int | None, tuple[int, int]]:
     """Writes the headers and the queue calls that entered their queue in [start, end) to each
-    sink in one pass: key ``None`` gets every call, a unit id the calls answered by or offered to
-    one of the unit's users (now). Returns (queue_call rows, queue_user_call rows) per key."""
+    sink in one pass: key ``None`` gets every call, a unit id the calls answered or offered in that
+    unit (the units stored on the call and its attempts at the time). Returns (queue_call rows,
+    queue_user_call rows) per key."""
     for sink in sinks.values():
         sink.calls.writerow(QUEUE_HEADER)
         sink.user_calls.writerow(QUEUE_HEADER)

@@ -5,6 +5,7 @@ and occupancy, and the CSV."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -251,6 +252,18 @@ def test_csv_has_the_documented_header_and_one_row_a_day(db: Database) -> None:
     text = io.StringIO()
     csv.writer(text).writerows(csv_rows([]))
     assert text.getvalue().strip() == EXPECTED_HEADER
+
+
+def test_csv_cells_that_would_run_as_formulas_are_neutralised(db: Database) -> None:
+    # A campaign named like a formula (the admin pages' download and the CLI open in spreadsheets).
+    report = days(db)[0]
+    for name in ('=HYPERLINK("http://evil.example","x")', "@SUM(1)", "+1+cmd", "-2+3", "\t=1"):
+        row = dict(zip(CSV_HEADER, list(csv_rows([dataclasses.replace(report, campaign=name)]))[1], strict=True))
+        assert row["campaign"] == "'" + name
+        assert row["abandon_rate_24h_percent"] == "37.50" and row["day"] == "2030-03-01"  # numbers unchanged
+    negative = dataclasses.replace(report, campaign="-", talk_minutes=-1.5)
+    row = dict(zip(CSV_HEADER, list(csv_rows([negative]))[1], strict=True))
+    assert (row["campaign"], row["talk_minutes"]) == ("-", "-1.50")
 
 
 def test_other_campaigns_attempts_are_not_counted(db: Database) -> None:

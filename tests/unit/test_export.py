@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import itertools
 import logging
+import re
 import time
 import zipfile
 from collections.abc import Iterator
@@ -65,12 +66,14 @@ def migrated(url: str) -> Database:
 # -- the scenario ---------------------------------------------------------------------------------
 
 def seed(db: Database) -> None:
-    """Units North (1), South (2), Empty (3); alice 2001 in North, bob 2002 in South, carol 2003 in none."""
+    """Units North (1), South (2), Empty (3); alice 2001 in North, bob 2002 in South, carol 2003 in none.
+    Each record holds the unit its user was in at the time, as the writers store it."""
+    units = {1: 1, 2: 2, 3: None}
     with db.session() as s:
         s.add_all([OrgUnit(id=1, name="North"), OrgUnit(id=2, name="South"), OrgUnit(id=3, name="Empty")])
         s.flush()
         for uid, ext, name, unit in [(1, "2001", "Alice", 1), (2, "2002", "Bob", 2), (3, "2003", "Carol", None)]:
-            s.add(User(id=uid, login=ext, extension=ext, name=name, sip_secret="x", roles="agent",
+            s.add(User(id=uid, login=ext, extension=ext, name=name, sip_ha1="", roles="agent",
                        org_unit_id=unit, created_at=T0))
         s.flush()
         cdrs = [
@@ -93,7 +96,7 @@ def seed(db: Database) -> None:
                       dst=dst, dst_name=dst_name, duration=dur, billsec=bill, disposition=dispo, destination=dest,
                       rate=rate, charge=charge, t_cause="Normal Clearing"))
             s.flush()
-            s.add_all([CdrUser(cdr_id=cid, user_id=uid) for uid in uids])
+            s.add_all([CdrUser(cdr_id=cid, user_id=uid, unit_id=units[uid]) for uid in uids])
         s.flush()
 
         def acd(cid: str, entered: datetime, queue: str | None = "sales", channel: str = "", **kw: object) -> None:
@@ -103,11 +106,12 @@ def seed(db: Database) -> None:
 
         # (a) rang alice, then bob, who answered; the customer's channel is a leg of CDR 2's call.
         acd("qa", at(9), channel="L2", did="1000", number="0601", callers=2, agents=3, answered_at=at(9, 0, 40),
-            agent_id=2, wait_seconds=Decimal("40.40"), talk_seconds=Decimal("120.60"), outcome="answered")
+            agent_id=2, agent_unit_id=2, wait_seconds=Decimal("40.40"), talk_seconds=Decimal("120.60"),
+            outcome="answered")
         s.add_all([
-            AcdAttempt(call_id="qa", seq=1, user_id=1, extension="2001", started_at=at(9, 0, 5),
+            AcdAttempt(call_id="qa", seq=1, user_id=1, unit_id=1, extension="2001", started_at=at(9, 0, 5),
                        ring_seconds=Decimal("15.20"), outcome="no_answer"),
-            AcdAttempt(call_id="qa", seq=2, user_id=2, extension="2002", started_at=at(9, 0, 21),
+            AcdAttempt(call_id="qa", seq=2, user_id=2, unit_id=2, extension="2002", started_at=at(9, 0, 21),
                        ring_seconds=Decimal("19.60"), outcome="answered"),
             AcdDestination(call_id="qa", seq=1, at=at(9), kind="Q", target="sales"),
             AcdDestination(call_id="qa", seq=2, at=at(9, 0, 40), kind="U", target="2002")])
@@ -119,15 +123,17 @@ def seed(db: Database) -> None:
                        ring_seconds=Decimal("20.00"), outcome="no_answer"),
             AcdDestination(call_id="qb", seq=1, at=at(10), kind="Q", target="support"),
             AcdDestination(call_id="qb", seq=2, at=at(10, 1), kind="V", target="support-vm")])
-        # (c) the caller hung up while waiting, the last second of the day.
-        acd("qc", at(23, 59, 59), did="1000", number="0700", callers=0, agents=1, wait_seconds=Decimal("5.00"),
+        # (c) the caller hung up while waiting, the last second of the day; alone in the queue, which
+        # the ACD records as callers=1 (the calls in the queue, this one included).
+        acd("qc", at(23, 59, 59), did="1000", number="0700", callers=1, agents=1, wait_seconds=Decimal("5.00"),
             outcome="abandoned")
         s.add(AcdDestination(call_id="qc", seq=1, at=at(23, 59, 59), kind="Q", target="sales"))
         # Not in the day's file: the days before and after, and a click-to-call (no queue).
         acd("qy", at(-1, 59, 59), number="1", outcome="abandoned")
         acd("qz", at(24), number="2", outcome="abandoned")
-        acd("qn", at(11), queue=None, number="3", agent_id=1, outcome="answered")
-        s.add(AcdAttempt(call_id="qn", seq=1, user_id=1, extension="2001", started_at=at(11), outcome="answered"))
+        acd("qn", at(11), queue=None, number="3", agent_id=1, agent_unit_id=1, outcome="answered")
+        s.add(AcdAttempt(call_id="qn", seq=1, user_id=1, unit_id=1, extension="2001", started_at=at(11),
+                         outcome="answered"))
 
 
 CDR_ROWS = {
@@ -140,7 +146,7 @@ CDR_ROWS = {
 QUEUE_CALLS = {
     "qa": "qa,2,2,2,sales,1000,0601,2,3,2025-03-10 09:00:00,40,35,121,U,2002,2,C\r\n",
     "qb": "qb,,,,support,1001,+33 1 23,,0,2025-03-10 10:00:00,60,20,0,V,support-vm,2,C\r\n",
-    "qc": "qc,,,,sales,1000,0700,0,1,2025-03-10 23:59:59,5,0,0,,,0,H\r\n",
+    "qc": "qc,,,,sales,1000,0700,1,1,2025-03-10 23:59:59,5,0,0,,,0,H\r\n",
 }
 QUEUE_USER_CALLS = {
     "qa": "qa-1,1,1,2,sales,1000,0601,2,3,2025-03-10 09:00:00,40,15,0,U,2001,1,H\r\n"
@@ -251,6 +257,40 @@ def test_unit_copies_hold_only_their_users_records(scenario: Database, tmp_path:
         assert places == QHEAD + "".join(QUEUE_USER_CALLS[c] for c in call_ids)
 
 
+def test_records_stay_with_the_unit_they_were_made_in(db: Database, tmp_path: Path) -> None:
+    # After the day: alice moves from North to South, bob from South to Empty. The day's copies
+    # (re-exported) still follow the units stored on the records at call time.
+    seed(db)
+    with db.session() as session:
+        for uid, unit in [(1, 2), (2, 3)]:
+            user = session.get(User, uid)
+            assert user is not None
+            user.org_unit_id = unit
+    export_day(db, tmp_path, DAY)
+    expected = {1: ([2, 4], ["qa"]), 2: ([3, 4], ["qa"]), 3: ([], [])}
+    for unit, (cdr_ids, call_ids) in expected.items():
+        root = tmp_path / "units" / str(unit)
+        assert text(root / "CDRs" / "2025-03-10.csv") == CHEAD + "".join(CDR_ROWS[i] for i in cdr_ids), unit
+        calls, places = read_zip(root / "QueueCalls" / "2025-03-10-queue-calls.zip")
+        # location_id too is the unit at the time: alice's offer 1, bob's answer 2.
+        assert calls == QHEAD + "".join(QUEUE_CALLS[c] for c in call_ids), unit
+        assert places == QHEAD + "".join(QUEUE_USER_CALLS[c] for c in call_ids), unit
+
+
+def test_the_documented_examples_are_what_the_export_writes(scenario: Database, tmp_path: Path) -> None:
+    # docs/export.md shows the scenario's three queue calls; "callers" counts the calls in the queue
+    # when the call entered it, this one included (seed 003: "ilość połączeń w kolejce"), as the ACD
+    # records it: 1 for a caller alone.
+    docs = (Path(__file__).parents[2] / "docs" / "export.md").read_text(encoding="utf-8")
+    shown = re.findall(r"^(?:queue_call:|queue_user_call:)?\s+(q[abc](?:-\d)?,.*)$", docs, re.MULTILINE)
+    export_day(scenario, tmp_path, DAY)
+    calls, places = read_zip(tmp_path / "QueueCalls" / "2025-03-10-queue-calls.zip")
+    written = {line.split(",", 1)[0]: line for line in (calls + places).split(CRLF)[1:] if line and
+               not line.startswith("id,")}
+    assert {line.split(",", 1)[0]: line for line in shown} == written
+    assert "| `callers`, `agents` | the calls in the queue when the call entered it, this one included" in docs
+
+
 def test_rerun_gives_byte_identical_files(scenario: Database, tmp_path: Path) -> None:
     first = export_day(scenario, tmp_path, DAY)
     before = {path: path.read_bytes() for path in first.files}
@@ -293,15 +333,15 @@ def test_a_failed_export_leaves_the_previous_files(scenario: Database, tmp_path:
 
 
 def test_queue_rows_of_a_call_sent_on_to_another_queue() -> None:
-    call = SimpleNamespace(id="q1", agent_id=None, cdr_id=None, queue="support", did="", number="5", callers=1,
-                           agents=0, entered_at=at(8), answered_at=None, wait_seconds=Decimal("30.5"),
-                           talk_seconds=None)
+    call = SimpleNamespace(id="q1", agent_id=None, agent_unit_id=None, cdr_id=None, queue="support", did="",
+                           number="5", callers=1, agents=0, entered_at=at(8), answered_at=None,
+                           wait_seconds=Decimal("30.5"), talk_seconds=None)
     destinations = [SimpleNamespace(seq=1, at=at(8), kind="Q", target="support"),
                     SimpleNamespace(seq=2, at=at(8, 0, 30), kind="Q", target="sales"),
                     SimpleNamespace(seq=3, at=at(8, 0, 30), kind="C", target="callback")]
-    attempts = [SimpleNamespace(seq=1, user_id=7, extension="2007", started_at=at(8, 0, 2),
+    attempts = [SimpleNamespace(seq=1, user_id=7, unit_id=4, extension="2007", started_at=at(8, 0, 2),
                                 ring_seconds=Decimal("12.5"), outcome="rejected")]
-    rows = queue_call_rows(call, attempts, destinations, {7: UserInfo(4, "2007")})
+    rows = queue_call_rows(call, attempts, destinations, {7: UserInfo("2007")})
     # round() halves to even: 30.5 -> 30, 12.5 -> 12.
     assert rows.call == ["q1", "", "", "", "support", "", "5", "1", "0", "2025-03-10 08:00:00", "30", "12", "0",
                          "Q", "sales", "2", "C"]
@@ -314,17 +354,17 @@ def test_queue_rows_of_a_call_sent_on_to_another_queue() -> None:
 
 
 def test_queue_rows_of_a_call_transferred_to_another_agent() -> None:
-    call = SimpleNamespace(id="q2", agent_id=8, cdr_id=11, queue="sales", did="1000", number="5", callers=0,
-                           agents=2, entered_at=at(8), answered_at=at(8, 0, 10), wait_seconds=Decimal("10"),
-                           talk_seconds=Decimal("200"))
-    attempts = [SimpleNamespace(seq=1, user_id=7, extension="2007", started_at=at(8, 0, 2),
+    call = SimpleNamespace(id="q2", agent_id=8, agent_unit_id=5, cdr_id=11, queue="sales", did="1000", number="5",
+                           callers=1, agents=2, entered_at=at(8), answered_at=at(8, 0, 10),
+                           wait_seconds=Decimal("10"), talk_seconds=Decimal("200"))
+    attempts = [SimpleNamespace(seq=1, user_id=7, unit_id=None, extension="2007", started_at=at(8, 0, 2),
                                 ring_seconds=Decimal("8"), outcome="answered"),
-                SimpleNamespace(seq=2, user_id=8, extension="2008", started_at=at(8, 1), ring_seconds=Decimal("4"),
-                                outcome="answered")]
+                SimpleNamespace(seq=2, user_id=8, unit_id=5, extension="2008", started_at=at(8, 1),
+                                ring_seconds=Decimal("4"), outcome="answered")]
     destinations = [SimpleNamespace(seq=1, at=at(8), kind="Q", target="sales"),
                     SimpleNamespace(seq=2, at=at(8, 0, 10), kind="U", target="2007"),
                     SimpleNamespace(seq=3, at=at(8, 1, 4), kind="U", target="2008")]
-    rows = queue_call_rows(call, attempts, destinations, {7: UserInfo(None, "2007"), 8: UserInfo(5, "2008")})
+    rows = queue_call_rows(call, attempts, destinations, {7: UserInfo("2007"), 8: UserInfo("2008")})
     assert rows.call[1:3] + rows.call[11:] == ["8", "5", "12", "200", "U", "2008", "2", "C"]
     assert [row[11:] for row in rows.places] == [["8", "0", "U", "2007", "1", "C"], ["4", "200", "U", "2008", "2", "C"]]
     assert rows.units == frozenset({5})
