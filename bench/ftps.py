@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from callcenter.config import FtpsSettings
 from callcenter.ftps import FtpAccount, FtpsServer
+from callcenter.users.throttle import LoginThrottle
 
 LOGIN, PASSWORD = "bench", "bench-password"
 CHUNK = 1024 * 1024
@@ -38,6 +39,9 @@ CHUNK = 1024 * 1024
 class _Accounts:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+
+    def account_key(self, login: str) -> str:
+        return login.casefold()
 
     def authenticate(self, login: str, password: str) -> FtpAccount | None:
         return FtpAccount(login, {"QueueCalls": self.folder}) if (login, password) == (LOGIN, PASSWORD) else None
@@ -138,7 +142,7 @@ def main() -> None:
         print(f"writing {args.size_mb} MB of random bytes...")
         expected = _make_file(folder / "big.bin", args.size_mb)
         settings = FtpsSettings(port=_free_port(), passive_ports=_free_port_range(10))
-        server = FtpsServer(settings, base / "var", _Accounts(folder))
+        server = FtpsServer(settings, base / "var", _Accounts(folder), LoginThrottle())
         server.start()
         try:
             print(f"FTPS on 127.0.0.1:{server.port}, {args.size_mb} MB file, {args.runs} run(s) per client")

@@ -75,8 +75,9 @@ class WebSettings:
     port: int = _opt(8080, lo=1, hi=65535)
     # Mark session cookies Secure even on plain HTTP: set it when a TLS proxy serves the panel.
     secure_cookies: bool = _opt(False)
-    # Serve the demo's helpers (the IVR's account lookup at /demo/balance); off in production.
-    demo: bool = _opt(False)
+    # Serve the demo's helpers (the IVR's account lookup at /demo/balance): the built-in settings are the
+    # demo's; a production configuration sets it false.
+    demo: bool = _opt(True)
 
 
 @dataclass(frozen=True)
@@ -135,9 +136,6 @@ class FtpsSettings:
     # PEM certificate and key. Empty: one is generated on first run under <var_dir>/ftps/.
     certificate: str = _opt("")
     private_key: str = _opt("")
-    # After this many failed logins in a row an account is locked for lockout_minutes.
-    max_failures: int = _opt(5, lo=1, hi=100)
-    lockout_minutes: int = _opt(15, lo=1, hi=1440)
     # The address given to clients for passive connections when it differs from bind (behind NAT).
     masquerade_address: str = _opt("")
 
@@ -411,8 +409,10 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _QUEUE_INTS = {"ring_timeout": (5, 600), "wrapup": (0, 3600), "max_wait": (0, 86400),
                "service_level": (1, 3600), "announce_every": (0, 3600)}
 DEFAULT_QUEUES = {
-    "sales": {"strategy": "longest-idle", "members": ["2001", "2002", "2003"]},
-    "support": {"strategy": "skills", "members": {"2003": 50, "2004": 90}, "overflow": "queue:sales"},
+    "sales": {"strategy": "longest-idle", "members": ["2001", "2002", "2003"], "record": "always",
+              "org_unit": "Demo"},
+    "support": {"strategy": "skills", "members": {"2003": 50, "2004": 90}, "overflow": "queue:sales",
+                "record": "always", "org_unit": "Demo"},
 }
 DEFAULT_PAUSE_REASONS = {"break": "Break", "lunch": "Lunch", "training": {"label": "Training", "approval": True}}
 DEFAULT_WRAPUP_CODES = {"sale": "Sale", "info": "Information given", "complaint": "Complaint", "other": "Other"}

@@ -42,7 +42,7 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("[web]\nport = 'x'\n", "c.toml:2: [web] port: must be a whole number, got 'x'"),
     ("[web]\nport = 70000\n", "c.toml:2: [web] port: must be at most 65535, got 70000"),
-    ("[web]\n\nprot = 1\n", "c.toml:3: [web] prot: unknown key (known keys: bind, port, secure_cookies)"),
+    ("[web]\n\nprot = 1\n", "c.toml:3: [web] prot: unknown key (known keys: bind, demo, port, secure_cookies)"),
     ("[webb]\nport = 1\n", "c.toml:1: [webb]: unknown section"),
     ("[log]\nlevel = 'loud'\n", "c.toml:2: [log] level: must be one of debug, info, warning, error, got 'loud'"),
     ("[asterisk]\nmanage = 'yes'\n", "c.toml:2: [asterisk] manage: must be true or false"),
