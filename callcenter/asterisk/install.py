@@ -40,6 +40,7 @@ DEBIAN_MIRROR = "https://deb.debian.org/debian"
 # debootstrap checks the Release file against it; apt inside the root then has the root's own copy.
 DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")  # debootstrap's wget checks the mirror's certificate
+LOCAL_CAS = Path("/usr/local/share/ca-certificates")  # the site's own CAs (a TLS-inspecting proxy's)
 
 Runner = Callable[[Sequence[str]], None]
 
@@ -165,8 +166,13 @@ class Installer:
         self.run(["debootstrap", "--variant=minbase", "--include=ca-certificates", f"--keyring={DEBIAN_KEYRING}",
                   "--force-check-gpg", "sid", str(building), debian_mirror()])
         shutil.copy("/etc/resolv.conf", building / "etc/resolv.conf")
+        if LOCAL_CAS.is_dir() and any(LOCAL_CAS.rglob("*.crt")):
+            # apt in the root must trust what the host's wget trusted for debootstrap.
+            shutil.copytree(LOCAL_CAS, building / "usr/local/share/ca-certificates", dirs_exist_ok=True)
+            self.run(["chroot", str(building), "update-ca-certificates"])
         expired = ["-o", "Acquire::Check-Valid-Until=false"] if allow_expired() else []
-        self.run(["chroot", str(building), "apt-get", "-qq", *expired, "update"])
+        # --error-on=any: an index that failed to download is an error, not a warning with old lists.
+        self.run(["chroot", str(building), "apt-get", "-qq", "--error-on=any", *expired, "update"])
         self.run(["chroot", str(building), "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install",
                   "-y", "-qq", "--no-install-recommends", *CHROOT_PACKAGES])
         self.run(["chroot", str(building), "apt-get", "clean"])

@@ -35,10 +35,11 @@ def _settings(tmp_path: Path) -> Any:
     return load_settings(config, environ={})
 
 
-def _bootstrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+def _bootstrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local_cas: Path | None = None) -> list[list[str]]:
     """Builds a root with every command recorded, none run; returns the commands."""
     monkeypatch.setattr(install.shutil, "which", lambda tool: f"/usr/bin/{tool}")
     monkeypatch.setattr(install, "DEBIAN_KEYRING", tmp_path / "no-keyring.gpg")
+    monkeypatch.setattr(install, "LOCAL_CAS", local_cas or tmp_path / "no-local-cas")
     monkeypatch.setattr(install, "asterisk_version", lambda argv: (22, "Asterisk 22.10.1"))
     ran: list[list[str]] = []
 
@@ -56,7 +57,9 @@ def test_root_is_fetched_over_https_and_checked_against_debians_keyring(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CALLCENTER_DEBIAN_MIRROR", raising=False)
     monkeypatch.delenv("CALLCENTER_DEBIAN_ALLOW_EXPIRED", raising=False)
-    ran = _bootstrap(tmp_path, monkeypatch)
+    (tmp_path / "local-cas/site").mkdir(parents=True)
+    (tmp_path / "local-cas/site/proxy.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    ran = _bootstrap(tmp_path, monkeypatch, tmp_path / "local-cas")
     # The keyring is missing on this "host": the installer brings it before debootstrap runs.
     assert ran[1][0] == "apt-get" and "debian-archive-keyring" in ran[1]
     debootstrap = next(argv for argv in ran if argv[0] == "debootstrap")
@@ -64,7 +67,11 @@ def test_root_is_fetched_over_https_and_checked_against_debians_keyring(
                            f"--keyring={tmp_path / 'no-keyring.gpg'}", "--force-check-gpg", "sid",
                            str(tmp_path / "root.building"), "https://deb.debian.org/debian"]
     assert not any("Check-Valid-Until" in arg for argv in ran for arg in argv)
-    assert ["chroot", str(tmp_path / "root.building"), "apt-get", "-qq", "update"] in ran
+    # The site's own CAs (a proxy's) are trusted in the root as on the host, before apt uses https.
+    building = str(tmp_path / "root.building")
+    assert ran.index(["chroot", building, "update-ca-certificates"]) < \
+        ran.index(["chroot", building, "apt-get", "-qq", "--error-on=any", "update"])
+    assert (tmp_path / "root/usr/local/share/ca-certificates/site/proxy.crt").exists()
 
 
 def test_an_expired_release_is_accepted_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,5 +80,6 @@ def test_an_expired_release_is_accepted_only_when_asked(tmp_path: Path, monkeypa
     ran = _bootstrap(tmp_path, monkeypatch)
     assert next(argv for argv in ran if argv[0] == "debootstrap")[-1] == \
         "https://snapshot.example/archive/debian/20261030T000000Z"
-    assert ["chroot", str(tmp_path / "root.building"), "apt-get", "-qq", "-o", "Acquire::Check-Valid-Until=false",
-            "update"] in ran
+    assert ["chroot", str(tmp_path / "root.building"), "apt-get", "-qq", "--error-on=any",
+            "-o", "Acquire::Check-Valid-Until=false", "update"] in ran
+    assert not any("update-ca-certificates" in argv for argv in ran)  # no site CA on this host
