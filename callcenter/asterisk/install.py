@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from callcenter.asterisk.layout import chroot_ready
+from callcenter.asterisk.layout import HOST_ETC, Chown, chroot_ready, own_asterisk_ids
 from callcenter.config import Settings
 from callcenter.errors import ProvisioningError
 
@@ -85,11 +85,14 @@ def allow_expired() -> bool:
 
 
 class Installer:
-    def __init__(self, settings: Settings, run: Runner = _run, is_root: bool | None = None) -> None:
+    def __init__(self, settings: Settings, run: Runner = _run, is_root: bool | None = None, *,
+                 host_etc: Path = HOST_ETC, chown: Chown = os.lchown) -> None:
         self.settings = settings
         self.run = run
         self.is_root = os.geteuid() == 0 if is_root is None else is_root
         self.root = Path(settings.asterisk.root).resolve()
+        self.host_etc = host_etc
+        self.chown = chown
         self._apt_updated = False
 
     def _need_root(self, what: str) -> None:
@@ -127,6 +130,8 @@ class Installer:
         mode = self.settings.asterisk.mode
         binary = self.settings.asterisk.binary
         if mode in ("auto", "chroot") and chroot_ready(self.root):
+            if self.is_root:
+                self.own_ids(self.root, report)
             report.asterisk = f"chroot {self.root}"
             return
         if mode in ("auto", "system") and shutil.which(binary):
@@ -179,6 +184,7 @@ class Installer:
         version = asterisk_version(["chroot", str(building), "asterisk"])  # -V needs neither /proc nor /dev
         if not version or version[0] < MIN_ASTERISK:
             raise ProvisioningError(f"the sid root's Asterisk is {version[1] if version else 'not runnable'}")
+        self.own_ids(building, report)
         (building / ".callcenter-ready").write_text(version[1] + "\n")
         if self.root.exists():
             if _has_mounts_below(self.root):
@@ -186,6 +192,11 @@ class Installer:
             shutil.rmtree(self.root)
         building.rename(self.root)
         report.did(f"built a Debian sid root with {version[1]} at {self.root}")
+
+    def own_ids(self, root: Path, report: InstallReport) -> None:
+        ids = own_asterisk_ids(root, self.host_etc, self.chown)
+        if ids:
+            report.did(f"gave Asterisk in {root} uid/gid {ids[0]}/{ids[1]}, which no host account has")
 
     def install(self) -> InstallReport:
         report = InstallReport()

@@ -7,15 +7,39 @@ import contextlib
 import logging
 import os
 import signal
+import stat
 import subprocess
 import time
 from pathlib import Path
 
 from callcenter.asterisk.install import prepare_chroot
-from callcenter.asterisk.layout import AsteriskLayout
+from callcenter.asterisk.layout import AsteriskLayout, root_asterisk_ids
+from callcenter.asterisk.render import SECRET_FILES, WRITABLE_DIRS
 from callcenter.errors import AsteriskError
 
 log = logging.getLogger(__name__)
+# Asterisk's logs (caller numbers), CEL and recordings: for Asterisk and the controller only, which
+# runs as root or as Asterisk's own user. Nothing Asterisk makes gets world bits.
+ASTERISK_UMASK = 0o027
+
+
+def restrict_files(layout: AsteriskLayout) -> None:
+    """Takes the world bits from what an Asterisk started before umask 027 left in this instance,
+    and gives the files with passwords to root and Asterisk's group only (render.py writes them
+    so; these may predate it)."""
+    for top in sorted({name.split("/")[0] for name in WRITABLE_DIRS}):
+        for directory, _dirs, files in os.walk(layout.host(top)):
+            for path in [directory, *(os.path.join(directory, f) for f in files)]:
+                mode = os.lstat(path).st_mode
+                if not stat.S_ISLNK(mode) and mode & 0o007:
+                    os.chmod(path, stat.S_IMODE(mode) & ~0o007)
+    ids = root_asterisk_ids(layout.root) if layout.root is not None else None
+    for name in SECRET_FILES:
+        secret = layout.host("etc", name)
+        if secret.exists():
+            os.chmod(secret, 0o640)
+            if ids:
+                os.chown(secret, 0, ids[1])
 
 
 def _pid_alive(pid: int) -> bool:
@@ -74,6 +98,7 @@ class AsteriskProcess:
         if self.layout.mode == "chroot":
             assert self.layout.root is not None
             prepare_chroot(self.layout.root)
+        restrict_files(self.layout)
         pid = self._stale_pid()
         if pid is not None:
             try:
@@ -90,12 +115,15 @@ class AsteriskProcess:
             args += ["-U", "asterisk", "-G", "asterisk"]
         argv = self.layout.command(*args)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_file, "ab") as log_out:
+        # Asterisk's console output can name callers too.
+        fd = os.open(self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        os.fchmod(fd, 0o640)
+        with open(fd, "ab") as log_out:
             # A session of its own: Ctrl-C in the terminal reaches the controller, which stops
             # Asterisk in order; a controller killed outright leaves it running with its calls.
             self.proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=subprocess.DEVNULL, stdout=log_out, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                start_new_session=True, umask=ASTERISK_UMASK)
         log.info("started Asterisk pid %s: %s", self.proc.pid, " ".join(argv))
 
     @property

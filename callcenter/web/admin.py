@@ -180,9 +180,10 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 ACCESS = "admin_access"
 
 
-def admin_page(*, top: bool = False, body_limit: int | None = None) -> Callable[[AdminHandler], Handler]:
+def admin_page(*, top: bool = False,
+               body_limit: Callable[[], int] | None = None) -> Callable[[AdminHandler], Handler]:
     """The panel's ``guard`` with the admin role and scope checked before any body is read, then CSRF on
-    POST; ``top`` pages are for top admins only. Anyone else gets the panel's 403 page. ``body_limit``:
+    POST; ``top`` pages are for top admins only. Anyone else gets the panel's 403 page. ``body_limit()``:
     an upload may be that large (only once the user is known to be allowed); a larger one goes back to
     its page with a message (``?error=too-large``)."""
 
@@ -851,7 +852,7 @@ async def campaign_report_csv(request: web.Request, login: Login, access: AdminA
                         headers={"Content-Disposition": content_disposition(file_name)})
 
 
-@admin_page(top=True, body_limit=LIST_UPLOAD_MAX)
+@admin_page(top=True, body_limit=lambda: LIST_UPLOAD_MAX)
 async def list_upload(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
     """Step 1 of an import: the file is kept under a random token and its header read; then the mapping
     form (``list_map_page``)."""
@@ -1102,7 +1103,7 @@ async def _dnc_submit(request: web.Request, login: Login, access: AdminAccess, f
     return await _dnc_added(request, login, access, added, form)
 
 
-@admin_page(top=True, body_limit=DNC_UPLOAD_MAX)
+@admin_page(top=True, body_limit=lambda: DNC_UPLOAD_MAX)
 async def dnc_upload(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
     """A do-not-call file (one number a line, or a CSV with a number, phone or msisdn column)."""
     posted = await request.post()

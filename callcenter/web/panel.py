@@ -200,10 +200,10 @@ async def csrf_problem(request: web.Request, expected: str) -> str | None:
 
 
 def guard(roles: tuple[str, ...] = (), *, api: bool = False, authorise: Authorise | None = None,
-          body_limit: int | None = None) -> Callable[[LoginHandler], Handler]:
+          body_limit: Callable[[], int] | None = None) -> Callable[[LoginHandler], Handler]:
     """Lets a request through only with a valid session, one of ``roles``, what ``authorise`` asks and, on
     POST, the CSRF token. The body is read (for the token) only after all of those: a user without the
-    right cannot make the server read a large upload. ``body_limit`` raises the request's size limit
+    right cannot make the server read a large upload. ``body_limit()`` raises the request's size limit
     for this route, also only after those checks."""
 
     def wrap(handler: LoginHandler) -> Handler:
@@ -225,7 +225,7 @@ def guard(roles: tuple[str, ...] = (), *, api: bool = False, authorise: Authoris
                 if refused is not None:
                     return refused
             if body_limit is not None:
-                request = request.clone(client_max_size=body_limit)
+                request = request.clone(client_max_size=body_limit())
             if request.method == "POST":
                 problem = await csrf_problem(request, login.session.csrf)
                 if problem:

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from callcenter.asterisk import install
-from callcenter.asterisk.layout import resolve_layout
+from callcenter.asterisk.layout import ASTERISK_IDS, resolve_layout
 from callcenter.asterisk.render import Renderer, SipUser, rtp_range
 from callcenter.config import load_settings
 from callcenter.errors import ProvisioningError
@@ -28,7 +28,10 @@ def _ready_root(tmp_path: Path) -> Path:
     (root / "usr/sbin/asterisk").write_text("")
     (root / ".callcenter-ready").write_text("Asterisk 22\n")
     (root / "etc").mkdir()
-    (root / "etc/passwd").write_text(f"asterisk:x:{os.getuid()}:{os.getgid()}::/:/bin/false\n")
+    # As root, ids no host account has (else the root's ids are moved there); otherwise our own,
+    # which we can chown to.
+    uid, gid = (ASTERISK_IDS.start,) * 2 if os.geteuid() == 0 else (os.getuid(), os.getgid())
+    (root / "etc/passwd").write_text(f"asterisk:x:{uid}:{gid}::/:/bin/false\n")
     return root
 
 

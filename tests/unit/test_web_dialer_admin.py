@@ -82,6 +82,7 @@ def seed(db: Database) -> None:
             add_user(session, name=name, login=login_name, extension=extension, roles=roles, org_unit=unit,
                      panel_password=password(login_name))
         units.save_unit(session, "North", admins=["nadmin"])
+        units.grant_all_units(session, "root", True)
         agent = session.scalar(select(User.id).where(User.login == "2001"))
         assert agent is not None
         queue = Queue(name="sales_q", strategy="longest_idle", ring_timeout=15, wrapup=10, max_wait=300,
