@@ -93,9 +93,9 @@ def generate(db: Database, cdrs: int, queue_calls: int, units: int) -> dict[str,
     counts: dict[str, int] = {}
     counts["org_units"] = load(db, OrgUnit.__table__, ("id", "name", "parent_id"),
                                ((u, f"Unit {u}", None) for u in range(1, units + 1)))
-    counts["users"] = load(db, User.__table__, ("id", "login", "extension", "name", "sip_secret", "roles",
+    counts["users"] = load(db, User.__table__, ("id", "login", "extension", "name", "sip_ha1", "roles",
                                                 "org_unit_id", "created_at"),
-                           ((i, f"a{i}", str(2000 + i), f"Agent {i}", "x", "agent",
+                           ((i, f"a{i}", str(2000 + i), f"Agent {i}", "0" * 32, "agent",
                              (i % (units + 1)) or None if units else None, T0) for i in range(1, AGENTS + 1)))
     step = 86400 / max(cdrs, 1)
 

@@ -182,10 +182,11 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "list":
         with db.session() as session:
             rows = users.list_users(session)
-            print(f"{'login':<12} {'ext':<6} {'name':<22} {'roles':<20} {'org unit':<12} SIP password")
+            # No SIP passwords: only their digests are stored (`users passwd --generate` makes a new one).
+            print(f"{'login':<12} {'ext':<6} {'name':<22} {'roles':<20} org unit")
             for u in rows:
                 print(f"{u.login:<12} {u.extension or '-':<6} {u.name:<22} {u.roles:<20} "
-                      f"{u.org_unit.name if u.org_unit else '-':<12} {u.sip_secret or '-'}")
+                      f"{u.org_unit.name if u.org_unit else '-'}")
         return 0
     with db.session() as session:
         if args.action == "add":
@@ -196,6 +197,7 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
             if created.sip_password:
                 print(f"  SIP user {created.user.extension}, password {created.sip_password}")
             print(f"  panel login {created.user.login}, password {created.panel_password}")
+            print("  (shown this once: only hashes of the passwords are stored)")
         elif args.action == "passwd":
             changed = users.set_passwords(session, args.user, sip_password=args.sip_password,
                                           panel_password=args.password, generate=args.generate)
@@ -203,6 +205,7 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"SIP password of {changed.user.extension}: {changed.sip_password}")
             if changed.panel_password:
                 print(f"panel password of {changed.user.login}: {changed.panel_password}")
+            print("(shown this once: only hashes of the passwords are stored)")
         elif args.action == "remove":
             removed = users.remove_user(session, args.user)
             print(f"removed {removed.login}")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,18 +27,53 @@ RELOAD_MODULE = {
 WRITABLE_DIRS = ("spool", "spool/recording", "run", "log", "lib")
 # Files with credentials: readable by Asterisk's group only.
 SECRET_FILES = ("ari.conf", "manager.conf", "pjsip.conf", "voicemail.conf")
+# The digest realm of every phone's auth section. Part of each stored HA1: changing it invalidates
+# every SIP password (migration 0008 hashed the old plaintext secrets with this same value).
+REALM = "callcenter"
+# Asterisk 20.12, 21.7 and 22.2 take a pre-hashed secret as `password_digest` and call `md5_cred`
+# deprecated; older releases know only `md5_cred` and refuse an auth section with the new option.
+PASSWORD_DIGEST_SINCE = {20: 12, 21: 7, 22: 2}
+
+
+def sip_ha1(username: str, password: str) -> str:
+    """HA1 of SIP digest authentication (RFC 2617): all Asterisk needs, so the password is not kept."""
+    return hashlib.md5(f"{username}:{REALM}:{password}".encode(), usedforsecurity=False).hexdigest()
+
+
+def takes_password_digest(banner: str) -> bool:
+    """Whether the Asterisk that printed ``banner`` (``asterisk -V``) knows `password_digest`.
+    An unreadable banner counts as a current Asterisk."""
+    match = re.search(r"Asterisk (?:certified/)?(\d+)(?:\.(\d+))?", banner)
+    if not match:
+        return True
+    major = int(match.group(1))
+    if major not in PASSWORD_DIGEST_SINCE:
+        return major > max(PASSWORD_DIGEST_SINCE)
+    return match.group(2) is None or int(match.group(2)) >= PASSWORD_DIGEST_SINCE[major]
+
+
+def _asterisk_banner(layout: AsteriskLayout) -> str:
+    if layout.mode == "chroot":
+        assert layout.root is not None
+        ready = layout.root / ".callcenter-ready"  # the version the root was built with
+        return ready.read_text() if ready.exists() else ""
+    try:
+        return subprocess.run([layout.binary, "-V"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
 
 
 @dataclass(frozen=True)
 class SipUser:
     extension: str
     name: str
-    sip_secret: str
+    sip_ha1: str  # sip_ha1(extension, password): the password itself is never stored
 
     @property
     def voicemail_pin(self) -> str:
-        """Six digits derived from the SIP secret: stable across renders, never a default PIN."""
-        return f"{int(hashlib.sha256(self.sip_secret.encode()).hexdigest(), 16) % 1_000_000:06d}"
+        """Six digits derived from the SIP credential: stable across renders, never a default PIN, new
+        when the SIP password changes, and useless to whoever reads it (a hash of the HA1, cut short)."""
+        return f"{int(hashlib.sha256(self.sip_ha1.encode()).hexdigest(), 16) % 1_000_000:06d}"
 
 
 def _environment(template_dir: Path) -> jinja2.Environment:
@@ -78,6 +115,7 @@ class Renderer:
         self.secrets = secrets
         self.env = _environment(Path(settings.paths.dialplan_dir).resolve())
         self.asterisk_ids = _asterisk_ids(layout)
+        self.password_digest = takes_password_digest(_asterisk_banner(layout))
 
     def prepare_dirs(self) -> None:
         ids = self.asterisk_ids
@@ -116,6 +154,8 @@ class Renderer:
             "data_dir": DATA_DIR,
             "rtp_start": start,
             "rtp_end": end,
+            "realm": REALM,
+            "password_digest": self.password_digest,
         }
 
     def render(self, users: Sequence[SipUser]) -> list[str]:

@@ -69,8 +69,9 @@ class User(Base):
     # Users without an extension (an admin who only uses the panel) get no SIP endpoint.
     extension: Mapped[str | None] = mapped_column(String(20), unique=True, nullable=True)
     name: Mapped[str] = mapped_column(String(100))
-    # Kept readable: SIP phones need it and admins hand it out (as FreePBX and Wazo do).
-    sip_secret: Mapped[str] = mapped_column(String(64))
+    # md5("<extension>:<realm>:<SIP password>") (asterisk/render.py: sip_ha1): Asterisk's digest auth needs
+    # no more, so the password itself is shown once when generated and never stored; "" without an extension.
+    sip_ha1: Mapped[str] = mapped_column(String(32))
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
     roles: Mapped[str] = mapped_column(String(200), default="agent")  # comma-separated
     org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), nullable=True)

@@ -13,7 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from callcenter.asterisk.render import SipUser
+from callcenter.asterisk.render import SipUser, sip_ha1
 from callcenter.db.models import OrgUnit, OrgUnitAdmin, User
 from callcenter.errors import UserError
 from callcenter.secrets import new_password
@@ -122,7 +122,8 @@ def add_user(session: Session, *, name: str, extension: str | None = None, login
         raise UserError("SIP password: 8-64 characters among letters, digits and ._~!-")
     sip_password = sip_password or new_password() if extension else None
     panel_password = panel_password or new_password(12)
-    user = User(login=login, extension=extension, name=name.strip(), sip_secret=sip_password or "",
+    user = User(login=login, extension=extension, name=name.strip(),
+                sip_ha1=sip_ha1(extension, sip_password) if extension and sip_password else "",
                 password_hash=hash_password(panel_password), roles=_check_roles(roles),
                 org_unit=_org_unit(session, org_unit), created_at=datetime.now(UTC))
     session.add(user)
@@ -139,7 +140,7 @@ def set_passwords(session: Session, key: str, *, sip_password: str | None = None
     if sip_password:
         if not user.extension:
             raise UserError(f"{user.login} has no extension, so no SIP password")
-        user.sip_secret = sip_password
+        user.sip_ha1 = sip_ha1(user.extension, sip_password)
     if panel_password:
         user.password_hash = hash_password(panel_password)
     if not sip_password and not panel_password:
@@ -194,24 +195,22 @@ def list_users(session: Session) -> list[User]:
 
 
 def sip_users(session: Session) -> list[SipUser]:
-    rows = session.execute(select(User.extension, User.name, User.sip_secret)
+    rows = session.execute(select(User.extension, User.name, User.sip_ha1)
                            .where(User.extension.is_not(None))).all()
-    return [SipUser(ext, name, secret) for ext, name, secret in rows if ext]
+    return [SipUser(ext, name, ha1) for ext, name, ha1 in rows if ext]
 
 
-def seed_demo(session: Session) -> dict[str, str] | None:
+def seed_demo(session: Session) -> list[NewUser] | None:
     """On an empty database: the admin and the demo agents 2001-2004 and 2006, and supervisor 2005.
-    Returns the admin's initial password, or None when users already existed."""
+    Returns them with their generated passwords (the admin first), or None when users already existed."""
     if session.scalar(select(User.id).limit(1)) is not None:
         return None
     admin = add_user(session, name="Administrator", login="admin", roles=("admin", "supervisor"))
     admin.user.all_units = True  # the one explicit top grant a new install starts with
-    for extension, name, roles in DEMO_USERS:
-        # One secret per demo user, for the phone and the panel alike, so the demo is easy to try.
-        secret = new_password(12)
-        add_user(session, name=name, extension=extension, roles=roles, org_unit="Demo",
-                 sip_password=secret, panel_password=secret)
+    # Each demo user gets a SIP and a different panel password (add_user generates both): one leaked
+    # from a phone's settings does not open the panel, nor the other way round.
+    created = [add_user(session, name=name, extension=extension, roles=roles, org_unit="Demo")
+               for extension, name, roles in DEMO_USERS]
     # The demo supervisor supervises the demo unit: its queues, agents and campaigns.
     save_unit(session, "Demo", admins=["2005"])
-    assert admin.panel_password is not None
-    return {"admin": admin.panel_password}
+    return [admin, *created]

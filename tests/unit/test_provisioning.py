@@ -6,7 +6,7 @@ import pytest
 
 from callcenter.asterisk import install
 from callcenter.asterisk.layout import ASTERISK_IDS, resolve_layout
-from callcenter.asterisk.render import Renderer, SipUser, rtp_range
+from callcenter.asterisk.render import Renderer, SipUser, rtp_range, sip_ha1
 from callcenter.config import load_settings
 from callcenter.errors import ProvisioningError
 from callcenter.secrets import load_or_create
@@ -73,17 +73,17 @@ def test_render_writes_every_file_once_and_only_changes_what_changed(tmp_path: P
     assert argv[-6:] == [str(root), "asterisk", "-C", "/srv/callcenter/unit/etc/asterisk.conf", "-rx", "x"]
     renderer = Renderer(settings, layout, load_or_create(settings.var_dir))
     renderer.prepare_dirs()
-    users = [SipUser("2001", 'Alice "Al"', "s3cret-one")]
+    users = [SipUser("2001", 'Alice "Al"', sip_ha1("2001", "s3cret-one"))]
     first = renderer.render(users)
     assert "pjsip.conf" in first and "extensions.conf" in first and "ari.conf" in first
     assert renderer.render(users) == []
-    assert sorted(renderer.render([*users, SipUser("2002", "Bob", "s3cret-two")])) == [
+    assert sorted(renderer.render([*users, SipUser("2002", "Bob", sip_ha1("2002", "s3cret-two"))])) == [
         "extensions.conf", "pjsip.conf", "voicemail.conf"]
     voicemail = layout.host("etc", "voicemail.conf").read_text()
-    pin = SipUser("2002", "Bob", "s3cret-two").voicemail_pin
+    pin = SipUser("2002", "Bob", sip_ha1("2002", "s3cret-two")).voicemail_pin
     assert f"2002 => {pin},Bob" in voicemail and len(pin) == 6
     pjsip = layout.host("etc", "pjsip.conf").read_text()
-    assert "[2002](user-endpoint)" in pjsip and "password = s3cret-two" in pjsip
+    assert "[2002](user-endpoint)" in pjsip and f"password_digest = MD5:{sip_ha1('2002', 's3cret-two')}" in pjsip
     assert "callerid = \"Alice 'Al'\" <2001>" in pjsip
     manager = layout.host("etc", "manager.conf").read_text()
     assert "bindaddr = 127.0.0.1" in manager and "write = reporting" in manager

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.asterisk.render import sip_ha1
 from callcenter.db.engine import Database
 from callcenter.errors import UserError
 from callcenter.users import services as users
@@ -22,9 +23,9 @@ def test_demo_seed_creates_admin_agents_and_supervisor_once(db: Database) -> Non
         listed = users.list_users(session)
         assert [u.extension for u in listed] == ["2001", "2002", "2003", "2004", "2005", "2006", None]
         admin = users.find_user(session, "admin")
-        assert users.verify_password(admin.password_hash, created["admin"])
+        assert created[0].panel_password and users.verify_password(admin.password_hash, created[0].panel_password)
         assert "supervisor" in users.find_user(session, "2005").role_list
-        assert len({u.sip_secret for u in listed if u.extension}) == 6
+        assert len({u.sip_ha1 for u in listed if u.extension}) == 6
         assert users.seed_demo(session) is None
 
 
@@ -50,7 +51,8 @@ def test_passwords_change_and_the_last_admin_stays(db: Database) -> None:
     with db.session() as session:
         users.seed_demo(session)
         changed = users.set_passwords(session, "2001", generate=True)
-        assert changed.sip_password and users.find_user(session, "2001").sip_secret == changed.sip_password
+        assert changed.sip_password
+        assert users.find_user(session, "2001").sip_ha1 == sip_ha1("2001", changed.sip_password)
         with pytest.raises(UserError, match="no extension"):
             users.set_passwords(session, "admin", sip_password="abcdefgh1")
         users.remove_user(session, "2004")
