@@ -95,7 +95,7 @@ async def agent(fresh_system: System, phone: PhoneFactory) -> AsyncIterator[Agen
         await phone(extension, mode, **kwargs)
         client = PanelClient(fresh_system.web_url)
         clients.append(client)
-        await client.login(extension, fresh_system.password(extension))
+        await client.login(extension, fresh_system.panel_password(extension))
         if login:
             await client.act("login")
         return client

@@ -218,6 +218,7 @@ async def test_users_added_from_the_cli_reach_the_running_asterisk(fresh_system:
                              "--sip-password", "newagent-secret", "--password", "panel-secret-1")
     assert added.returncode == 0, added.stderr
     assert "reloads its phones" in added.stdout
+    fresh_system.sip_passwords["2010"] = "newagent-secret"
     deadline = time.monotonic() + 10
     while "2010" not in fresh_system.asterisk("pjsip show endpoint 2010") or \
             "Unable to find" in fresh_system.asterisk("pjsip show endpoint 2010"):

@@ -117,7 +117,7 @@ async def test_panel_rings_the_supervisor_switches_and_stops(fresh_system: Syste
     await agent("2003")
     await phone("2005", "answer")
     sam = PanelClient(fresh_system.web_url)
-    await sam.login("2005", fresh_system.password("2005"), page="/wallboard")
+    await sam.login("2005", fresh_system.panel_password("2005"), page="/wallboard")
     since = now()
     call = sipp.caller(fresh_system.sip_port, "1205", caller="0305550177", hangup_after_ms=9000)
     await call.start()

@@ -47,7 +47,7 @@ async def test_silent_whisper_three_way_and_back_to_silent_by_ear(fresh_system: 
              for freq in TONES}
     await agent("2002", audio_pcap=pcaps[AGENT])
     sam = PanelClient(fresh_system.web_url)
-    await sam.login("2005", fresh_system.password("2005"), page="/wallboard")
+    await sam.login("2005", fresh_system.panel_password("2005"), page="/wallboard")
     with RtpCapture() as capture:
         caller = sipp.caller(fresh_system.sip_port, "1200", caller="0301110000", audio_pcap=pcaps[CALLER],
                              hangup_after_ms=13000)

@@ -26,10 +26,10 @@ async def test_agent_takes_a_call_in_the_browser_and_the_wallboard_follows(
         session.execute(delete(Customer).where(Customer.phone == "0319999"))
         session.add(Customer(name="Ada Lovelace", phone="0319999", note="Prefers mornings",
                              created_at=datetime.now(UTC)))
-    admin_password = (fresh_system.settings.var_dir / "initial-admin-password").read_text().strip()
+    admin_password = fresh_system.panel_password("admin")
     async with browser.async_chromium() as chromium:
         agent_page = await (await chromium.new_context()).new_page()
-        await browser.async_log_in(agent_page, fresh_system.web_url, "2001", fresh_system.password("2001"))
+        await browser.async_log_in(agent_page, fresh_system.web_url, "2001", fresh_system.panel_password("2001"))
         assert agent_page.url.endswith("/agent")
         board_page = await (await chromium.new_context(viewport={"width": 1920, "height": 1080})).new_page()
         await browser.async_log_in(board_page, fresh_system.web_url, "admin", admin_password)

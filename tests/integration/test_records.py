@@ -76,7 +76,7 @@ def ftps(system: System, login: str, password: str) -> ftplib.FTP_TLS:
 
 
 def admin_password(system: System) -> str:
-    return (system.settings.var_dir / "initial-admin-password").read_text().strip()
+    return system.panel_password("admin")
 
 
 def download(client: ftplib.FTP_TLS, path: str) -> bytes:

@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -313,6 +313,8 @@ class System:
     db: Database
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
+    # SIP passwords of users a test added itself, by extension (the database has only their digests).
+    sip_passwords: dict[str, str] = field(default_factory=dict)
 
     @property
     def sip_port(self) -> int:
@@ -391,7 +393,7 @@ class System:
 
     def password(self, extension: str) -> str:
         """The SIP password of a demo user, from the first-start file (only its digest is in the database)."""
-        secret = self._first_start(extension).sip_password
+        secret = self.sip_passwords.get(extension) or self._first_start(extension).sip_password
         assert secret, f"{extension} has no SIP password"
         return secret
 
