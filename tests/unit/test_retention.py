@@ -66,7 +66,7 @@ class Records:
         self.files = files
         self.n = 0
         with db.session() as session:
-            user = User(login="a", extension="2001", name="A", sip_secret="s", created_at=NOW)
+            user = User(login="a", extension="2001", name="A", sip_ha1="0" * 32, created_at=NOW)
             session.add(user)
             session.flush()
             self.user_id = user.id
