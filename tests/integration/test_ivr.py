@@ -11,11 +11,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from callcenter.db.models import IvrStep, IvrVisit
+from callcenter.ivr.flows import load_flow
 from tests.integration.conftest import AgentFactory, PhoneFactory
 from tests.support import sipp
-from tests.support.system import System
+from tests.support.system import System, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -159,10 +161,14 @@ async def test_deep_flow_invalid_key_and_silence_retry_then_default(fresh_system
 
 async def test_caller_hanging_up_in_the_ivr_is_recorded_and_reported(fresh_system: System) -> None:
     since = now()
+    before = fresh_system.cdr_count()
     result = await call(fresh_system, "1101", [(1500, "1")], hangup_after_ms=3000)
     assert result.ok, result.output
     visit, _steps = only_visit(fresh_system, since)
     assert (visit.outcome, visit.last_flow, visit.last_node) == ("caller_hangup", "deep", "level2")
+    # Asterisk logs no cause for a BYE during a prompt; the caller's own hang-up is Normal Clearing.
+    [cdr] = fresh_system.wait_cdrs(before)
+    assert (cdr.dst, cdr.disposition, cdr.t_cause) == ("1101", "ANSWERED", "Normal Clearing")
     report = fresh_system.cli("ivr", "report", "--flow", "deep")
     assert report.returncode == 0, report.stderr
     level2 = next(line for line in report.stdout.splitlines() if line.split()[1:2] == ["level2"])
@@ -198,67 +204,120 @@ def write_flow(system: System, name: str, text: str) -> Path:
     return path
 
 
-async def test_business_hours_open_and_closed_by_the_clock(fresh_system: System) -> None:
+def flow_version(path: Path) -> str:
+    """The version calls of this file record (callcenter.ivr.flows hashes the text)."""
+    return load_flow(path, lambda _prompt: True, {path.stem}).version
+
+
+async def load_now(system: System, name: str, text: str) -> str:
+    """Writes a flow and has the controller load it at once (`callcenter ivr reload`): a flow's first
+    load logs nothing else to wait for. Returns its version."""
+    mark = system.log_size()
+    path = write_flow(system, name, text)
+    reload = system.cli("ivr", "reload")
+    assert reload.returncode == 0, reload.stderr
+    await system.wait_log("IVR flows reloaded: ", mark)
+    return flow_version(path)
+
+
+async def edit_flow(system: System, name: str, text: str) -> str:
+    """Writes a new version of a loaded flow and waits for the file watcher to say new calls get it.
+    Returns its version."""
+    mark = system.log_size()
+    path = write_flow(system, name, text)
+    version = flow_version(path)
+    await system.wait_log(f"flow {name}: version {version} replaces ", mark)
+    return version
+
+
+def open_visit_in(system: System, since: datetime, node: str) -> str | None:
+    """The version of a visit since ``since`` that has entered ``node`` and not ended yet."""
+    with system.db.session() as session:
+        return session.scalar(select(IvrVisit.version).join(IvrStep, IvrStep.visit_id == IvrVisit.id)
+                              .where(IvrVisit.started_at >= since, IvrVisit.ended_at.is_(None),
+                                     IvrStep.node == node, IvrStep.action == "enter").limit(1))
+
+
+async def test_business_hours_open_and_closed_by_the_clock(fresh_system: System, phone: PhoneFactory) -> None:
+    await phone("2002")
     utc = datetime.now(UTC)
     days = "mon-sun"
     open_text = HOURS_FLOW.format(days=days, start="00:00", end="24:00")
     hour = utc.hour
     closed_start, closed_end = ((hour + 2) % 24, (hour + 3) % 24) if hour < 20 else (1, 2)
     closed_text = HOURS_FLOW.format(days=days, start=f"{closed_start:02d}:00", end=f"{closed_end:02d}:00")
-    for text, outcome in ((closed_text, "hangup"), (open_text, "extension")):
-        write_flow(fresh_system, "hours", text)
-        await asyncio.sleep(2.5)  # the watcher reloads within a second
-        since = now()
-        result = await call(fresh_system, "1102", [], wait_bye_ms=15000)
-        assert result.ok or outcome == "extension", result.output
-        visit, steps = only_visit(fresh_system, since)
-        assert visit.outcome == outcome, path(steps)
-        assert ("check", "hours:closed" if outcome == "hangup" else "hours:open") in path(steps)
+    closed_version = await load_now(fresh_system, "hours", closed_text)
+    since, before = now(), fresh_system.cdr_count()
+    closed = await call(fresh_system, "1102", [], wait_bye_ms=15000)
+    assert closed.ok, closed.output  # the beep, then Asterisk's BYE
+    visit, steps = only_visit(fresh_system, since)
+    assert (visit.version, visit.outcome, visit.target, visit.last_node) == (
+        closed_version, "hangup", "", "closed_line")
+    assert path(steps) == [("check", "enter"), ("check", "hours:closed"), ("closed_line", "enter")]
+    [cdr] = fresh_system.wait_cdrs(before)
+    assert (cdr.dst, cdr.disposition, cdr.t_cause) == ("1102", "ANSWERED", "Normal Clearing")
+    # Open around the clock now: the watcher hands the edited file to new calls by itself.
+    open_version = await edit_flow(fresh_system, "hours", open_text)
+    since, before = now(), fresh_system.cdr_count()
+    opened = await call(fresh_system, "1102", [], hangup_after_ms=2000)
+    assert opened.ok, opened.output  # 2002's phone took the call; the caller hung up
+    visit, steps = only_visit(fresh_system, since)
+    assert (visit.version, visit.outcome, visit.target, visit.last_node) == (
+        open_version, "extension", "2002", "open_line")
+    assert path(steps) == [("check", "enter"), ("check", "hours:open"), ("open_line", "enter")]
+    [cdr] = fresh_system.wait_cdrs(before)
+    assert (cdr.dst, cdr.disposition, cdr.t_cause) == ("1102", "ANSWERED", "Normal Clearing")
+    assert "BRIDGE_ENTER" in fresh_system.call_events(cdr.linkedid)
 
 
-async def test_broken_edit_is_reported_and_the_running_version_keeps_answering(fresh_system: System) -> None:
+async def test_broken_edit_is_reported_and_the_running_version_keeps_answering(fresh_system: System,
+                                                                             phone: PhoneFactory) -> None:
+    await phone("2002")
     good = HOURS_FLOW.format(days="mon-sun", start="00:00", end="24:00")
-    write_flow(fresh_system, "hours", good)
-    await asyncio.sleep(2.5)
+    good_version = await load_now(fresh_system, "hours", good)
     broken = good.replace("type: hangup", "type: hangupp")
+    mark = fresh_system.log_size()
     path_ = write_flow(fresh_system, "hours", broken)
-    deadline = time.monotonic() + 10
     expected = f"{path_}:15: node 'closed_line': unknown type 'hangupp'"
-    while expected not in fresh_system.log_tail(200):
-        assert time.monotonic() < deadline, fresh_system.log_tail()
-        await asyncio.sleep(0.2)
-    assert "the previous version keeps running" in fresh_system.log_tail(200)
+    await fresh_system.wait_log(expected, mark)
+    [reported] = [line for line in fresh_system.log_since(mark).splitlines() if expected in line]
+    assert reported.endswith(" (the previous version keeps running)"), reported
     check = fresh_system.cli("ivr", "check", str(path_))
     assert check.returncode == 1 and expected in check.stdout
     since = now()
-    result = await call(fresh_system, "1102", [], wait_bye_ms=8000)
+    result = await call(fresh_system, "1102", [], hangup_after_ms=2000)
+    assert result.ok, result.output
     visit, _ = only_visit(fresh_system, since)
-    assert visit.outcome == "extension"  # the good version still routes callers
-    assert result.returncode in (0, 1)
+    # The good version still routes callers.
+    assert (visit.version, visit.outcome, visit.target, visit.last_node) == (
+        good_version, "extension", "2002", "open_line")
     write_flow(fresh_system, "hours", good)
 
 
 async def test_hot_reload_new_calls_get_the_new_version_calls_in_progress_keep_theirs(
-        fresh_system: System) -> None:
+        fresh_system: System, phone: PhoneFactory) -> None:
+    await phone("2002")
+    await phone("2004")
     first = HOURS_FLOW.format(days="mon-sun", start="00:00", end="24:00").replace(
         "  check:\n", "  wait:\n    type: menu\n    prompts: beep\n    choices:\n      \"1\": check\n"
         "    timeout: 3\n    default: check\n  check:\n").replace("start: check", "start: wait")
-    write_flow(fresh_system, "hours", first)
-    await asyncio.sleep(2.5)
+    first_version = await load_now(fresh_system, "hours", first)
     since = now()
     # This caller enters version 1, then the file changes while it sits in the menu.
-    in_progress = sipp.caller(fresh_system.sip_port, "1102", keys=[(2500, "1")], wait_bye_ms=15000)
+    in_progress = sipp.caller(fresh_system.sip_port, "1102", keys=[(2500, "1")], hangup_after_ms=1500)
     await in_progress.start()
-    await asyncio.sleep(1.0)
+    in_menu = await wait_for(lambda: open_visit_in(fresh_system, since, "wait"), 10, "caller in the menu",
+                             fresh_system.log_tail)
+    assert in_menu == first_version
     second = first.replace('extension: "2002"', 'extension: "2004"')
-    write_flow(fresh_system, "hours", second)
-    await asyncio.sleep(2.5)
-    await in_progress.wait(30)
-    result = await call(fresh_system, "1102", [(300, "1")], wait_bye_ms=15000)
-    assert result.returncode in (0, 1)
+    second_version = await edit_flow(fresh_system, "hours", second)
+    assert open_visit_in(fresh_system, since, "wait") == first_version  # still in the menu meanwhile
+    first_result = await in_progress.wait(30)
+    assert first_result.ok, first_result.output
+    result = await call(fresh_system, "1102", [(300, "1")], hangup_after_ms=1500)
+    assert result.ok, result.output
     (old, _), (new, _) = fresh_system.visits_since(since, 2)
-    assert old.version != new.version
-    assert (old.outcome, old.target) == ("extension", "2002")
-    assert (new.outcome, new.target) == ("extension", "2004")
+    assert (old.version, old.outcome, old.target, old.last_node) == (first_version, "extension", "2002", "open_line")
+    assert (new.version, new.outcome, new.target, new.last_node) == (second_version, "extension", "2004", "open_line")
     reload = fresh_system.cli("ivr", "reload")
     assert reload.returncode == 0 and "reloads its flows" in reload.stdout
