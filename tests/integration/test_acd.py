@@ -22,7 +22,7 @@ from sqlalchemy import select
 from callcenter.db.models import AcdAttempt, AcdCall, AcdDestination, AgentWorkLog, Callback, User
 from tests.integration.conftest import AgentFactory
 from tests.support import sipp
-from tests.support.system import RING_TIMEOUT, WRAPUP, System
+from tests.support.system import RING_TIMEOUT, WRAPUP, System, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -78,9 +78,25 @@ async def logged_in_in_order(agent: AgentFactory, *extensions: str, **kwargs: An
     """Agents who log in one after the other: the first has been idle longest."""
     clients = []
     for extension in extensions:
-        clients.append(await agent(extension, **kwargs))
-        await asyncio.sleep(0.3)
+        client = await agent(extension, **kwargs)
+        # Ready (idle from now on) before the next one logs in.
+        await client.wait_view(lambda v: v["agent"]["state"] == "ready", 10, f"{extension} ready")
+        clients.append(client)
     return clients
+
+
+def queued(system: System, since: datetime, number: str) -> AcdCall | None:
+    """The queue record of ``number``'s call since ``since``, once the caller is in the queue."""
+    with system.db.session() as session:
+        return session.scalar(select(AcdCall).where(AcdCall.entered_at >= since, AcdCall.number == number))
+
+
+def offered_to(system: System, since: datetime, number: str, extension: str) -> AcdAttempt | None:
+    """The offer of ``number``'s call to ``extension`` since ``since``."""
+    with system.db.session() as session:
+        return session.scalar(select(AcdAttempt).join(AcdCall, AcdCall.id == AcdAttempt.call_id)
+                              .where(AcdCall.entered_at >= since, AcdCall.number == number,
+                                     AcdAttempt.extension == extension))
 
 
 # -- strategies ---------------------------------------------------------------------------------------------
@@ -134,12 +150,13 @@ async def test_skills_and_priority(fresh_system: System, agent: AgentFactory) ->
     since = now()
     normal = caller(fresh_system, "1202", "0305555", hangup_after_ms=9000)
     await normal.start()
-    await asyncio.sleep(1.5)
+    await wait_for(lambda: queued(fresh_system, since, "0305555"), 10, "the normal caller in the queue")
     vip = caller(fresh_system, "1103", "0306666", hangup_after_ms=7000)
     await vip.start()
-    await asyncio.sleep(1.5)
+    await wait_for(lambda: queued(fresh_system, since, "0306666"), 10, "the VIP in the queue")
     await bob.act("ready")
-    await asyncio.sleep(0.5)
+    # Carol goes ready only once the VIP has been offered to Bob, so the normal caller is hers.
+    await wait_for(lambda: offered_to(fresh_system, since, "0306666", "2002"), 10, "the VIP offered to Bob")
     await carol.act("ready")
     assert (await normal.wait(30)).ok and (await vip.wait(30)).ok
     by_number = {r.call.number: r for r in records(fresh_system, since, 2)}

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from callcenter.db.models import AcdCall, Cdr, Recording, RecordingPause, User
+from callcenter.db.models import AcdCall, Cdr, OrgUnit, Recording, RecordingPause, User
 from tests.integration.conftest import AgentFactory, PhoneFactory
 from tests.support import sipp
 from tests.support.system import System
@@ -93,7 +93,12 @@ async def test_recorded_call_is_an_mp3_with_a_gap_where_it_was_paused(fresh_syst
         assert added.returncode == 0, added.stderr
         saved = fresh_system.cli("units", "save", unit, "--members", member, "--admins", login)
         assert saved.returncode == 0, saved.stderr
-    await asyncio.sleep(1.0)  # the controller reloads its users (SIGHUP from the CLI)
+    # A recording takes the agent's unit from the database as it starts (no controller cache to
+    # reload): the membership the CLI committed is all it needs.
+    with fresh_system.db.session() as session:
+        carol_unit = session.scalar(select(OrgUnit.id).join(User, User.org_unit_id == OrgUnit.id)
+                                    .where(User.extension == "2003", OrgUnit.name == "Team Carol"))
+    assert carol_unit is not None
     client = await agent("2003")
     since = now()
     call = sipp.caller(fresh_system.sip_port, "1205", caller="0305550101", caller_name="Rec Caller",
@@ -117,6 +122,7 @@ async def test_recorded_call_is_an_mp3_with_a_gap_where_it_was_paused(fresh_syst
     hung_up = time.monotonic()
     assert result.ok, result.output
     row = wait_recording(fresh_system, since)
+    assert row.unit_id == carol_unit
     mp3 = fresh_system.settings.files_dir / row.path
     # Downloaded over FTPS by the top admin within 5 s of the hang-up.
     top = await asyncio.to_thread(ftps, fresh_system, "admin", admin_password(fresh_system))
@@ -256,8 +262,8 @@ async def test_queue_call_csvs_for_answered_after_two_agents_voicemail_overflow_
     abandoned, voicemail = await asyncio.gather(
         sipp.caller(fresh_system.sip_port, "1200", caller="0401000001", hangup_after_ms=1500).run(30),
         sipp.caller(fresh_system.sip_port, "1206", caller="0401000002", hangup_after_ms=4000).run(30))
-    await agent("2001", "ring")  # logs in first: idle longest, offered first, never answers
-    await asyncio.sleep(0.3)
+    alice = await agent("2001", "ring")  # logs in first: idle longest, offered first, never answers
+    await alice.wait_view(lambda v: v["agent"]["state"] == "ready", 10, "2001 ready before 2002 logs in")
     await agent("2002")
     answered = await sipp.caller(fresh_system.sip_port, "1200", caller="0401000003", hangup_after_ms=9000).run(40)
     assert abandoned.ok and voicemail.ok and answered.ok, (abandoned.output, voicemail.output, answered.output)
