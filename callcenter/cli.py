@@ -239,8 +239,7 @@ def cmd_units(settings: Settings, args: argparse.Namespace) -> int:
         elif args.action == "remove":
             units.remove_unit(session, args.name, managers_to=args.managers_to, drop_managers=args.drop_managers)
             print(f"removed unit {args.name}")
-    if args.action != "list":
-        _notify_controller(settings)  # new recordings go to the right unit's folder at once
+    # Nothing to tell a running controller: it reads units from the database whenever it needs one.
     return 0
 
 

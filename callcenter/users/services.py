@@ -143,6 +143,7 @@ def set_passwords(session: Session, key: str, *, sip_password: str | None = None
         user.sip_ha1 = sip_ha1(user.extension, sip_password)
     if panel_password:
         user.password_hash = hash_password(panel_password)
+        user.session_epoch += 1  # a reset password ends every panel session of the user
     if not sip_password and not panel_password:
         raise UserError("give --sip-password, --password or --generate")
     return NewUser(user, sip_password, panel_password)

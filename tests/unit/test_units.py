@@ -129,8 +129,10 @@ def test_the_last_top_admin_can_be_neither_removed_nor_demoted_nor_disabled_nor_
 
 def test_role_changes_and_disabling_end_sessions_and_disabled_users_cannot_log_in(db: Database) -> None:
     with db.session() as session:
+        before = users.find_user(session, "2101").session_epoch
         changed = users.set_passwords(session, "2101", panel_password="right-password-1")
         epoch = changed.user.session_epoch
+        assert epoch == before + 1  # a password reset ends the sessions too
     with db.session() as session:
         assert users.check_login(session, "2101", "right-password-1") is not None
         assert users.check_login(session, "2101", "wrong") is None
