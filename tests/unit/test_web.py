@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -81,8 +82,10 @@ class FakeBackend:
     async def account(self, typed: str) -> str:
         return typed.casefold()
 
+    ALL = WallboardFilter("all", lambda view: view)
+
     async def wallboard_filter(self, user_id: int) -> WallboardFilter:
-        return WallboardFilter("all", lambda view: view)
+        return self.ALL
 
     def _new_epoch(self, user_id: int) -> int:
         user = self.users[user_id]
@@ -704,6 +707,24 @@ async def test_wallboard_is_computed_once_per_version_for_all_viewers(client: Cl
     assert backend.wallboard_calls == calls, "the JSON API shares the same text"
     for viewer in viewers:
         viewer.close()
+
+
+async def test_each_viewer_gets_the_wallboard_through_their_scope(client: Client, backend: FakeBackend) -> None:
+    """Before: one wallboard text for every supervisor, whatever their units."""
+    scoped = {3: WallboardFilter(("units", (7,)), lambda view: {**view, "agents": [], "notice": "scoped"})}
+    backend.wallboard_filter = lambda user_id: asyncio.sleep(0, scoped.get(user_id, FakeBackend.ALL))  # type: ignore
+    await login(client, "boss", "boss-pw")
+    boss_stream = await client.get("/api/wallboard/events")
+    boss_view = json.loads((await read_event(boss_stream))[1])
+    assert boss_view["agents"] == [] and boss_view["notice"] == "scoped"
+    assert json.loads(await (await client.get("/api/wallboard")).text()) == boss_view
+    client.session.cookie_jar.clear()
+    await login(client, "admin", "admin-pw")
+    everything = json.loads(await (await client.get("/api/wallboard")).text())
+    assert everything["agents"] and "notice" not in everything
+    backend.set_state(1, "ready")
+    assert json.loads((await read_event(boss_stream))[1])["agents"] == []
+    boss_stream.close()
 
 
 async def test_wallboard_viewers_get_pings_and_leave(client: Client, backend: FakeBackend) -> None:
