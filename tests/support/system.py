@@ -450,9 +450,20 @@ class System:
         while time.monotonic() < deadline:
             out = self.asterisk("core show channels count")
             if "0 active channels" in out:
-                return
+                break
             time.sleep(0.2)
-        raise AssertionError(f"channels left in Asterisk: {out}")
+        else:
+            raise AssertionError(f"channels left in Asterisk: {out}")
+        # And the ledger has written the CDRs of those calls, so a test that counts new CDRs from now on
+        # does not get the previous test's last one.
+        open_calls: list[str] = []
+        while time.monotonic() < deadline:
+            with self.db.session() as session:
+                open_calls = list(session.scalars(select(Call.linkedid).where(Call.state == "active")))
+            if not open_calls:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"calls the ledger has not closed: {open_calls}; log:\n{self.log_tail()}")
 
 
 def free_ports() -> dict[str, int]:
