@@ -52,6 +52,7 @@ from callcenter.config import load_settings
 from callcenter.db.engine import Database
 from callcenter.db.models import AcdAttempt, AcdCall, AgentWorkLog
 from callcenter.users import services as users
+from callcenter.users import units
 from tests.support import sipp
 from tests.support.panel import PanelClient
 from tests.support.system import System, config_text, free_ports, stop_system
@@ -107,6 +108,8 @@ def prepare(var_dir: Path, agents: int, queues: int, wrapup: int) -> System:
     with db.session() as session:
         users.add_user(session, name="Bench Supervisor", login=SUPERVISOR[0], roles=("supervisor",),
                        panel_password=SUPERVISOR[1])
+        # The bench's queues have no unit: the viewers see them by the grant of every unit.
+        units.grant_all_units(session, SUPERVISOR[0], True)
         for extension in extensions:
             users.add_user(session, name=f"Agent {extension}", extension=extension, roles=("agent",),
                            sip_password=password(extension), panel_password=password(extension))

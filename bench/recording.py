@@ -65,6 +65,7 @@ from callcenter.config import load_settings
 from callcenter.db.engine import Database
 from callcenter.db.models import Recording
 from callcenter.users import services as users
+from callcenter.users import units
 from tests.support import sipp
 from tests.support.system import System, config_text, free_ports, stop_system
 
@@ -158,6 +159,7 @@ def prepare(var_dir: Path, args: argparse.Namespace) -> tuple[System, str]:
     with db.session() as session:
         users.add_user(session, name="Administrator", login=ADMIN, roles=("admin", "supervisor"),
                        panel_password=admin_password)
+        units.grant_all_units(session, ADMIN, True)  # FTPS shows every folder only with that grant
         for extension in extensions:
             users.add_user(session, name=f"Agent {extension}", extension=extension, roles=("agent",),
                            sip_password=password(extension), panel_password=password(extension))
