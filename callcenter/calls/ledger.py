@@ -29,6 +29,7 @@ from callcenter.db.engine import Database
 from callcenter.db.models import AcdCall, Call, CallEvent, CallLeg, Cdr, CdrUser, DialerAttempt, IngestCursor, User
 
 log = logging.getLogger(__name__)
+SNOOP_PREFIX = "Snoop/"
 
 CURSOR = "cel"
 LOST_CAUSE = "Asterisk stopped"
@@ -144,6 +145,13 @@ class LedgerBatch:
         return leg
 
     def apply(self, record: CelRecord) -> None:
+        if record.channel.startswith(SNOOP_PREFIX):
+            # A snoop is no party of a call, but it can be the last channel holding a call's linkedid (a
+            # supervisor's, taken on when they shared a bridge): its LINKEDID_END ends that call.
+            known = self.calls.get(record.linkedid)
+            if record.event == "LINKEDID_END" and known is not None:
+                self.finish(known, record.time)
+            return
         call = self._call(record.linkedid, record.time)
         # LINKEDID_END names the linkedid that ended, which its channel may have left already.
         leg = self._leg(record, call, move=record.event != "LINKEDID_END")
@@ -333,5 +341,6 @@ class CelIngestor:
                 log.error("%s at byte %d: bad CEL record skipped (%s): %.200s", self.path, offset, exc, line)
                 continue
             # A snoop channel (monitoring, a test's recorder) listens to a call; it is no party of one.
-            if not record.channel.startswith("Snoop/"):
+            # Only its LINKEDID_END counts (``LedgerBatch.apply``).
+            if not record.channel.startswith(SNOOP_PREFIX) or record.event == "LINKEDID_END":
                 yield record

@@ -157,6 +157,27 @@ def test_snoop_channels_are_no_calls(db: Database, tmp_path: Path) -> None:
     log = tmp_path / "cel.jsonl"
     log.write_text("".join(rec(e, 100 + n, "mon-1", "Snoop/PJSIP/2002-00000001-00000002")
                            for n, e in enumerate(("CHAN_START", "HANGUP", "CHAN_END", "LINKEDID_END"))))
-    assert CelIngestor(log, db, {}).poll() == 0
+    assert CelIngestor(log, db, {}).poll() == 1  # its LINKEDID_END is read, and ends no call
     with db.session() as session:
         assert session.scalars(select(Call)).all() == [] and session.scalars(select(Cdr)).all() == []
+
+
+def test_a_snoop_that_took_a_calls_linkedid_ends_that_call(db: Database, tmp_path: Path) -> None:
+    """Seen with panel monitoring: the supervisor's channel shared a bridge with the snoop, the snoop took
+    its linkedid and was the last to go, and the supervisor's call stayed open without a CDR."""
+    def rec(event: str, t: float, uid: str, channel: str, linked: str = "mon-sup-1") -> str:
+        return json.dumps({"eventtype": event, "eventtime": f"{t:.6f}", "uniqueid": uid, "linkedid": linked,
+                           "channame": channel, "num": "2005", "exten": "s", "context": "default"}) + "\n"
+    supervisor, snoop = "PJSIP/2005-0000000a", "Snoop/PJSIP/2002-00000001-00000002"
+    log = tmp_path / "cel.jsonl"
+    log.write_text(rec("CHAN_START", 100, "mon-sup-1", supervisor) + rec("ANSWER", 100.2, "mon-sup-1", supervisor)
+                   + rec("CHAN_START", 100.3, "mon-1", snoop, "mon-1") + rec("BRIDGE_ENTER", 100.4, "mon-1", snoop)
+                   + rec("HANGUP", 101, "mon-sup-1", supervisor) + rec("CHAN_END", 101, "mon-sup-1", supervisor)
+                   + rec("HANGUP", 101.1, "mon-1", snoop) + rec("CHAN_END", 101.1, "mon-1", snoop)
+                   + rec("LINKEDID_END", 101.1, "mon-1", snoop))
+    CelIngestor(log, db, {}).poll()
+    with db.session() as session:
+        [call] = session.scalars(select(Call)).all()
+        assert (call.linkedid, call.state) == ("mon-sup-1", "ended")
+        [cdr] = session.scalars(select(Cdr)).all()
+        assert cdr.linkedid == "mon-sup-1"
