@@ -150,3 +150,30 @@ def test_wallboard_fits_a_wall_screen_and_follows_the_backend(
         expect(page.locator("#message")).to_be_hidden()
         assert server.call(lambda: backend.actions[-1]) == (3, "approve_pause", {"agent_id": "1"})
     assert page_errors == []
+
+
+def test_a_supervisor_of_no_unit_is_told_why_the_wallboard_is_empty(
+        served: tuple[ServedApp, FakeBackend], page_errors: list[str]) -> None:
+    from playwright.sync_api import expect
+
+    from callcenter.acd.scope import WallboardFilter
+
+    server, backend = served
+    notice = "You manage no organisational unit <b>and</b> have no grant"
+
+    def nothing(view: dict[str, Any]) -> dict[str, Any]:
+        return {**view, "queues": [], "agents": [], "approvals": [], "live_calls": [], "campaigns": [],
+                "notice": notice}
+
+    async def scoped(user_id: int) -> WallboardFilter:
+        return WallboardFilter(("units", ()), nothing)
+
+    server.call(setattr, backend, "wallboard_filter", scoped)
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        watch(page, page_errors)
+        log_in(page, server.url, "boss", "boss-pw")
+        expect(page.locator("#message")).to_have_text(notice)  # as text: the markup is not interpreted
+        expect(page.locator("#queues .queue-tile")).to_have_count(0)
+        expect(page.locator("#agents tbody tr")).to_have_count(0)
+    assert page_errors == []
