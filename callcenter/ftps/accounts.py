@@ -8,7 +8,7 @@ from pathlib import Path
 from callcenter.db.engine import Database
 from callcenter.ftps.server import FtpAccount
 from callcenter.users.services import account_key, check_login
-from callcenter.users.units import admin_scope
+from callcenter.users.units import NO_SCOPE, admin_scope
 
 
 class AdminAccounts:
@@ -30,4 +30,4 @@ class AdminAccounts:
             scope = admin_scope(session, user)
         if scope is None:
             return None
-        return FtpAccount(scope.login, scope.file_roots(self.files_dir))
+        return FtpAccount(scope.login, scope.file_roots(self.files_dir), NO_SCOPE if scope.empty else "")

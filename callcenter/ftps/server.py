@@ -58,6 +58,8 @@ class FtpAccount:
     # top admin, {"CDRs": files/units/3/CDRs, ...} for a one-unit admin, {"Sales": files/units/3,
     # "Support": files/units/9} for an admin of two units. A missing directory is shown empty.
     roots: Mapping[str, Path]
+    # Said in the login reply: why an admin with nothing in scope sees no folder (users/units.py NO_SCOPE).
+    notice: str = ""
 
     def __post_init__(self) -> None:
         for name in self.roots:
@@ -87,6 +89,9 @@ class _Authorizer(DummyAuthorizer):  # type: ignore[misc]
         super().__init__()
         self._accounts = accounts
         self._throttle = throttle
+        # The login reply's text per user name, from the account just validated (get_msg_login gets no
+        # handler); pyftpdlib asks for it right after validate_authentication, in the same thread.
+        self._notices: dict[str, str] = {}
 
     def validate_authentication(self, username: str, password: str, handler: _Session) -> None:
         ip = handler.remote_ip
@@ -110,7 +115,9 @@ class _Authorizer(DummyAuthorizer):  # type: ignore[misc]
             log.warning("FTPS login failed for %r from %s", username, ip)
             raise AuthenticationFailed("authentication failed")
         self._throttle.succeeded(ip, key)
-        log.info("FTPS login %r from %s", account.login, ip)
+        log.info("FTPS login %r from %s%s", account.login, ip, " (nothing in scope)" if account.notice else "")
+        if account.notice:
+            self._notices[username] = account.notice
         handler.account = account
 
     def get_home_dir(self, username: str) -> str:
@@ -126,7 +133,8 @@ class _Authorizer(DummyAuthorizer):  # type: ignore[misc]
         return READ_ONLY_PERMS
 
     def get_msg_login(self, username: str) -> str:
-        return "Logged in (read-only)."
+        notice = self._notices.pop(username, "")
+        return f"Logged in (read-only). {notice}" if notice else "Logged in (read-only)."
 
     def get_msg_quit(self, username: str) -> str:
         return "Goodbye."

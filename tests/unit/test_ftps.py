@@ -90,8 +90,11 @@ class Accounts:
             "lockme": {name: self.files / name for name in FOLDERS},
             "unitadm": {name: unit1 / name for name in FOLDERS},
             "twounits": {"Sales": unit1, "Support": unit2},
+            "nounit": {},
         }
-        return FtpAccount(login, roots[login]) if login in roots else None
+        if login not in roots:
+            return None
+        return FtpAccount(login, roots[login], "You manage no organisational unit." if login == "nounit" else "")
 
 
 @pytest.fixture(scope="module")
@@ -288,6 +291,19 @@ def test_an_admin_of_two_units_sees_a_folder_per_unit(server: FtpsServer, tree: 
             _download(client, "/CDRs/2024-05-01.csv")
 
 
+def test_an_admin_with_nothing_in_scope_is_told_why_and_sees_no_folder(server: FtpsServer, tree: Tree) -> None:
+    client = ftplib.FTP_TLS(context=_context(tree), timeout=10)
+    client.connect("127.0.0.1", server.port)
+    client.auth()
+    try:
+        reply = client.login("nounit", PASSWORD)
+        assert reply.startswith("230") and "You manage no organisational unit." in reply
+        client.prot_p()
+        assert client.nlst() == []
+    finally:
+        client.close()
+
+
 def test_empty_folders_and_files_transfer_cleanly(server: FtpsServer, tree: Tree) -> None:
     # Nothing to send used to race the data connection's TLS handshake (ftplib: "shutdown while in init").
     with _connect(server, tree, "twounits") as client:
@@ -369,6 +385,8 @@ def test_admin_accounts_cost_one_argon2_check_known_or_not(tmp_path: Path, monke
         verified.clear()
         account = accounts.authenticate("ada", PASSWORD)
         assert account is not None and account.login == "ada" and verified == [PASSWORD]
+        # Ada manages no unit and has no grant of every unit: no folder, and the reason in the reply.
+        assert account.roots == {} and "You manage no organisational unit" in account.notice
         # One name per account for the throttle, whether the login or the extension was typed.
         assert accounts.account_key("2009") == accounts.account_key("ada") == "ada"
         assert accounts.account_key("Nobody-Here") == "nobody-here"
