@@ -9,7 +9,8 @@ call, so memory holds one call at a time whatever the number of rows.
 
 A call belongs to the units stored on its records at call time (``acd_calls.agent_unit_id``,
 ``acd_attempts.unit_id``), not to its agents' units now. The texts that come from outside (numbers,
-queue and target names) are neutralised against spreadsheet formulas (``export.cells``).
+queue and target names) are neutralised against spreadsheet formulas by the writer every row passes
+(``export.cdr.csv_writer``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from sqlalchemy import ColumnElement, Connection, select
 
 from callcenter.db.models import AcdAttempt, AcdCall, AcdDestination, CallLeg, Cdr, User
 from callcenter.export.cdr import YIELD_PER, RowWriter, format_timestamp
-from callcenter.export.cells import safe_cell
 
 QUEUE_HEADER: tuple[str, ...] = (
     "id", "user_id", "location_id", "call_id", "queue_id", "ddi", "cli", "callers", "agents", "start_time",
@@ -145,8 +145,8 @@ def queue_call_rows(call: QueueCallLike, attempts: Sequence[AttemptLike], destin
         *((a.started_at, 0, a.seq, a, None) for a in attempts), *((d.at, 1, d.seq, None, d) for d in forwards)]
     places.sort(key=lambda place: place[:3])
 
-    common = [call.id, "", "", _text(call.cdr_id), safe_cell(_text(call.queue)), safe_cell(_text(call.did)),
-              safe_cell(_text(call.number)), _text(call.callers), _text(call.agents), format_timestamp(call.entered_at),
+    common = [call.id, "", "", _text(call.cdr_id), _text(call.queue), _text(call.did), _text(call.number),
+              _text(call.callers), _text(call.agents), format_timestamp(call.entered_at),
               str(_seconds(call.wait_seconds))]
     # The offer that connected the caller to the answering agent gets the talk time. After a
     # transfer more than one offer was answered: the answering agent's (the last) one.
@@ -159,17 +159,16 @@ def queue_call_rows(call: QueueCallLike, attempts: Sequence[AttemptLike], destin
         if attempt is not None:
             row[1], row[2] = _text(attempt.user_id), _text(attempt.unit_id)
             row += [str(_seconds(attempt.ring_seconds)), str(talk if attempt is answering else 0), "U",
-                    safe_cell(attempt.extension), str(n), "C" if attempt.outcome == "answered" else "H"]
+                    attempt.extension, str(n), "C" if attempt.outcome == "answered" else "H"]
         elif destination is not None:
-            row += ["0", "0", destination.kind, safe_cell(destination.target), str(n), "C"]
+            row += ["0", "0", destination.kind, destination.target, str(n), "C"]
         place_rows.append(row)
 
     if answered:
         agent = users.get(call.agent_id) if call.agent_id is not None else None
-        final = ("U", safe_cell(answering.extension if answering is not None
-                                else (agent.extension if agent else None) or ""))
+        final = ("U", answering.extension if answering is not None else (agent.extension if agent else None) or "")
     elif forwards:
-        final = (forwards[-1].kind, safe_cell(forwards[-1].target))
+        final = (forwards[-1].kind, forwards[-1].target)
     else:
         final = ("", "")
     ring = _seconds(sum((a.ring_seconds for a in attempts if a.ring_seconds is not None), Decimal(0)))
