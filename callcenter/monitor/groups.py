@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from callcenter.config import MonitorGroupSpec
 from callcenter.db.models import MonitorGroup, MonitorGroupMember, User
 from callcenter.errors import UserError
+from callcenter.users.lookup import find_user
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
@@ -53,13 +54,7 @@ def _key(user: User) -> str:
 
 
 def _users(session: Session, keys: Sequence[str], what: str) -> list[User]:
-    found = []
-    for key in keys:
-        user = session.scalar(select(User).where((User.extension == key) | (User.login == key)))
-        if user is None:
-            raise UserError(f"{what}: no user with extension or login {key!r}")
-        found.append(user)
-    return found
+    return [find_user(session, key, what) for key in keys]
 
 
 def save_group(session: Session, name: str, supervisors: Sequence[str], agents: Sequence[str],

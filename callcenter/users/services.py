@@ -17,6 +17,7 @@ from callcenter.asterisk.render import SipUser, sip_ha1
 from callcenter.db.models import OrgUnit, OrgUnitAdmin, User
 from callcenter.errors import UserError
 from callcenter.secrets import new_password
+from callcenter.users.lookup import find_user, user_by_key
 from callcenter.users.units import MANAGER_ROLES, check_keeps_a_top_admin, save_unit
 
 ROLES = ("agent", "supervisor", "admin")
@@ -62,7 +63,7 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 def check_login(session: Session, key: str, password: str) -> User | None:
     """The enabled user whose login or extension is ``key`` when ``password`` is theirs, else None.
     Always one argon2 verification, whether or not the user exists (no user enumeration by timing)."""
-    user = session.scalar(select(User).where((User.extension == key) | (User.login == key))) if key else None
+    user = user_by_key(session, key)
     if user is None or not user.password_hash:
         verify_password(_DUMMY_HASH, password)
         return None
@@ -74,8 +75,8 @@ def check_login(session: Session, key: str, password: str) -> User | None:
 def account_key(session: Session, key: str) -> str:
     """One name per account for the login throttle: a user's login, whether they typed it or their
     extension; what was typed (case-folded) when no user has it."""
-    login = session.scalar(select(User.login).where((User.extension == key) | (User.login == key))) if key else None
-    return (login or key).casefold()
+    user = user_by_key(session, key)
+    return (user.login if user is not None else key).casefold()
 
 
 def _check_roles(roles: Sequence[str]) -> str:
@@ -93,14 +94,6 @@ def _org_unit(session: Session, name: str | None) -> OrgUnit | None:
         unit = OrgUnit(name=name)
         session.add(unit)
     return unit
-
-
-def find_user(session: Session, key: str) -> User:
-    """A user by extension or login name."""
-    user = session.scalar(select(User).where((User.extension == key) | (User.login == key)))
-    if user is None:
-        raise UserError(f"no user with extension or login {key!r}")
-    return user
 
 
 def add_user(session: Session, *, name: str, extension: str | None = None, login: str | None = None,

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.db.models import OrgUnit, OrgUnitAdmin, User
 from callcenter.errors import UserError
+from callcenter.users.lookup import find_user
 
 UNIT_NAME_MAX = 100
 _BAD_NAME = re.compile(r"[/\x00-\x1f\x7f]")
@@ -136,7 +137,7 @@ def check_keeps_a_top_admin(session: Session, losing: User, action: str) -> None
 
 def grant_all_units(session: Session, key: str, granted: bool) -> User:
     """Gives or takes the explicit grant of every unit (top scope) to an admin or supervisor."""
-    user = _users(session, [key])[0]
+    user = find_user(session, key)
     if granted and not is_manager(user):
         raise UserError(f"{user.login} needs the admin or supervisor role before being given every unit")
     if not granted and user.all_units:
@@ -154,13 +155,7 @@ def _unit(session: Session, name: str) -> OrgUnit:
 
 
 def _users(session: Session, keys: Sequence[str]) -> list[User]:
-    found: list[User] = []
-    for key in keys:
-        user = session.scalar(select(User).where((User.extension == key) | (User.login == key)))
-        if user is None:
-            raise UserError(f"no user with extension or login {key!r}")
-        found.append(user)
-    return found
+    return [find_user(session, key) for key in keys]
 
 
 def save_unit(session: Session, name: str, *, members: Sequence[str] | None = None,
