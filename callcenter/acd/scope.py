@@ -80,16 +80,22 @@ class OutOfScope(Exception):
     """A supervisor acted on an agent, a queue or a campaign outside their scope."""
 
 
+AGENT_OUT = "That agent is not in your organisational units."
+QUEUE_OUT = "That queue is not in your organisational units."
+
+
+def _require(scope: Scope | None, unit_id: int | None, refusal: str) -> None:
+    if scope is None or not scope.covers(unit_id):
+        raise OutOfScope(refusal)
+
+
 def check_agent(scope: Scope | None, directory: UnitDirectory, user_id: int) -> None:
-    if scope is None or not scope.covers(directory.user_units.get(user_id)):
-        raise OutOfScope("That agent is not in your organisational units.")
+    _require(scope, directory.user_units.get(user_id), AGENT_OUT)
 
 
 def check_extension(scope: Scope | None, directory: UnitDirectory, extension: str) -> None:
-    if scope is None or not scope.covers(directory.extension_units.get(extension)):
-        raise OutOfScope("That agent is not in your organisational units.")
+    _require(scope, directory.extension_units.get(extension), AGENT_OUT)
 
 
 def check_queue(scope: Scope | None, directory: UnitDirectory, queue: str) -> None:
-    if scope is None or not scope.covers(directory.queue_units.get(queue)):
-        raise OutOfScope("That queue is not in your organisational units.")
+    _require(scope, directory.queue_units.get(queue), QUEUE_OUT)

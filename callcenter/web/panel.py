@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import quote, urlsplit
 
 import jinja2
@@ -146,7 +146,13 @@ async def current_login(request: web.Request) -> Login | None:
     if session is None:
         return None
     user = await state.backend.user(session.user_id)
-    return Login(session, user) if user is not None and user.session_epoch == session.epoch else None
+    return Login(session, user) if _still_current(user, session) else None
+
+
+def _still_current(user: PanelUser | None, session: Session) -> TypeGuard[PanelUser]:
+    """The session's user is still there and enabled (``backend.user``) and has not had their sessions
+    ended since it was issued (their epoch has not moved)."""
+    return user is not None and user.session_epoch == session.epoch
 
 
 def allowed(user: PanelUser, roles: tuple[str, ...]) -> bool:
@@ -403,7 +409,7 @@ async def _still_allowed(state: PanelState, login: Login, roles: tuple[str, ...]
     if state.signer.clock() >= login.session.expires_at:
         return False
     user = await state.backend.user(login.user.id)
-    return user is not None and user.session_epoch == login.session.epoch and allowed(user, roles)
+    return _still_current(user, login.session) and allowed(user, roles)
 
 
 @guard(AGENT, api=True)
