@@ -4,7 +4,8 @@ The dialer service asks a pacer about once a second with a `Snapshot` of the cam
 busy agents and how long they have been in their phase, calls ringing and their ages, people waiting
 for an agent) and places as many calls as it answers. Three pacers:
 
-- `ProgressivePacer`: one call per free agent. Never abandons a call.
+- `ProgressivePacer`: one call per free agent. Abandons only when an agent counted free does not take the
+  call within 2 s (a phone slow to answer).
 - `AdaptivePacer`: VICIdial's ADAPT_* dial methods (AST_VDadapt.pl / AST_VDauto_dial.pl), kept as the
   yardstick: a dial level nudged every 15 s by the ready-agents minus waiting-calls differential,
   braked once the day's drop percentage is over the limit.
@@ -14,6 +15,10 @@ for an agent) and places as many calls as it answers. Three pacers:
   talk and wrap-up so far), computes the expected abandons, and places the largest n whose forecast
   abandon rate stays within what every abandon window (`AbandonLedger`) can still afford. Below
   `min_agents`, and until the estimates rest on the campaign's own outcomes, it is progressive.
+
+Both of ours obey the abandon target whatever happens: while any window of the ledger is over it, they
+dial one call per `OVER_TARGET_AGENTS_PER_CALL` free agents (`abandon_brake`), and their `decision()`
+says so in words for the wallboard.
 
 `Estimates` learns answer rates and the time distributions from the outcomes the service reports;
 `AbandonLedger` counts answers, abandons and machine verdicts over the regulators' rolling windows
@@ -88,6 +93,61 @@ class Pacer(Protocol):
 
 def _progressive(snap: Snapshot) -> int:
     return max(0, snap.ready - len(snap.dialing) - snap.waiting)
+
+
+# While a window is over the target, each call placed has this many free agents behind it: when the agent
+# the ACD offers the person to is slow or away, a second one can still take them within the 2 seconds.
+# A campaign over target is dialling people it cannot serve; fewer calls, each with a spare agent, brings
+# the rate down with every person connected, where a pause would leave a 30-day window over for weeks.
+OVER_TARGET_AGENTS_PER_CALL = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Brake:
+    """Why a pacer dials fewer than one call per free agent: the window furthest over the target."""
+
+    window: str
+    rate: float  # share, as ``AbandonLedger.rates`` counts it
+    target: float  # share
+    agents_per_call: int
+
+    @property
+    def reason(self) -> str:
+        """For the wallboard, e.g. "abandon rate 5.2% over target 3% in window 24h: dialling 1 call per 2
+        free agents"."""
+        return (f"abandon rate {self.rate * 100:.1f}% over target {round(self.target * 100, 2):g}% in window "
+                f"{self.window}: dialling 1 call per {self.agents_per_call} free agents")
+
+    def calls(self, snap: Snapshot) -> int:
+        """One call per ``agents_per_call`` free agents, less the calls ringing or waiting (each holds as many)."""
+        return max(0, snap.ready // self.agents_per_call - len(snap.dialing) - snap.waiting)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A pacer's answer: the calls to place now, and the brake that held them back, if any."""
+
+    calls: int
+    brake: Brake | None = None
+
+    @property
+    def reason(self) -> str:
+        """Why the pacer dials below one call per free agent; "" when it does not."""
+        return self.brake.reason if self.brake is not None else ""
+
+
+def abandon_brake(ledger: AbandonLedger, now: float,
+                  agents_per_call: int = OVER_TARGET_AGENTS_PER_CALL) -> Brake | None:
+    """The brake every mode obeys: the window whose rate is furthest over the ledger's target, or None
+    while every window is at or under it. A window with a single abandon among few answers is over too:
+    the rules count the rate, not its confidence, and the brake only slows the campaign down."""
+    worst: tuple[str, float] | None = None
+    for name, window in ledger.rates(now).items():
+        if window.rate > ledger.target and (worst is None or window.rate > worst[1]):
+            worst = (name, window.rate)
+    if worst is None:
+        return None
+    return Brake(worst[0], worst[1], ledger.target, agents_per_call)
 
 
 # --- estimates ---------------------------------------------------------------------------------------
@@ -454,12 +514,28 @@ class AbandonLedger:
 
 
 class ProgressivePacer:
-    """One call per free agent: ready agents minus the calls already ringing or waiting for them."""
+    """One call per free agent: ready agents minus the calls already ringing or waiting for them; while a
+    window of ``ledger`` is over the target, one call per ``agents_per_call_over_target`` free agents
+    (`abandon_brake`). Without a ledger it cannot brake: give it the campaign's."""
 
     name = "progressive"
 
+    def __init__(self, ledger: AbandonLedger | None = None, *,
+                 agents_per_call_over_target: int = OVER_TARGET_AGENTS_PER_CALL) -> None:
+        if agents_per_call_over_target < 2:
+            raise ValueError("over target, each call needs at least 2 free agents behind it")
+        self.ledger = ledger
+        self.agents_per_call_over_target = agents_per_call_over_target
+
+    def decision(self, snap: Snapshot) -> Decision:
+        if self.ledger is not None:
+            brake = abandon_brake(self.ledger, snap.now, self.agents_per_call_over_target)
+            if brake is not None:
+                return Decision(brake.calls(snap), brake)
+        return Decision(_progressive(snap))
+
     def decide(self, snap: Snapshot) -> int:
-        return _progressive(snap)
+        return self.decision(snap).calls
 
 
 # --- VICIdial's adaptive modes -----------------------------------------------------------------------
@@ -609,14 +685,22 @@ class PredictivePacer:
     1 + ``buffer_z`` x sqrt(abandons expected over the ledger's look-ahead) abandons in hand. One
     decision adds at most twice the calls per second a fully busy team needs to the progressive number,
     and the calls in flight stay under ``max_lines_per_agent`` per logged-in agent.
+
+    A window already over the target means the forecasts were wrong (agents slower to take calls than
+    their states said, say): the pacer stops betting and brakes as the progressive one does
+    (`abandon_brake`), whatever the agents and the estimates, until every window is back within it.
     """
 
     name = "predictive"
 
     def __init__(self, estimates: Estimates, ledger: AbandonLedger, *, min_agents: int = 5,
                  patience: float = ABANDON_SECONDS, buffer_z: float = 3.0, answer_rate_z: float = 1.0,
-                 overspend: float = 1.0, max_lines_per_agent: float = 8.0, refresh_seconds: float = 120.0) -> None:
+                 overspend: float = 1.0, max_lines_per_agent: float = 8.0, refresh_seconds: float = 120.0,
+                 agents_per_call_over_target: int = OVER_TARGET_AGENTS_PER_CALL) -> None:
+        if agents_per_call_over_target < 2:
+            raise ValueError("over target, each call needs at least 2 free agents behind it")
         self.estimates = estimates
+        self.agents_per_call_over_target = agents_per_call_over_target
         self.ledger = ledger
         self.min_agents = min_agents
         self.patience = patience
@@ -648,7 +732,18 @@ class PredictivePacer:
         self.last_answers = 0.0
         self.last_abandons = 0.0
 
+    def decision(self, snap: Snapshot) -> Decision:
+        brake = abandon_brake(self.ledger, snap.now, self.agents_per_call_over_target)
+        if brake is not None:
+            calls = brake.calls(snap)
+            # Recorded as no calls beyond progressive: the forecast after the brake expects none to follow.
+            return Decision(self._placed(snap.now, calls, calls), brake)
+        return Decision(self._forecast(snap))
+
     def decide(self, snap: Snapshot) -> int:
+        return self.decision(snap).calls
+
+    def _forecast(self, snap: Snapshot) -> int:
         dialing, busy = snap.dialing, snap.busy
         logged_in = snap.ready + len(busy)
         progressive = _progressive(snap)

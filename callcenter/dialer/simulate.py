@@ -178,7 +178,7 @@ class RunResult:
 def make_pacer(name: str, estimates: Estimates, ledger: AbandonLedger,
                vicidial: VicidialSettings | None = None, shift_end: float = 17 * 3600.0) -> Pacer:
     if name == "progressive":
-        return ProgressivePacer()
+        return ProgressivePacer(ledger)
     if name == "vicidial":
         v = vicidial or VicidialSettings()
         hhmm = int(shift_end // 3600) * 100 + int(shift_end % 3600 // 60)

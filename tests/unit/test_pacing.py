@@ -1,5 +1,6 @@
 """Outbound pacing: progressive arithmetic, the abandon ledger's rolling windows, the estimates' priors,
-the VICIdial-style adaptive level, and the predictive pacer's decisions from forecasts and budgets."""
+the VICIdial-style adaptive level, the predictive pacer's decisions from forecasts and budgets, and the
+brake every mode obeys over the abandon target."""
 
 from __future__ import annotations
 
@@ -13,13 +14,16 @@ from callcenter.dialer.pacing import (
     US_30_DAYS,
     AbandonLedger,
     AdaptivePacer,
+    Brake,
     BusyAgent,
+    Decision,
     Estimates,
     PredictivePacer,
     Prior,
     ProgressivePacer,
     Snapshot,
     Window,
+    abandon_brake,
     expected_excess,
 )
 
@@ -201,7 +205,7 @@ def test_predictive_places_nothing_more_once_a_window_is_used_up() -> None:
     est, ledger = warm(human=0.15), roomy()
     state = snap(ready=2, leaving=(1.0,) * 10, talking=(30.0,) * 10)
     assert PredictivePacer(est, ledger).decide(state) > 2
-    for i in range(130):
+    for i in range(123):  # 123 of 4123: 2.98%, within the target but less slack than the buffer
         ledger.abandoned(NOW - 60 + i * 0.4)
     pacer = PredictivePacer(est, ledger)
     assert pacer.decide(state) == 2  # the two ready agents get their calls, nothing is risked
@@ -241,3 +245,79 @@ def test_adaptive_level_follows_the_differential_and_brakes_on_drops() -> None:
     assert braked.level == 1.0  # ADAPT_HARD_LIMIT goes back to 1.0
     with pytest.raises(ValueError, match="mode must be one of"):
         AdaptivePacer(ledger, mode="RATIO")
+
+
+# --- the brake over the target -----------------------------------------------------------------------
+
+
+def over_in_24h(fp: float = 0.0) -> AbandonLedger:
+    """1000 people answered two days ago; the last hour 237 connected and 13 abandoned: 5.2% in the
+    24-hour window, 1.04% over 30 days."""
+    ledger = AbandonLedger(0.03, [US_30_DAYS, UK_24_HOURS], fp)
+    for i in range(1000):
+        ledger.human_answered(NOW - 2 * 86400 + i)
+    for i in range(237):
+        ledger.human_answered(NOW - 3600 + i * 10)
+    for i in range(13):
+        ledger.abandoned(NOW - 3000 + i * 60)
+    return ledger
+
+
+def test_progressive_dials_one_call_per_two_free_agents_while_a_window_is_over_target() -> None:
+    """Before: the progressive pacer took no ledger and dialled one call per free agent at any rate."""
+    ledger = over_in_24h()
+    pacer = ProgressivePacer(ledger)
+    decision = pacer.decision(snap(ready=5, dialing=(1.0,)))
+    assert decision.calls == 1  # 5 free agents: 2 calls' worth, one of them ringing already
+    assert decision.reason == "abandon rate 5.2% over target 3% in window 24h: dialling 1 call per 2 free agents"
+    assert decision.brake == Brake("24h", pytest.approx(13 / 250), 0.03, 2)  # type: ignore[arg-type]
+    assert pacer.decide(snap(ready=5, dialing=(1.0,))) == 1  # the simulator's entry point, the same answer
+    assert pacer.decide(snap(ready=1)) == 0  # a lone free agent would have no one behind them
+    assert pacer.decide(snap(ready=8, waiting=1)) == 3  # a person waiting holds two agents too
+    # Without a ledger (or within the target) it is one call per free agent, and says nothing.
+    assert ProgressivePacer().decision(snap(ready=5, dialing=(1.0,))) == Decision(4)
+    for i in range(200):  # people connected bring the 24-hour rate back to 13 / 450
+        ledger.human_answered(NOW - 1000 + i)
+    assert pacer.decision(snap(ready=5, dialing=(1.0,))) == Decision(4)
+    assert pacer.decision(snap(ready=5)).reason == ""
+    # The window moves: an hour past the last abandon of a day still over, the brake holds.
+    assert ProgressivePacer(over_in_24h(), agents_per_call_over_target=3).decide(snap(ready=7, now=NOW + 3600)) == 2
+    with pytest.raises(ValueError, match="at least 2 free agents"):
+        ProgressivePacer(ledger, agents_per_call_over_target=1)
+
+
+def test_the_brake_names_the_window_furthest_over_the_target() -> None:
+    assert abandon_brake(AbandonLedger(0.025, [US_30_DAYS]), NOW) is None  # nobody answered yet: no rate
+    ledger = AbandonLedger(0.025, [US_30_DAYS, UK_24_HOURS], 0.0)
+    for i in range(90):
+        ledger.human_answered(NOW - 10 * 86400 + i)
+    for i in range(10):
+        ledger.abandoned(NOW - 10 * 86400 + 100 + i)  # 10% in the 30 days, nothing in the last 24 hours
+    ledger.human_answered(NOW - 60)
+    brake = abandon_brake(ledger, NOW)
+    assert brake is not None and brake.window == "30d"
+    assert brake.reason == "abandon rate 9.9% over target 2.5% in window 30d: dialling 1 call per 2 free agents"
+    ledger.abandoned(NOW - 30)  # 24 hours: 1 of 2
+    brake = abandon_brake(ledger, NOW, agents_per_call=3)
+    assert brake is not None and (brake.window, brake.rate, brake.agents_per_call) == ("24h", 0.5, 3)
+    # The UK window's estimated AMD false positives count, as in the rates the wallboard shows.
+    uk = AbandonLedger(0.03, [UK_24_HOURS], 0.05)
+    for i in range(1000):
+        uk.human_answered(NOW - 5000 + i)
+        uk.machine_detected(NOW - 5000 + i)
+    assert uk.rates(NOW)["24h"].rate == pytest.approx(50 / 1050)
+    assert abandon_brake(uk, NOW) is not None
+
+
+def test_predictive_brakes_like_progressive_over_the_target() -> None:
+    """Before: over the target the predictive pacer still placed one call per free agent (or more, while
+    its plan to recover over the next 15 minutes left a budget)."""
+    est = warm(human=0.15)
+    state = snap(ready=6, leaving=(1.0,) * 10, talking=(30.0,) * 10)
+    free = PredictivePacer(est, roomy((US_30_DAYS, UK_24_HOURS))).decision(state)
+    assert free.calls > 6 and free.brake is None
+    pacer = PredictivePacer(est, over_in_24h())
+    braked = pacer.decision(state)
+    assert braked.calls == 3 and braked.brake is not None and braked.brake.window == "24h"
+    assert pacer.decide(state) == 3
+    assert PredictivePacer(est, over_in_24h(), min_agents=50).decide(state) == 3  # below min_agents as well
