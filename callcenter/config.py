@@ -198,6 +198,9 @@ class QueueSpec:
 CAMPAIGN_MODES = ("preview", "progressive", "predictive")
 ABANDON_WINDOWS = {"30d": 30 * 86400, "24h": 86400}  # US rule (30 days per campaign), UK rule (24 hours)
 MACHINE_ACTIONS = ("hangup", "message")
+# How a campaign's agents take its calls: a kept line called once at campaign login (acd/sessions.py),
+# or their phone rung for each call.
+AGENT_LINES = ("session", "ring")
 
 
 @dataclass(frozen=True)
@@ -229,6 +232,9 @@ class CampaignSpec:
     dispositions: Mapping[str, Disposition] = field(default_factory=dict)
     # The ACD's callback list (missed and abandoned inbound calls) feeds this campaign.
     callback_list: bool = False
+    agent_line: str = "session"
+    # What an agent in a session hears between calls: "" silence, else a music-on-hold class.
+    session_music: str = ""
 
 
 @dataclass(frozen=True)
@@ -603,7 +609,7 @@ def _parse_campaigns(raw: Any, file: str, where: _Located, queues: Mapping[str, 
         if not isinstance(spec["caller_id"], str) or not _CALLER_ID_RE.match(spec["caller_id"]):
             raise fail("caller_id", f"must be a phone number like \"+48221234567\", got {spec['caller_id']!r}")
         values["caller_id"] = spec["caller_id"]
-        choices = {"mode": CAMPAIGN_MODES, "machine_action": MACHINE_ACTIONS}
+        choices = {"mode": CAMPAIGN_MODES, "machine_action": MACHINE_ACTIONS, "agent_line": AGENT_LINES}
         for key, allowed in choices.items():
             if key in spec:
                 if spec[key] not in allowed:
@@ -612,7 +618,8 @@ def _parse_campaigns(raw: Any, file: str, where: _Located, queues: Mapping[str, 
         for key, pattern, what in (("trunk", r"^[A-Za-z0-9_-]+$", "a PJSIP endpoint name"),
                                    ("region", _REGION_RE.pattern, "a two-letter country code like \"PL\""),
                                    ("machine_message", _NAME_RE.pattern, "a prompt name"),
-                                   ("abandon_message", _NAME_RE.pattern, "a prompt name")):
+                                   ("abandon_message", _NAME_RE.pattern, "a prompt name"),
+                                   ("session_music", r"^[A-Za-z0-9_-]*$", "a music-on-hold class or \"\"")):
             if key in spec:
                 if not isinstance(spec[key], str) or not re.match(pattern, spec[key]):
                     raise fail(key, f"must be {what}, got {spec[key]!r}")

@@ -163,6 +163,10 @@ class AcdCall:
     dial_caller_id: str | None = None
     trunk: str | None = None
     outcome: str = ""
+    # A dialer's person must be talking to an agent by then (else the dialer withdraws the call), and
+    # whether only agents with a kept line may take them (the campaign's session mode).
+    connect_by: datetime | None = None
+    session_only: bool = False
     # What the dialer keeps with the call: the contact, a callback the agent asked for at wrap-up.
     extra: dict[str, Any] = field(default_factory=dict)
     # Set while the customer and the agent are being put in the call's bridge: the call already counts as

@@ -178,6 +178,7 @@ class AcdPanel:
                           "note": last.note, "campaign": last.campaign,
                           "dispositions": self._dispositions(last)} if last is not None else None,
             "preview": self.dialer.preview_for(user_id) if self.dialer is not None else None,
+            "session": self._session_view(user_id),
             "message": self.acd.messages.get(user_id),
             "pause_reasons": [{"code": r.code, "label": r.label, "needs_approval": r.needs_approval}
                               for r in self.acd.pause_reasons.values()],
@@ -191,6 +192,14 @@ class AcdPanel:
                 "ivr": [{"id": name, "label": name} for name in self.ivr_flows()],
             },
         }
+
+    def _session_view(self, user_id: int) -> dict[str, Any] | None:
+        """The agent's kept phone line (a session-mode campaign), while there is one."""
+        session = self.acd.session_of(user_id)
+        if session is None:
+            return None
+        return {"label": session.label, "state": "connected" if session.up else "calling",
+                "since": _iso(session.answered_at or session.started_at), "in_call": session.lent}
 
     def _agent_row(self, agent: Agent) -> dict[str, Any]:
         return {"id": agent.user_id, "name": agent.name, "extension": agent.extension, "state": agent.state.value,

@@ -33,6 +33,7 @@ from callcenter.acd.model import (
     Direction,
 )
 from callcenter.acd.records import AcdRecorder, DayFigures, start_of_day
+from callcenter.acd.sessions import SESSION_ARG, AgentSession, AgentSessions
 from callcenter.config import AcdSettings, PauseReason, QueueSpec
 from callcenter.errors import AriError, AriNotFound
 from callcenter.web.backend import PanelError
@@ -43,7 +44,10 @@ log = logging.getLogger(__name__)
 ACD_ARG = "acd"
 # Hang-up causes of an agent's phone that did not take an offered call (Q.850).
 CAUSE_OUTCOMES = {17: "busy", 21: "rejected", 18: "no_answer", 19: "no_answer", 16: "no_answer"}
-MISS_OUTCOMES = {"no_answer", "busy", "rejected", "failed"}
+# An offer the dialer withdrew at its 2-second deadline was not taken in time: a miss like any other.
+MISS_OUTCOMES = {"no_answer", "busy", "rejected", "failed", "withdrawn"}
+# A dialer's person is offered to one more ringing phone only while this much of their 2 s is left.
+WIDEN_RING_MARGIN = 1.0
 NUMBER_RE = re.compile(r"^\+?[0-9*#]{2,32}$")
 
 
@@ -168,6 +172,9 @@ class AcdService:
         self.messages: dict[int, str] = {}  # a note for an agent's panel (a failed transfer...)
         self._order = itertools.count(1)
         self._goodbyes: dict[str, str] = {}  # playback id -> channel to hang up when it ends
+        self.sessions = AgentSessions(control)
+        # Agents whose session line dropped: logged out as soon as their call and wrap-up are over.
+        self._line_lost: dict[int, str] = {}
 
     # -- set-up -------------------------------------------------------------------------------------
 
@@ -218,6 +225,9 @@ class AcdService:
         """The agent has no call and no wrap-up left: ready, or the pause they asked for meanwhile."""
         if agent.state is AgentState.LOGGED_OUT:
             return
+        if agent.user_id in self._line_lost:
+            self._set_state(agent, AgentState.LOGGED_OUT, "", self._line_lost.pop(agent.user_id))
+            return
         if agent.missed_in_row >= self.settings.missed_limit:
             self._set_state(agent, AgentState.PAUSED, "missed",
                             f"{agent.missed_in_row} offered calls in a row not answered")
@@ -255,6 +265,9 @@ class AcdService:
             raise PanelError("Finish the call first.")
         agent.pending_pause = agent.awaiting_approval = agent.resume_pause = None
         self._set_state(agent, AgentState.LOGGED_OUT, "", f"logout by {by}")
+        session = self.sessions.of(agent)
+        if session is not None:
+            await self.sessions.close(session)
         await self._overflow_unstaffed()
 
     async def ready(self, user_id: int) -> None:
@@ -379,16 +392,21 @@ class AcdService:
         for channel_id, entry in list(self.channels.items()):
             if channel_id not in owned and entry.role != "ring":
                 await self.channel_gone(channel_id)
+        for session in self.sessions.all():
+            if session.up and session.channel_id not in owned:
+                await self.channel_gone(session.channel_id)
 
 
     async def enqueue(self, channel_id: str, queue: str, number: str, name: str = "", did: str = "",
                       priority: int = 0, answered: bool = False, parent: AcdCall | None = None,
-                      campaign: str | None = None, card: CustomerCard | None = None) -> AcdCall | None:
+                      campaign: str | None = None, card: CustomerCard | None = None,
+                      connect_by: datetime | None = None, session_only: bool = False) -> AcdCall | None:
         """A caller (from a DID, the IVR or a transfer) waits in ``queue``; None if there is no such queue.
 
         With a ``campaign`` the customer is one the dialer reached: they wait in silence (a person who
         answered a call hears no music), nothing is counted in the queue's inbound figures, and the dialer
-        decides when they stop waiting (``withdraw``)."""
+        decides when they stop waiting (``withdraw``, at ``connect_by``). ``session_only``: only agents
+        with a kept line (``sessions.py``) are offered the call."""
         runtime = self.queues.get(queue)
         if runtime is None:
             return None
@@ -397,7 +415,7 @@ class AcdService:
         direction = Direction.DIALER if campaign else Direction.INBOUND
         call = AcdCall(channel_id, direction, queue, number, name, did, priority, entered_at=now,
                        state_since=now, parent_id=parent.record_id if parent else None, order=next(self._order),
-                       campaign=campaign, card=card)
+                       campaign=campaign, card=card, connect_by=connect_by, session_only=session_only)
         if parent is not None:
             call.card, call.destination_seq = parent.card, 0
         # The queue when this caller arrived, themself included (queue_call CSV: callers, agents).
@@ -547,6 +565,10 @@ class AcdService:
     def _available(self, agent: Agent) -> bool:
         if not agent.free:
             return False
+        session = self.sessions.of(agent)
+        if session is not None:
+            # The phone is busy with the session leg itself: what counts is that the leg is up and idle.
+            return session.up and not session.lent
         if self.phone_state is None:
             return True
         # An unregistered or busy phone (a direct call) would only ring out or refuse.
@@ -554,15 +576,28 @@ class AcdService:
 
     async def dispatch(self) -> None:
         """Offers waiting calls to free agents: the highest priority, then the longest waiting first,
-        whatever queue they are in (a callback keeps the place its caller had)."""
+        whatever queue they are in (a callback keeps the place its caller had).
+
+        A person the dialer reached is already on the line with a 2-second promise: while their offer
+        rings one agent, another free agent is offered them too (a session agent is connected at once),
+        after every caller nobody is ringing yet has had their turn."""
+        now = self.timers.now()
         waiting = sorted((c for c in self.calls.values()
-                          if c.state in (CallState.WAITING, CallState.CALLBACK_WAITING) and not c.ringing),
-                         key=_rank)
+                          if (c.state in (CallState.WAITING, CallState.CALLBACK_WAITING) and not c.ringing)
+                          or (c.state is CallState.RINGING and c.direction is Direction.DIALER)),
+                         key=lambda c: (bool(c.ringing), _rank(c)))
         offers: list[tuple[AcdCall, list[Agent]]] = []
         for call in waiting:
             free = [a for a in self.agents.values() if self._available(a)]
             if not free:
                 break
+            if call.session_only:
+                free = [a for a in free if self.sessions.up(a)]
+            if call.ringing:
+                left = (call.connect_by - now).total_seconds() if call.connect_by else 0.0
+                free = [a for a in free if left > 0 and (self.sessions.up(a) or left >= WIDEN_RING_MARGIN)]
+                if not free:
+                    continue
             if call.target_agent is not None:
                 chosen = [call.target_agent] if call.target_agent in free else []
             else:
@@ -581,7 +616,10 @@ class AcdService:
         now = self.timers.now()
         ring_timeout = self._ring_timeout(call)
         for agent in agents:
-            attempt = Attempt(call.next_attempt_seq(), agent, f"acd-{uuid.uuid4().hex[:20]}", now)
+            session = self.sessions.of(agent)
+            # A session agent's offer is their kept leg: it is connected at once, nothing rings.
+            channel_id = session.channel_id if session is not None else f"acd-{uuid.uuid4().hex[:20]}"
+            attempt = Attempt(call.next_attempt_seq(), agent, channel_id, now)
             call.ringing[attempt.channel_id] = attempt
             self.channels[attempt.channel_id] = _Channel("ring", call, attempt)
             agent.calls.append(call)
@@ -589,7 +627,8 @@ class AcdService:
                 self.last_offered[call.queue] = int(agent.extension)
             self._set_state(agent, AgentState.RINGING, "", f"offered call {call.record_id}")
             self.recorder.attempt_started(call, attempt)
-            self._set_timer("ring", attempt.channel_id, ring_timeout, self._ring_timer(attempt))
+            if session is None:
+                self._set_timer("ring", attempt.channel_id, ring_timeout, self._ring_timer(attempt))
             trigger = max(agent.idle_since or now, call.state_since or call.entered_at or now)
             metrics.ACD_OFFER_DELAY.observe(max(0.0, (now - trigger).total_seconds()))
         if call.state is CallState.WAITING:
@@ -607,6 +646,9 @@ class AcdService:
         for agent in agents:
             attempt = next((a for a in call.ringing.values() if a.agent is agent), None)
             if attempt is None:
+                continue
+            if self.sessions.leg(attempt.channel_id) is not None:
+                await self._connect(call, attempt)
                 continue
             try:
                 await self.control.originate(attempt.channel_id, f"PJSIP/{agent.extension}", caller_id,
@@ -636,8 +678,7 @@ class AcdService:
         if call in agent.calls:
             agent.calls.remove(call)
         if hang_up:
-            with contextlib.suppress(AriError):
-                await self.control.hangup(attempt.channel_id)
+            await self._let_go_leg(attempt.channel_id)
         if attempt.purpose == "consult":
             await self._consult_failed(call, attempt)
             return
@@ -651,6 +692,8 @@ class AcdService:
         if outcome in MISS_OUTCOMES:
             agent.missed_in_row += 1
             call.tried.add(agent.user_id)
+            # A missed offer is no claim to the next one: the agent goes to the back of longest-idle.
+            agent.idle_since = self.timers.now()
             detail = f"did not take call {call.record_id} ({outcome})"
         else:
             detail = f"offer of call {call.record_id} over ({outcome})"
@@ -678,6 +721,10 @@ class AcdService:
 
     async def channel_entered(self, channel_id: str) -> None:
         """An ACD-originated channel entered the app: somebody answered."""
+        session = self.sessions.leg(channel_id)
+        if session is not None:
+            await self._session_answered(session)
+            return
         entry = self.channels.get(channel_id)
         if entry is None:
             # Not ours any more (the offer was withdrawn a moment ago).
@@ -695,8 +742,13 @@ class AcdService:
             await self._customer_answered(entry.call, channel_id)
 
     async def channel_gone(self, channel_id: str, cause: int = 0) -> None:
+        session = await self.sessions.gone(channel_id)
+        if session is not None:
+            await self._session_dropped(session, cause)
         entry = self.channels.get(channel_id)
         if entry is None:
+            if session is not None:
+                self._out_if_line_lost(session.agent)
             return
         if entry.role == "ring" and entry.attempt is not None:
             await self._attempt_over(entry.attempt, CAUSE_OUTCOMES.get(cause, "no_answer" if cause == 0 else "failed"))
@@ -710,6 +762,8 @@ class AcdService:
             self.channels.pop(channel_id, None)
             self._cancel_timer("dial", entry.call.record_id)
             await self._dial_failed(entry.call, CAUSE_OUTCOMES.get(cause, "failed"))
+        if session is not None:
+            self._out_if_line_lost(session.agent)
 
     async def dtmf(self, channel_id: str, digit: str) -> bool:
         entry = self.channels.get(channel_id)
@@ -721,7 +775,7 @@ class AcdService:
         return True
 
     def owns(self, channel_id: str) -> bool:
-        return channel_id in self.channels
+        return channel_id in self.channels or self.sessions.leg(channel_id) is not None
 
     def live_leg(self, extension: str) -> tuple[str, str] | None:
         """The agent's own channel in the call they are connected to (queue, outbound, callback or
@@ -733,6 +787,91 @@ class AcdService:
         if call.state not in (CallState.CONNECTED, CallState.HELD, CallState.CONSULTING):
             return None
         return call.agent_channel, call.number
+
+    # -- agent sessions (sessions.py) --------------------------------------------------------------------
+
+    def session_of(self, user_id: int) -> AgentSession | None:
+        agent = self.agents.get(user_id)
+        return self.sessions.of(agent) if agent is not None else None
+
+    async def open_session(self, user_id: int, label: str, music: str = "") -> bool:
+        """Calls a free agent's phone to keep it connected for ``label`` (a campaign); False if the agent
+        cannot take it now (not free, a session already, their phone busy)."""
+        agent = self.agents.get(user_id)
+        if agent is None or self.sessions.of(agent) is not None or not self._available(agent):
+            return False
+        session = self.sessions.begin(agent, label, music, self.timers.now())
+        self.recorder.agent_state(agent, agent.state, self.timers.now(), f"session for {label}: calling the phone")
+        self.notify()
+        try:
+            await self.control.originate(session.channel_id, f"PJSIP/{agent.extension}", _caller_id(label, ""),
+                                         self.dial_timeout, [ACD_ARG, SESSION_ARG], originator=None)
+        except AriError as exc:
+            log.warning("agent %s: calling the phone for %s failed: %s", agent.extension, label, exc)
+            self.sessions.forget(session)
+            await self._session_dropped(session, 0)
+            self._out_if_line_lost(agent)
+        return True
+
+    async def close_session(self, user_id: int) -> None:
+        """No campaign needs the agent's kept line any more: it is hung up once they have no call."""
+        agent = self.agents.get(user_id)
+        session = self.sessions.of(agent) if agent is not None else None
+        if session is None or session.lent or (agent is not None and agent.calls):
+            return
+        await self.sessions.close(session)
+        self.recorder.agent_state(session.agent, session.agent.state, self.timers.now(),
+                                  f"session for {session.label} closed")
+        self.notify()
+
+    async def _session_answered(self, session: AgentSession) -> None:
+        agent = session.agent
+        try:
+            await self.sessions.answered(session, self.timers.now())
+        except AriError as exc:
+            log.warning("agent %s: the session could not start: %s", agent.extension, exc)
+            await self.sessions.close(session)
+            await self._session_dropped(session, 0)
+            self._out_if_line_lost(agent)
+            return
+        self.recorder.agent_state(agent, agent.state, self.timers.now(), f"session for {session.label} connected")
+        self.messages.pop(agent.user_id, None)
+        self.notify()
+        await self.dispatch()
+
+    async def _session_dropped(self, session: AgentSession, cause: int) -> None:
+        """The kept line ended without us: the agent leaves (after the call they are on), with a message,
+        and is never left ready with no phone."""
+        agent = session.agent
+        if agent.state is AgentState.LOGGED_OUT:
+            return
+        what = "did not answer the call" if not session.up else "line was hung up"
+        message = (f"Your phone {what} for {session.label} (cause {cause}): you are logged out. "
+                   "Log in again to rejoin.")
+        self.messages[agent.user_id] = message
+        self._line_lost[agent.user_id] = f"session line lost ({session.label}, cause {cause})"
+        log.info("agent %s: the session line for %s ended (cause %s)", agent.extension, session.label, cause)
+
+    def _out_if_line_lost(self, agent: Agent) -> None:
+        if agent.user_id in self._line_lost and not agent.calls and agent.state is not AgentState.WRAP_UP:
+            self._settle(agent, "")
+            self.notify()
+
+    async def _let_go_leg(self, channel_id: str) -> None:
+        """An agent-side channel leaves a call: a session leg goes back to its agent, any other hangs up."""
+        session = self.sessions.leg(channel_id)
+        if session is not None:
+            await self.sessions.take_back(session)
+            return
+        with contextlib.suppress(AriError):
+            await self.control.hangup(channel_id)
+
+    async def _bridge_agent_leg(self, bridge_id: str, channel_id: str) -> None:
+        session = self.sessions.leg(channel_id)
+        if session is not None:
+            await self.sessions.lend(session, bridge_id)
+        else:
+            await self.control.add_to_bridge(bridge_id, channel_id)
 
     # -- connecting -------------------------------------------------------------------------------------
 
@@ -769,11 +908,14 @@ class AcdService:
             call.bridge_id = f"acd-call-{call.record_id}"
             await self.control.create_bridge(call.bridge_id, "mixing")
             await self.control.add_to_bridge(call.bridge_id, call.channel_id)
-            await self.control.add_to_bridge(call.bridge_id, attempt.channel_id)
+            await self._bridge_agent_leg(call.bridge_id, attempt.channel_id)
         except AriNotFound:
             # One side hung up while we bridged: its own event ends the call.
             log.info("call %s: a party left while being connected", call.record_id)
         else:
+            session = self.sessions.leg(attempt.channel_id)
+            if session is not None:
+                await self.sessions.beep(session)
             await self._start_recording(call)
         finally:
             linking.set()
@@ -818,7 +960,7 @@ class AcdService:
         self.channels[dial_channel] = _Channel("dial", call)
         try:
             await self.control.create_bridge(call.bridge_id, "mixing")
-            await self.control.add_to_bridge(call.bridge_id, attempt.channel_id)
+            await self._bridge_agent_leg(call.bridge_id, attempt.channel_id)
             await self.control.originate(dial_channel, self._endpoint(call.number, call.trunk),
                                          call.dial_caller_id or _caller_id(agent.name, agent.extension),
                                          self.dial_timeout,
@@ -979,8 +1121,7 @@ class AcdService:
             entry = self.channels.pop(channel_id, None)
             if entry is not None and entry.role == "consult" and call.consult is not None:
                 self._consult_agent_free(call.consult.agent)
-            with contextlib.suppress(AriError):
-                await self.control.hangup(channel_id)
+            await self._let_go_leg(channel_id)
         if call.bridge_id:
             with contextlib.suppress(AriError):
                 await self.control.destroy_bridge(call.bridge_id)
@@ -1192,6 +1333,9 @@ class AcdService:
             raise PanelError("Finish the current call first.")
         if number == agent.extension:
             raise PanelError("That is your own extension.")
+        session = self.sessions.of(agent)
+        if session is not None and not session.up:
+            raise PanelError("Your phone is being called for your session: answer it first.")
         now = self.timers.now()
         direction = Direction.OUTBOUND
         call = AcdCall(None, direction, None, number, self.callbacks.get(number, {}).get("name", ""),
@@ -1201,7 +1345,8 @@ class AcdService:
             agent.resume_pause = agent.reason
         self.calls[call.record_id] = call
         self.recorder.call_started(call)
-        attempt = Attempt(call.next_attempt_seq(), agent, f"acd-{uuid.uuid4().hex[:20]}", now, purpose="agent-leg")
+        channel_id = session.channel_id if session is not None else f"acd-{uuid.uuid4().hex[:20]}"
+        attempt = Attempt(call.next_attempt_seq(), agent, channel_id, now, purpose="agent-leg")
         call.ringing[attempt.channel_id] = attempt
         call.agent = agent
         self.channels[attempt.channel_id] = _Channel("ring", call, attempt)
@@ -1210,6 +1355,9 @@ class AcdService:
         self.recorder.attempt_started(call, attempt)
         if self.card_lookup is not None and card is None:
             asyncio.get_running_loop().create_task(self._load_card(call))
+        if session is not None:  # the agent's line is open already: the number is dialled at once
+            await self._agent_leg_answered(call, attempt)
+            return call
         try:
             await self.control.originate(attempt.channel_id, f"PJSIP/{agent.extension}", _caller_id("", number),
                                          self.dial_timeout, [ACD_ARG, call.record_id])
@@ -1301,8 +1449,7 @@ class AcdService:
         assert call.channel_id is not None
         if call.agent_channel:
             self.channels.pop(call.agent_channel, None)
-            with contextlib.suppress(AriError):
-                await self.control.hangup(call.agent_channel)
+            await self._let_go_leg(call.agent_channel)
         if call.bridge_id:
             with contextlib.suppress(AriError):
                 await self.control.destroy_bridge(call.bridge_id)
@@ -1328,12 +1475,17 @@ class AcdService:
         call.state, call.state_since = CallState.CONSULTING, now
         await self.control.remove_from_bridge(call.bridge_id, call.channel_id)
         await self.control.start_moh(call.channel_id, "default")
-        attempt = Attempt(call.next_attempt_seq(), other, f"acd-{uuid.uuid4().hex[:20]}", now, purpose="consult")
+        other_session = self.sessions.of(other)
+        channel_id = other_session.channel_id if other_session is not None else f"acd-{uuid.uuid4().hex[:20]}"
+        attempt = Attempt(call.next_attempt_seq(), other, channel_id, now, purpose="consult")
         call.consult = attempt
         self.channels[attempt.channel_id] = _Channel("ring", call, attempt)
         other.calls.append(call)
         self._set_state(other, AgentState.RINGING, "", f"consulted by {agent.extension}")
         self.recorder.attempt_started(call, attempt)
+        if self.sessions.up(other):
+            await self._consult_answered(call, attempt)
+            return
         self._set_timer("ring", attempt.channel_id, self._ring_timeout(call),
                         lambda: self._ring_timeout_over(attempt))
         try:
@@ -1354,7 +1506,7 @@ class AcdService:
         attempt.agent.calls_today += 1
         self._set_state(attempt.agent, AgentState.ON_CALL, "", f"consultation on call {call.record_id}")
         with contextlib.suppress(AriNotFound):
-            await self.control.add_to_bridge(call.bridge_id, attempt.channel_id)
+            await self._bridge_agent_leg(call.bridge_id, attempt.channel_id)
         self.notify()
 
     async def _consult_failed(self, call: AcdCall, attempt: Attempt) -> None:
@@ -1401,8 +1553,7 @@ class AcdService:
             return
         channel = call.consult_channel
         await self._consult_ended(call)
-        with contextlib.suppress(AriError):
-            await self.control.hangup(channel)
+        await self._let_go_leg(channel)
 
     async def transfer_complete(self, user_id: int) -> None:
         _agent, call = self._own_call(user_id)
@@ -1416,8 +1567,7 @@ class AcdService:
         if call.agent_channel:
             channel = call.agent_channel
             self.channels.pop(channel, None)
-            with contextlib.suppress(AriError):
-                await self.control.hangup(channel)
+            await self._let_go_leg(channel)
         now = self.timers.now()
         call.agent, call.agent_channel = other, call.consult_channel
         self.channels[call.consult_channel] = _Channel("agent", call)

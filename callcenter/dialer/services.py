@@ -55,6 +55,8 @@ CONNECT_WITHIN = 2.0
 UNANSWERED = {17: "busy", 21: "busy", 18: "no_answer", 19: "no_answer", 0: "no_answer", 16: "no_answer"}
 # Calls of one campaign placed in one second at most: the trunk is not flooded after a pause.
 MAX_BURST = 50
+# Channels of finished attempts whose ChannelDestroyed (with the hang-up cause) may still come.
+CAUSES_AWAITED = 2000
 
 
 class DialerControl(Protocol):
@@ -142,6 +144,8 @@ class DialerService:
         self.by_channel: dict[str, LiveAttempt] = {}
         self.by_call: dict[str, LiveAttempt] = {}  # by ACD record id
         self._playbacks: dict[str, LiveAttempt] = {}
+        # A connected call is finished by the ACD before Asterisk says how it was hung up: channel -> attempt.
+        self._cause_awaited: dict[str, str] = {}
 
     # -- set-up ---------------------------------------------------------------------------------------
 
@@ -226,6 +230,10 @@ class DialerService:
             if started >= next_sync:
                 next_sync = started + 2.0
                 await self._sync_running()
+            try:
+                await self._keep_sessions()
+            except Exception:
+                log.exception("dialer: keeping the agents' session lines failed; trying again")
             for runtime in list(self.campaigns.values()):
                 if not runtime.running:
                     continue
@@ -258,6 +266,33 @@ class DialerService:
     def agents_of(self, runtime: CampaignRuntime) -> list[Agent]:
         return [a for a in self.acd.agents.values() if runtime.spec.queue in a.skills and a.logged_in]
 
+    async def _keep_sessions(self) -> None:
+        """Session-mode campaigns (DIA-6): each of their ready agents gets a kept line, called once; an
+        agent no running session campaign needs any more has theirs hung up after their call."""
+        wanted: dict[int, CampaignRuntime] = {}
+        for _name, runtime in sorted(self.campaigns.items()):
+            if runtime.running and runtime.spec.agent_line == "session":
+                for agent in self.agents_of(runtime):
+                    wanted.setdefault(agent.user_id, runtime)
+        for session in self.acd.sessions.all():
+            if session.agent.user_id not in wanted:
+                await self.acd.close_session(session.agent.user_id)
+        for user_id, runtime in wanted.items():
+            agent = self.acd.agents[user_id]
+            if (self.acd.sessions.of(agent) is None and agent.state is AgentState.READY and not agent.calls
+                    and user_id not in runtime.previews):
+                await self.acd.open_session(user_id, f"campaign {runtime.spec.name}", runtime.spec.session_music)
+
+    def _ready_for(self, runtime: CampaignRuntime, agent: Agent) -> bool:
+        """Free for this campaign's next person now: in session mode only through an open session line."""
+        if runtime.spec.agent_line == "session" and not self.acd.sessions.up(agent):
+            return False
+        return self.acd.available(agent)
+
+    def _being_offered(self, attempt: LiveAttempt) -> bool:
+        call = self.acd.calls.get(attempt.acd_call_id) if attempt.acd_call_id else None
+        return call is not None and bool(call.ringing)
+
     def snapshot(self, runtime: CampaignRuntime, now: float) -> Snapshot:
         ready = 0
         busy: list[BusyAgent] = []
@@ -272,13 +307,16 @@ class DialerService:
                 busy.append(BusyAgent("talk", max(0.0, now - since)))
             elif agent.user_id in runtime.previews:
                 busy.append(BusyAgent("talk", 0.0))
-            elif self.acd.available(agent):
+            elif self._ready_for(runtime, agent):
                 ready += 1
         dialing = tuple(now - a.placed for a in self.live.values()
                         if a.campaign == runtime.spec.name and a.state in ("ringing", "amd") and a.mode != "preview")
-        waiting = sum(1 for a in self.live.values() if a.campaign == runtime.spec.name and a.state == "waiting")
+        # A person an agent's phone rings for is counted once: as that busy agent, not also as waiting.
+        waiting = sum(1 for a in self.live.values() if a.campaign == runtime.spec.name and a.state == "waiting"
+                      and not self._being_offered(a))
         waiting += sum(1 for c in self.acd.calls.values()
-                       if c.queue == runtime.spec.queue and c.direction is Direction.INBOUND and c.waiting)
+                       if c.queue == runtime.spec.queue and c.direction is Direction.INBOUND and c.waiting
+                       and not c.ringing)
         return Snapshot(now=now, ready=ready, busy=tuple(busy), dialing=dialing, waiting=waiting)
 
     def _note_wrapups(self, runtime: CampaignRuntime, now: float) -> None:
@@ -470,7 +508,9 @@ class DialerService:
         assert attempt.channel_id is not None
         self._timer(attempt, CONNECT_WITHIN, lambda: self._deadline(attempt))
         call = await self.acd.enqueue(attempt.channel_id, runtime.spec.queue, contact.number, contact.name,
-                                      priority=100, answered=True, campaign=runtime.spec.name, card=card)
+                                      priority=100, answered=True, campaign=runtime.spec.name, card=card,
+                                      connect_by=_utc(now + CONNECT_WITHIN),
+                                      session_only=runtime.spec.agent_line == "session")
         if call is None:
             log.error("dialer: campaign %s's queue %s is gone", runtime.spec.name, runtime.spec.queue)
             return
@@ -528,6 +568,9 @@ class DialerService:
     async def channel_destroyed(self, channel_id: str, cause: int) -> None:
         attempt = self.by_channel.get(channel_id)
         if attempt is None:
+            finished = self._cause_awaited.pop(channel_id, None)
+            if finished is not None:
+                self._update_id(finished, hangup_cause=cause)
             return
         if attempt.state == "ringing":
             await self._finish(attempt, UNANSWERED.get(cause, "failed"), cause)
@@ -660,6 +703,10 @@ class DialerService:
         if attempt.playback_id:
             self._playbacks.pop(attempt.playback_id, None)
         attempt.state = "ended"
+        if attempt.channel_id and cause is None:
+            self._cause_awaited[attempt.channel_id] = attempt.id
+            if len(self._cause_awaited) > CAUSES_AWAITED:
+                self._cause_awaited.pop(next(iter(self._cause_awaited)))
         runtime = self.campaigns[attempt.campaign]
         now = self.clock()
         if outcome in ("busy", "no_answer", "failed") and attempt.mode != "preview":

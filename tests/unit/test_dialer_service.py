@@ -51,7 +51,9 @@ class Control(FakeControl):
         self.log.append(("continue_in_dialplan", channel_id, context, extension))
 
 
+# Ring per call: these tests follow each agent phone's offer; tests/unit/test_agent_sessions.py has sessions.
 SPEC = CampaignSpec(name="spring", queue="out", caller_id="+48221234500", region="PL", min_agents=1, amd=True,
+                    agent_line="ring",
                     hours=CallingWindow(days=frozenset(range(7))),
                     retries={"busy": RetryRule(120, 3), "no_answer": RetryRule(3600, 2), "machine": RetryRule(3600, 2),
                              "abandoned": RetryRule(3600, 3), "failed": RetryRule(600, 2)},
@@ -190,8 +192,11 @@ async def test_no_agent_within_two_seconds_abandons_with_the_message_and_proof(w
     assert contact.not_before == world.timers.now() + timedelta(hours=1)
     rates = world.dialer.campaigns["spring"].ledger.rates(world.dialer.clock())
     assert rates["30d"].abandoned == 1 and rates["30d"].answered == 1
-    # The agent, whose phone was still ringing, is free again and was not counted as missing a call.
-    assert world.agents["2001"].state.value == "ready" and world.agents["2001"].missed_in_row == 0
+    # The agent, whose phone was still ringing, is free again; the withdrawn offer counts as a miss and
+    # sends them to the back of the idle order.
+    agent = world.agents["2001"]
+    assert agent.state.value == "ready" and agent.missed_in_row == 1
+    assert agent.idle_since == world.timers.now()
 
 
 async def test_a_person_who_hangs_up_waiting_is_counted_as_abandoned(world: World) -> None:

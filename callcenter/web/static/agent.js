@@ -297,11 +297,26 @@
     );
   }
 
+  /** The kept phone line of a session-mode campaign: being called, or open (with no ring per call). */
+  function drawSession(session) {
+    const shown = Boolean(session && typeof session === "object");
+    P.show($("session-line"), shown);
+    if (!shown) return;
+    $("session-line").dataset.state = session.state === "connected" ? "connected" : "calling";
+    P.setText(
+      $("session-text"),
+      session.state === "connected"
+        ? "Line open for " + (session.label || "") + ": calls are put through to you with a beep; hang up with the button, not the phone."
+        : "Calling your phone for " + (session.label || "") + ": answer it to start taking calls."
+    );
+  }
+
   function render(next) {
     if (!next || typeof next !== "object") return;
     view = next;
     const agent = view.agent || {};
     drawAgent(agent);
+    drawSession(view.session || null);
     drawPreview(agent, view.preview || null);
     drawCall(view.call || null);
     drawWrapup(agent, view.last_call || null);
@@ -313,6 +328,7 @@
     if (!view) return;
     const agent = view.agent || {};
     P.setText($("time-in-state"), P.elapsed(agent.since));
+    if (view.session) P.setText($("session-since"), P.elapsed(view.session.since));
     if (view.call) P.setText($("call-since"), P.elapsed(view.call.since));
     const deadline = P.parse(agent.wrapup_deadline);
     P.setText($("wrapup-deadline"), deadline === null ? "" : "ends in " + P.duration(deadline - P.now()));
