@@ -469,7 +469,7 @@ class AdminService:
         spec = self._campaign(name)
         if (day_to - day_from).days >= REPORT_DAYS_MAX:
             raise UserError(f"a report covers at most {REPORT_DAYS_MAX} days")
-        return reports.campaign_days(session, name, spec.queue, day_from, day_to, target=spec.abandon_target,
+        return reports.campaign_days(session, name, day_from, day_to, target=spec.abandon_target,
                                      windows=spec.abandon_windows,
                                      amd_false_positive_rate=spec.amd_false_positive_rate)
 

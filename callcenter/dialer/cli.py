@@ -1,7 +1,8 @@
 """``callcenter dialer``: campaigns, contact lists, the do-not-call list, reports and the pacing simulator.
 
     callcenter dialer campaigns
-    callcenter dialer start|stop CAMPAIGN            (a running controller follows within 2 seconds)
+    callcenter dialer start CAMPAIGN [--confirm]     (--confirm: start a campaign over its abandon target)
+    callcenter dialer stop CAMPAIGN                  (a running controller follows within 2 seconds)
     callcenter dialer import CAMPAIGN FILE --number COLUMN [--name COLUMN] [--timezone COLUMN] [--keep A,B]
     callcenter dialer dnc add|remove NUMBER... [--campaign CAMPAIGN] [--region CC]
     callcenter dialer dnc import FILE [--campaign CAMPAIGN] [--region CC]
@@ -18,10 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from callcenter.dialer.pacing import OVER_TARGET_AGENTS_PER_CALL
 from callcenter.errors import UserError
 
 if TYPE_CHECKING:
     from callcenter.config import CampaignSpec, Settings
+    from callcenter.dialer.reports import WindowRate
 
 # Rows of an import's problems printed at most (all are stored with the list).
 SHOWN_PROBLEMS = 200
@@ -65,18 +68,39 @@ def cmd_campaigns(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def describe_window(window: WindowRate, target: float) -> str:
+    """One abandon window for a person: "24h 5.2% (13 abandoned of 250 people reached; target 3%)"."""
+    if window.rate is None:
+        return f"{window.window} -- (nobody reached yet; target {target:g}%)"
+    state = "; OVER TARGET" if window.over_target else ""
+    return (f"{window.window} {window.rate:.1f}% ({window.abandoned:g} abandoned of {window.reached:g} people "
+            f"reached; target {target:g}%{state})")
+
+
 def cmd_start_stop(settings: Settings, args: argparse.Namespace) -> int:
-    from callcenter.dialer import store
+    from callcenter.dialer import reports, store
 
     spec = _spec(settings, args.campaign)
     start = args.action == "start"
+    now = datetime.now(UTC)
     with _database(settings).session() as session:
         if start:
             others = [n for n in store.running_campaigns(session)
                       if n != spec.name and n in settings.campaigns and settings.campaigns[n].queue == spec.queue]
             if others:
                 raise UserError(f"campaign {others[0]} already runs with queue {spec.queue}'s agents; stop it first")
-        store.set_running(session, spec.name, start, "cli", datetime.now(UTC))
+            # The controller's windows live in its own process: these are counted from the same attempts.
+            windows = reports.abandon_rates(session, spec, now)
+            for window in windows:
+                print(f"campaign {spec.name} abandon rate {describe_window(window, spec.abandon_target)}")
+            over = [w for w in windows if w.over_target]
+            if over and not args.confirm:
+                figures = ", ".join(f"{w.window} {w.rate:.1f}%" for w in over)
+                raise UserError(f"campaign {spec.name} is over its abandon target of {spec.abandon_target:g}% "
+                                f"({figures}): while it is, every mode dials 1 call per "
+                                f"{OVER_TARGET_AGENTS_PER_CALL} free agents. Not started; add --confirm to start "
+                                "it anyway")
+        store.set_running(session, spec.name, start, "cli", now)
     print(f"campaign {spec.name} {'started' if start else 'stopped'} (a running controller follows within 2 s)")
     return 0
 
@@ -174,7 +198,7 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     if (last - first).days > 366:
         raise UserError("a report covers a year at most")
     with _database(settings).session() as session:
-        days = reports.campaign_days(session, spec.name, spec.queue, first, last, target=spec.abandon_target,
+        days = reports.campaign_days(session, spec.name, first, last, target=spec.abandon_target,
                                      windows=spec.abandon_windows,
                                      amd_false_positive_rate=spec.amd_false_positive_rate,
                                      now=datetime.now(UTC))
@@ -198,7 +222,10 @@ def register(sub: Any) -> None:
     for action in ("start", "stop"):
         parser = dialer_sub.add_parser(action, help=f"{action} a campaign")
         parser.add_argument("campaign")
-        parser.set_defaults(func=cmd_start_stop, action=action)
+        parser.set_defaults(func=cmd_start_stop, action=action, confirm=False)
+        if action == "start":
+            parser.add_argument("--confirm", action="store_true",
+                                help="start it even though an abandon window is over the target")
     imp = dialer_sub.add_parser("import", help="import a CSV contact list; bad rows are reported, good ones kept")
     imp.add_argument("campaign")
     imp.add_argument("file")

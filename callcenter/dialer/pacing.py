@@ -38,6 +38,8 @@ from statistics import NormalDist
 from typing import Protocol
 
 ABANDON_SECONDS = 2.0  # a person who answered gets an agent within 2 s, or the call counts as abandoned
+# The ledger's time buckets: a window's edge falls on a whole minute (reports.py counts the same way).
+BUCKET_SECONDS = 60.0
 OUTCOMES = ("human", "machine", "busy", "no_answer", "failed")
 _RING_KIND = {"human": "human", "machine": "machine", "busy": "other", "no_answer": "other", "failed": "other"}
 _SAMPLE_KINDS = ("human", "machine", "other", "talk", "wrapup")
@@ -340,7 +342,7 @@ class AbandonLedger:
     A window holds the buckets that end after ``now - seconds``: its edge is fuzzy by one bucket."""
 
     def __init__(self, target: float, windows: Sequence[Window], amd_false_positive_rate: float = 0.0, *,
-                 look_ahead: float = 900.0, bucket_seconds: float = 60.0) -> None:
+                 look_ahead: float = 900.0, bucket_seconds: float = BUCKET_SECONDS) -> None:
         if not 0 < target < 1:
             raise ValueError(f"target must be a share between 0 and 1, got {target}")
         if not windows or len({w.name for w in windows}) != len(windows):

@@ -3,10 +3,12 @@ status, its imported lists and their problems, and the do-not-call list.
 
 The day report (``campaign_days``) is computed from ``dialer_attempts`` and ``agent_work_log``; days are
 UTC and an attempt belongs to the day it was placed. docs/dialer-reports.md says what every column
-means. The attempts are counted in SQL, one ``GROUP BY outcome, amd_status`` query per day (30 days
-more for the 30-day abandon window); only the connected calls' two timestamps (for the median and 90th
-percentile of the time to an agent) and the day's work-log rows of the campaign queue's members (for the
-agents' time) are read into Python.
+means. The attempts are counted in SQL, one ``GROUP BY outcome, amd_status`` query per day. The abandon
+windows are the pacer's (``AbandonLedger``): rolling, ending at the end of the day (for today: now), and
+counting people at the moment they answered; they are summed from one count per day (30 days more for
+the 30-day window) and, for a window ending now, counted over its span. Only the connected calls'
+timestamps (for the time to an agent, and to find the campaign's calls in the work log) and the work-log
+rows of the agents who took the campaign's calls (for the time they spent on it) are read into Python.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from callcenter.config import CampaignSpec
+from callcenter.config import ABANDON_WINDOWS, CampaignSpec
 from callcenter.db.models import (
     AgentWorkLog,
     DialerAttempt,
@@ -31,10 +33,9 @@ from callcenter.db.models import (
     DialerList,
     DialerListProblem,
     DoNotCall,
-    Queue,
-    QueueMember,
 )
 from callcenter.dialer.contacts import Rejected
+from callcenter.dialer.pacing import BUCKET_SECONDS
 from callcenter.export.cells import safe_row
 
 #: Every outcome an attempt may end with; "in_progress" counts attempts not ended yet, "other" anything else.
@@ -43,7 +44,17 @@ OUTCOME_COLUMNS = (*OUTCOMES, "in_progress", "other")
 #: AMD verdicts; "off" when the campaign runs without AMD, "none" when AMD ran without a verdict (not answered).
 AMD_STATUSES = ("HUMAN", "MACHINE", "NOTSURE", "HANGUP", "off", "none")
 #: Days each abandon window spans, ending with the report's day.
-WINDOW_DAYS = {"24h": 1, "30d": 30}
+WINDOW_DAYS = {name: round(seconds / 86400) for name, seconds in ABANDON_WINDOWS.items()}
+#: A person answers within this long of the call being placed (ring time, AMD, a preview's agent leg):
+#: the attempts of a span are looked up by ``placed_at`` (indexed) from this much before it.
+ANSWER_WITHIN = timedelta(hours=1)
+#: An agent's time waiting is given to the call that ends the wait, else to the call before it; the work
+#: log is read this far around the report's range to find those calls (a day: a shift's wait, and the
+#: call before it, are found whatever range the day is reported in).
+WAIT_HORIZON = timedelta(days=1)
+#: The work log marks an agent on a call when the ACD bridges them, the attempt when the dialer hears of
+#: it: the two may be this far apart.
+CONNECT_SKEW = timedelta(seconds=2)
 #: Agent states that count as working time, and those that count as busy (occupancy).
 WORKING_STATES = frozenset({"ready", "ringing", "on_call", "wrap_up"})
 BUSY_STATES = frozenset({"on_call", "wrap_up"})
@@ -66,7 +77,8 @@ CSV_HEADER = (
 
 @dataclass(frozen=True)
 class WindowRate:
-    """The abandon rate of one window as of the end of a day: ``abandoned`` / ``reached`` (percent).
+    """The abandon rate of one window as the pacer's ``AbandonLedger`` counts it, as of the end of a day
+    (of now, for today): ``abandoned`` / ``reached`` (percent), people counted when they answered.
 
     In the 24h window ``false_positives`` (the estimated people among the AMD "machine" verdicts) is
     already included in both ``abandoned`` and ``reached``."""
@@ -92,8 +104,8 @@ class DayReport:
     amd: Mapping[str, int]  # every AMD_STATUSES key
     outcomes: Mapping[str, int]  # every OUTCOME_COLUMNS key
     talk_minutes: float
-    agent_hours: float
-    busy_hours: float  # on a call or in wrap-up
+    agent_hours: float  # the agents' time on this campaign (``campaign_agent_time``)
+    busy_hours: float  # of that, on the campaign's calls or in their wrap-up
     connect_median: float | None  # seconds from the person to the agent
     connect_p90: float | None
     windows: tuple[WindowRate, ...]
@@ -183,9 +195,56 @@ def percentile(values: Sequence[float], share: float) -> float | None:
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
-def queue_members(session: Session, queue: str) -> list[int]:
-    return list(session.scalars(select(QueueMember.user_id).join(Queue, Queue.id == QueueMember.queue_id)
-                                .where(Queue.name == queue).order_by(QueueMember.user_id)))
+@dataclass(frozen=True)
+class LedgerCounts:
+    """What ``AbandonLedger`` counts of a span, as the controller rebuilds it from the attempts at start-up:
+    people answered (a call an agent's wrap-up found to be a machine not counted), of them abandoned, and
+    AMD "machine" verdicts."""
+
+    answered: int = 0
+    abandoned: int = 0
+    machines: int = 0
+
+    def __add__(self, other: LedgerCounts) -> LedgerCounts:
+        return LedgerCounts(self.answered + other.answered, self.abandoned + other.abandoned,
+                            self.machines + other.machines)
+
+
+def ledger_counts(session: Session, campaign: str, since: datetime, until: datetime) -> LedgerCounts:
+    """The ledger's counts of the events in [since, until): a person at ``human_at``, an AMD "machine"
+    verdict at the answer."""
+    a = DialerAttempt
+    person = and_(a.human_at >= since, a.human_at < until, a.amd_status != "MACHINE", a.outcome != "machine")
+    verdict_at = func.coalesce(a.answered_at, a.placed_at)
+    machine = and_(a.amd_status == "MACHINE", verdict_at >= since, verdict_at < until)
+    answered, abandoned, machines = session.execute(
+        select(func.count(case((person, 1))), func.count(case((and_(person, a.abandoned_at.is_not(None)), 1))),
+               func.count(case((machine, 1))))
+        .where(a.campaign == campaign, a.placed_at >= since - ANSWER_WITHIN, a.placed_at < until)).one()
+    return LedgerCounts(answered, abandoned, machines)
+
+
+def window_start(end: datetime, window: str) -> datetime:
+    """Where ``window`` ending at ``end`` begins, as the ledger has it: the minute bucket holding
+    ``end`` - its length (whole UTC days, ending at a midnight, begin at a midnight)."""
+    edge = end.timestamp() - ABANDON_WINDOWS[window]
+    return datetime.fromtimestamp(math.floor(edge / BUCKET_SECONDS) * BUCKET_SECONDS, UTC)
+
+
+def window_rate(window: str, counts: LedgerCounts, target: float, fp_rate: float) -> WindowRate:
+    """``target`` and ``fp_rate`` in percent; the 24h window adds the estimated AMD false positives (the
+    UK rule) to both sides, as the ledger does."""
+    false_positives = counts.machines * fp_rate / 100 if window == "24h" else 0.0
+    abandoned, reached = counts.abandoned + false_positives, counts.answered + false_positives
+    rate = 100 * abandoned / reached if reached > 0 else None
+    return WindowRate(window, abandoned, reached, false_positives, rate, rate is not None and rate > target)
+
+
+def abandon_rates(session: Session, spec: CampaignSpec, now: datetime) -> tuple[WindowRate, ...]:
+    """The campaign's abandon windows ending ``now``, as its pacer counts them (from the database: what
+    the CLI, in a process of its own, shows before starting a campaign)."""
+    return tuple(window_rate(w, ledger_counts(session, spec.name, window_start(now, w), now),
+                             spec.abandon_target, spec.amd_false_positive_rate) for w in spec.abandon_windows)
 
 
 def _add_time(totals: dict[date, list[float]], state: str, start: datetime, end: datetime) -> None:
@@ -204,50 +263,90 @@ def _add_time(totals: dict[date, list[float]], state: str, start: datetime, end:
         start = stop
 
 
-def agent_time(session: Session, user_ids: Sequence[int], first: date, last: date,
-               now: datetime) -> dict[date, tuple[float, float]]:
-    """Per day: (seconds the agents spent working, of which on a call or in wrap-up), from the work log.
+def _campaign_intervals(states: Sequence[tuple[str, datetime, datetime]],
+                        connects: Sequence[datetime]) -> Iterator[tuple[str, datetime, datetime]]:
+    """Of one agent's states in time order, the intervals spent on the campaign whose calls the agent
+    was connected to at ``connects``: a call (``on_call``) that one of them falls in, the wrap-up after
+    it, and the waits (``ready``, ``ringing``) the call ended; a wait that no call ended (a pause, a
+    log-out, the end of the range came first) belongs to the call before it."""
+    previous_was_campaign = False
+    waits: list[tuple[str, datetime, datetime]] = []
+    for state, start, end in states:
+        if state in ("ready", "ringing"):
+            waits.append((state, start, end))
+            continue
+        if state == "on_call":
+            ours = any(start - CONNECT_SKEW <= at < end for at in connects)
+            if ours:  # else the wait ended with a call of something else, and is that call's
+                yield from waits
+                yield state, start, end
+            waits = []
+            previous_was_campaign = ours
+            continue
+        if previous_was_campaign:
+            yield from waits
+        waits = []
+        if state == "wrap_up" and previous_was_campaign:
+            yield state, start, end
+    if previous_was_campaign:
+        yield from waits
 
-    Each agent's state at the first day's midnight is the last one logged before it; every state lasts
-    until the next row, the last one until the end of the range or ``now``, whichever comes first."""
+
+def campaign_agent_time(session: Session, campaign: str, first: date, last: date,
+                        now: datetime) -> dict[date, tuple[float, float]]:
+    """Per day: (seconds agents spent on the campaign, of which on its calls or in their wrap-up).
+
+    The agents are those connected to one of the campaign's calls around the range. From the work log,
+    an agent's time on the campaign is: each call of the campaign (``on_call`` from the row that put them
+    on it to the next row; the attempt's ``connected_at`` falls in it), the ``wrap_up`` after it, and the
+    waiting (``ready``, ``ringing``) before it since their previous call, pause or log-in; a wait ended by a
+    pause or log-out instead of a call goes to the call before it. Inbound calls of the same queue, other
+    campaigns' calls, direct calls and the waits they ended are not counted. Time is cut at the day's end,
+    and at ``now``."""
     totals: dict[date, list[float]] = {day: [0.0, 0.0] for day in _days(first, last)}
     start, end = day_start(first), min(day_start(last) + timedelta(days=1), now)
-    if user_ids and start < end:
+    if start >= end:
+        return {day: (0.0, 0.0) for day in totals}
+    seen_from, seen_to = start - WAIT_HORIZON, min(end + WAIT_HORIZON, now)
+    a = DialerAttempt
+    connects: dict[int, list[datetime]] = {}
+    for agent_id, connected in session.execute(
+            select(a.agent_id, a.connected_at)
+            .where(a.campaign == campaign, a.placed_at >= seen_from - ANSWER_WITHIN, a.placed_at < seen_to,
+                   a.agent_id.is_not(None), a.connected_at.is_not(None))):
+        if agent_id is not None and connected is not None:
+            connects.setdefault(agent_id, []).append(connected)
+    if connects:
         log = AgentWorkLog
+        users = sorted(connects)
         ranked = (select(log.user_id, log.state,
                          func.row_number().over(partition_by=log.user_id,
                                                 order_by=(log.at.desc(), log.id.desc())).label("n"))
-                  .where(log.user_id.in_(user_ids), log.at < start).subquery())
+                  .where(log.user_id.in_(users), log.at < seen_from).subquery())
         state = {user: s for user, s in session.execute(select(ranked.c.user_id, ranked.c.state)
                                                         .where(ranked.c.n == 1))}
-        since = dict.fromkeys(user_ids, start)
+        since = dict.fromkeys(users, seen_from)
+        intervals: dict[int, list[tuple[str, datetime, datetime]]] = {user: [] for user in users}
         for user, at, new in session.execute(select(log.user_id, log.at, log.state)
-                                             .where(log.user_id.in_(user_ids), log.at >= start, log.at < end)
+                                             .where(log.user_id.in_(users), log.at >= seen_from, log.at < seen_to)
                                              .order_by(log.user_id, log.at, log.id)):
-            _add_time(totals, state.get(user, "logged_out"), since[user], at)
+            intervals[user].append((state.get(user, "logged_out"), since[user], at))
             state[user], since[user] = new, at
-        for user in user_ids:
-            _add_time(totals, state.get(user, "logged_out"), since[user], end)
+        for user in users:
+            intervals[user].append((state.get(user, "logged_out"), since[user], seen_to))
+            for kind, began, ended in _campaign_intervals(intervals[user], connects[user]):
+                _add_time(totals, kind, max(began, start), min(ended, end))
     return {day: (work, busy) for day, (work, busy) in totals.items()}
 
 
-def _window_rate(name: str, counts: Sequence[_Counts], target: float, fp_rate: float) -> WindowRate:
-    abandoned = float(sum(c.abandoned for c in counts))
-    reached = float(sum(c.reached for c in counts))
-    false_positives = sum(c.amd["MACHINE"] for c in counts) * fp_rate / 100 if name == "24h" else 0.0
-    abandoned, reached = abandoned + false_positives, reached + false_positives
-    rate = 100 * abandoned / reached if reached > 0 else None
-    return WindowRate(name, abandoned, reached, false_positives, rate, rate is not None and rate > target)
-
-
-def campaign_days(session: Session, campaign: str, queue: str, day_from: date, day_to: date, *, target: float,
+def campaign_days(session: Session, campaign: str, day_from: date, day_to: date, *, target: float,
                   windows: Sequence[str], amd_false_positive_rate: float,
                   now: datetime | None = None) -> list[DayReport]:
     """The report of every day from ``day_from`` to ``day_to`` (UTC, both included), oldest first.
 
     ``target`` and ``amd_false_positive_rate`` are percents; ``windows`` the campaign's abandon windows
-    ("24h", "30d"). ``queue``'s members (as they are now) are the campaign's agents. ``now`` ends the
-    agents' time of a day not over yet (default: the clock)."""
+    ("24h", "30d"), each as of the end of the day, or ``now`` for a day not over (default: the clock),
+    which also ends the agents' time."""
     if day_to < day_from:
         raise ValueError("the first day is after the last")
     unknown = [w for w in windows if w not in WINDOW_DAYS]
@@ -255,28 +354,38 @@ def campaign_days(session: Session, campaign: str, queue: str, day_from: date, d
         raise ValueError(f"unknown abandon window {unknown[0]!r}: use {' or '.join(WINDOW_DAYS)}")
     now = now or datetime.now(UTC)
     span = max((WINDOW_DAYS[w] for w in windows), default=1)
-    counts = {day: _count_day(session, campaign, day) for day in _days(day_from - timedelta(days=span - 1), day_to)}
+    counts = {day: _count_day(session, campaign, day) for day in _days(day_from, day_to)}
+    # The windows of a day over end at its midnight, on a bucket edge: sums of whole days.
+    ledger = {day: ledger_counts(session, campaign, day_start(day), day_start(day) + timedelta(days=1))
+              for day in _days(day_from - timedelta(days=span - 1), min(day_to, now.date()))}
     delays = _connect_delays(session, campaign, day_start(day_from), day_start(day_to) + timedelta(days=1))
-    work = agent_time(session, queue_members(session, queue), day_from, day_to, now)
+    work = campaign_agent_time(session, campaign, day_from, day_to, now)
     reports = []
     for day in _days(day_from, day_to):
         c = counts[day]
-        rates = tuple(_window_rate(w, [counts[day - timedelta(days=n)] for n in range(WINDOW_DAYS[w])], target,
-                                   amd_false_positive_rate) for w in windows)
+        end = day_start(day) + timedelta(days=1)
+        rates = []
+        for w in windows:
+            if end <= now:
+                window = sum((ledger[day - timedelta(days=n)] for n in range(WINDOW_DAYS[w])), LedgerCounts())
+            else:
+                as_of = max(now, day_start(day))
+                window = ledger_counts(session, campaign, window_start(as_of, w), as_of)
+            rates.append(window_rate(w, window, target, amd_false_positive_rate))
         waits = delays.get(day, [])
         agent_seconds, busy_seconds = work[day]
         reports.append(DayReport(
             campaign, day, c.attempts, c.answered, c.reached, c.connects, c.abandoned, c.abandoned_with_message,
             {s: c.amd[s] for s in AMD_STATUSES}, {o: c.outcomes[o] for o in OUTCOME_COLUMNS},
             c.talk_seconds / 60, agent_seconds / 3600, busy_seconds / 3600,
-            statistics.median(waits) if waits else None, percentile(waits, 0.9), rates, target))
+            statistics.median(waits) if waits else None, percentile(waits, 0.9), tuple(rates), target))
     return reports
 
 
-def campaign_day(session: Session, campaign: str, spec_queue: str, day: date, *, target: float,
-                 windows: Sequence[str], amd_false_positive_rate: float, now: datetime | None = None) -> DayReport:
+def campaign_day(session: Session, campaign: str, day: date, *, target: float, windows: Sequence[str],
+                 amd_false_positive_rate: float, now: datetime | None = None) -> DayReport:
     """One day's report (see ``campaign_days``)."""
-    return campaign_days(session, campaign, spec_queue, day, day, target=target, windows=windows,
+    return campaign_days(session, campaign, day, day, target=target, windows=windows,
                          amd_false_positive_rate=amd_false_positive_rate, now=now)[0]
 
 

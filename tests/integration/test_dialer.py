@@ -107,7 +107,8 @@ async def test_a_predictive_campaign_reaches_people_and_keeps_the_two_second_rul
 
         # Only the slow agent (answers after 3 s): the first person waits 2 s and is abandoned.
         slow = await agent("2006", ring_ms=3000)
-        assert system.cli("dialer", "start", CAMPAIGN).returncode == 0
+        # --confirm: the shared database may hold this campaign's abandons from an earlier test or run.
+        assert system.cli("dialer", "start", CAMPAIGN, "--confirm").returncode == 0
         await wait_for("the first abandon", lambda: any(a.abandoned_at and a.message_at for a in attempts(system)),
                        30)
         # The slow agent leaves (else, longest idle after every offer withdrawn, they would get them all).
@@ -241,7 +242,7 @@ async def test_preview_and_progressive_campaigns(fresh_system: System, agent: Ag
     workers = [asyncio.create_task(work_calls(c, stop)) for c in (bob, carol)]
     try:
         for campaign in ("autumn", "winter"):
-            assert system.cli("dialer", "start", campaign).returncode == 0
+            assert system.cli("dialer", "start", campaign, "--confirm").returncode == 0
         view = await alice.wait_view(lambda v: v.get("preview") is not None, 10, "a preview")
         assert (view["preview"]["name"], view["preview"]["fields"]) == ("Skipped Sue", {"offer": "autumn-offer"})
         await alice.act("preview_skip")

@@ -1,6 +1,6 @@
 """The dialer's day report (dialer/reports.py) on hand-made attempts and work-log rows in a migrated SQLite
-database: every figure exact, day boundaries, both abandon windows with the AMD false positives, agent time
-and occupancy, and the CSV."""
+database: every figure exact, day boundaries, both abandon windows with the AMD false positives counted as
+the pacer's ledger counts them, the agents' time on the campaign and occupancy, and the CSV."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from callcenter.config import CampaignSpec
 from callcenter.db.engine import Database
-from callcenter.db.models import AgentWorkLog, DialerAttempt, Queue, QueueMember, User
+from callcenter.db.models import AgentWorkLog, DialerAttempt, User
 from callcenter.dialer import reports
+from callcenter.dialer.pacing import AbandonLedger, Estimates
 from callcenter.dialer.reports import CSV_HEADER, DayReport, campaign_day, campaign_days, csv_rows, percentile
 from callcenter.users.services import add_user
 
@@ -47,12 +49,14 @@ class A:
     message: str | None = None
     talk: float | None = None
     campaign: str = "sales"
+    agent: str | None = None  # the login of the agent connected
 
-    def row(self) -> DialerAttempt:
+    def row(self, users: dict[str, int]) -> DialerAttempt:
         def at(clock: str | None) -> datetime | None:
             return None if clock is None else t(self.day, clock)
 
         return DialerAttempt(id=self.id, campaign=self.campaign, number="+48221234567", mode="predictive",
+                             agent_id=users[self.agent] if self.agent else None,
                              placed_at=t(self.day, self.placed), answered_at=at(self.answered),
                              human_at=at(self.human), connected_at=at(self.connected), abandoned_at=at(self.abandoned),
                              message_at=at(self.message), amd_status=self.amd, outcome=self.outcome,
@@ -65,7 +69,7 @@ ATTEMPTS = [
     A("e1", date(2030, 2, 10), "10:00", "abandoned", answered="10:00:05", human="10:00:05", abandoned="10:00:07"),
     A("e2", date(2030, 2, 10), "11:00", "human", answered="11:00:05", human="11:00:05", connected="11:00:06", talk=10),
     # D1
-    A("a1", D1, "09:00", "human", "HUMAN", "09:00:05", "09:00:07", "09:00:08", talk=120),
+    A("a1", D1, "09:00", "human", "HUMAN", "09:00:05", "09:00:07", "09:00:08", talk=120, agent="2001"),
     A("a2", D1, "10:00", "human", "off", "10:00:04", "10:00:04", "10:00:05.5", talk=60.5),
     A("a3", D1, "11:00", "abandoned", "NOTSURE", "11:00:01", "11:00:03", abandoned="11:00:05", message="11:00:05"),
     A("a4", D1, "12:00", "machine", "MACHINE", "12:00:03"),
@@ -76,7 +80,8 @@ ATTEMPTS = [
     A("x1", D1, "09:30", "abandoned", answered="09:30:01", human="09:30:01", abandoned="09:30:03",
       campaign="other"),  # another campaign
     # D2
-    A("b1", D2, "00:00", "human", "HUMAN", "00:00:08", "00:00:10", "00:00:12", talk=30),  # its first second
+    A("b1", D2, "00:00", "human", "HUMAN", "00:00:08", "00:00:10", "00:00:12", talk=30,
+      agent="2002"),  # its first second
     A("b2", D2, "08:00", "abandoned", "", "08:00:02", "08:00:02", abandoned="08:00:03"),  # hung up waiting
     A("b3", D2, "09:00", ""),  # still ringing
     A("b4", D2, "09:30", "failed"),
@@ -84,20 +89,24 @@ ATTEMPTS = [
     A("c1", date(2030, 3, 3), "00:00", "human", "", "00:00:01", "00:00:01", "00:00:02", talk=50),  # the next day
 ]
 
-# (agent login, clock) -> state; A and B are members of the campaign's queue, C is not.
+# (agent login, clock) -> state. 2001 takes an inbound call, then a1; 2002 takes b1 just after midnight;
+# 2003 waits all day and takes no call of the campaign.
 WORK = [
     ("2001", t(date(2030, 2, 28), "22:00"), "ready"),
-    ("2001", t(D1, "08:00"), "on_call"),
+    ("2001", t(D1, "08:00"), "on_call"),  # an inbound call of the same queue
     ("2001", t(D1, "08:30"), "wrap_up"),
     ("2001", t(D1, "08:40"), "ready"),
+    ("2001", t(D1, "09:00:08"), "on_call"),  # a1
+    ("2001", t(D1, "09:02:08"), "wrap_up"),
+    ("2001", t(D1, "09:05"), "ready"),
     ("2001", t(D1, "12:00"), "paused"),
     ("2001", t(D1, "13:00"), "ready"),
     ("2001", t(D2, "02:00"), "logged_out"),
-    ("2002", t(D2, "09:00"), "ready"),
-    ("2002", t(D2, "10:00"), "ringing"),
-    ("2002", t(D2, "10:00:30"), "on_call"),
-    ("2002", t(D2, "11:00:30"), "wrap_up"),
-    ("2002", t(D2, "11:10:30"), "logged_out"),
+    ("2002", t(D1, "23:50"), "ready"),
+    ("2002", t(D2, "00:00:05"), "ringing"),
+    ("2002", t(D2, "00:00:12"), "on_call"),  # b1
+    ("2002", t(D2, "00:00:42"), "wrap_up"),
+    ("2002", t(D2, "00:10:42"), "logged_out"),
     ("2003", t(date(2030, 2, 1), "08:00"), "ready"),
 ]
 
@@ -111,16 +120,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
         for extension in ("2001", "2002", "2003"):
             add_user(session, name=f"Agent {extension}", extension=extension)
         ids = {u.login: u.id for u in session.scalars(select(User))}
-        queue = Queue(name="sales_q", strategy="longest_idle", ring_timeout=15, wrapup=10, max_wait=300,
-                      service_level=20, announce_every=30)
-        other = Queue(name="other_q", strategy="longest_idle", ring_timeout=15, wrapup=10, max_wait=300,
-                      service_level=20, announce_every=30)
-        session.add_all([queue, other])
-        session.flush()
-        session.add_all([QueueMember(queue_id=queue.id, user_id=ids["2001"]),
-                         QueueMember(queue_id=queue.id, user_id=ids["2002"]),
-                         QueueMember(queue_id=other.id, user_id=ids["2003"])])
-        session.add_all(a.row() for a in ATTEMPTS)
+        session.add_all(a.row(ids) for a in ATTEMPTS)
         session.add_all(AgentWorkLog(user_id=ids[login], at=at, state=state) for login, at, state in WORK)
     yield database
     database.dispose()
@@ -130,7 +130,7 @@ def days(db: Database, first: date = D1, last: date = D2, **kwargs: Any) -> list
     options: dict[str, Any] = {"target": 3.0, "windows": ("30d", "24h"), "amd_false_positive_rate": 10.0,
                                "now": AFTER, **kwargs}
     with db.session() as session:
-        return campaign_days(session, "sales", "sales_q", first, last, **options)
+        return campaign_days(session, "sales", first, last, **options)
 
 
 def test_counts_of_each_day_with_exact_boundaries(db: Database) -> None:
@@ -172,31 +172,38 @@ def test_abandon_windows_with_amd_false_positives_in_the_24_hour_window_only(db:
     assert not only.window("24h").over_target  # type: ignore[union-attr]
 
 
-def test_agent_time_occupancy_and_talk_per_agent_hour(db: Database) -> None:
+D1_AGENT_SECONDS = (20 * 60 + 8) + 120 + 172 + (2 * 3600 + 55 * 60) + 11 * 3600 + 10 * 60
+
+
+def test_agent_time_is_the_time_spent_on_the_campaign_with_occupancy_and_talk_per_agent_hour(db: Database) -> None:
+    """Before: every member of the campaign's queue counted all their working time, inbound calls and
+    the waits for them included (23 h on D1 here), and another campaign of the queue counted it again."""
     first, second = days(db)
-    # 2001 on D1: ready since the day before (8 h), a call (30 min), wrap-up (10 min), ready 3 h 20, paused
-    # an hour (not counted), ready till midnight (11 h). 2003 is in another queue.
-    assert first.agent_hours == pytest.approx(23.0)
-    assert first.busy_hours == pytest.approx(40 / 60)
-    assert first.occupancy == pytest.approx(100 * (40 / 60) / 23)
-    assert first.talk_per_agent_hour == pytest.approx(180.5 / 60 / 23)
-    # D2: 2001 ready till 02:00; 2002 ready 1 h, ringing 30 s, on a call 1 h, wrap-up 10 min
-    assert second.agent_hours == pytest.approx(2 + 1 + 30 / 3600 + 1 + 10 / 60)
-    assert second.busy_hours == pytest.approx(1 + 10 / 60)
-    assert second.occupancy == pytest.approx(100 * (1 + 10 / 60) / (4 + 10 / 60 + 30 / 3600))
+    # 2001 on D1: the wait from the day before ended with an inbound call (8 h, not counted), the call and
+    # its wrap-up (40 min, not counted); the wait it ended (20 min 8 s), a1 (2 min) and its wrap-up
+    # (2 min 52 s); ready 2 h 55 until a pause and 11 h until the log-out at 02:00 (no call ended them:
+    # a1's). 2002 waits from 23:50 for b1 (10 min). 2003 took no call of the campaign.
+    assert first.agent_hours == pytest.approx(D1_AGENT_SECONDS / 3600) == pytest.approx(14.5)
+    assert first.busy_hours == pytest.approx(292 / 3600)
+    assert first.occupancy == pytest.approx(100 * 292 / D1_AGENT_SECONDS)
+    assert first.talk_per_agent_hour == pytest.approx(180.5 / 60 / 14.5)
+    # D2: 2001 ready till the log-out at 02:00 (a1's); 2002 ready 5 s and ringing 7 s before b1, b1 30 s,
+    # its wrap-up 10 min.
+    assert second.agent_hours == pytest.approx((7200 + 12 + 30 + 600) / 3600)
+    assert second.busy_hours == pytest.approx(630 / 3600)
 
 
 def test_a_day_not_over_counts_agent_time_until_now(db: Database) -> None:
     with db.session() as session:
-        report = campaign_day(session, "sales", "sales_q", D2, target=3.0, windows=("24h",),
+        report = campaign_day(session, "sales", D2, target=3.0, windows=("24h",),
                               amd_false_positive_rate=10.0, now=t(D2, "01:00"))
-    assert report.agent_hours == pytest.approx(1.0) and report.busy_hours == 0
-    assert report.occupancy == 0.0
+    assert report.agent_hours == pytest.approx((3600 + 12 + 30 + 600) / 3600)
+    assert report.busy_hours == pytest.approx(630 / 3600)
 
 
 def test_an_empty_day_has_no_rates_and_no_ratios(db: Database) -> None:
     with db.session() as session:
-        report = campaign_day(session, "sales", "nobody_q", date(2030, 6, 1), target=3.0, windows=("30d", "24h"),
+        report = campaign_day(session, "sales", date(2030, 6, 1), target=3.0, windows=("30d", "24h"),
                               amd_false_positive_rate=2.0, now=AFTER)
     assert report.attempts == 0 and report.agent_hours == 0
     assert report.talk_per_agent_hour is None and report.occupancy is None
@@ -245,8 +252,8 @@ def test_csv_has_the_documented_header_and_one_row_a_day(db: Database) -> None:
         "outcome_human": "2", "outcome_abandoned": "1", "outcome_machine": "2", "outcome_busy": "1",
         "outcome_no_answer": "1", "outcome_failed": "0", "outcome_hung_up": "1", "outcome_lost": "0",
         "outcome_in_progress": "0", "outcome_other": "0",
-        "talk_minutes": "3.01", "agent_hours": "23.00", "busy_hours": "0.67", "talk_minutes_per_agent_hour": "0.13",
-        "occupancy_percent": "2.9", "connect_median_seconds": "1.25", "connect_p90_seconds": "1.50"}
+        "talk_minutes": "3.01", "agent_hours": "14.50", "busy_hours": "0.08", "talk_minutes_per_agent_hour": "0.21",
+        "occupancy_percent": "0.6", "connect_median_seconds": "1.25", "connect_p90_seconds": "1.50"}
     unused = dict(zip(CSV_HEADER, list(csv_rows(days(db, windows=("30d",))))[1], strict=True))
     assert [unused[k] for k in CSV_HEADER if k.endswith("_24h") or "_24h_" in k] == [""] * 5
     text = io.StringIO()
@@ -268,8 +275,109 @@ def test_csv_cells_that_would_run_as_formulas_are_neutralised(db: Database) -> N
 
 def test_other_campaigns_attempts_are_not_counted(db: Database) -> None:
     with db.session() as session:
-        other = campaign_day(session, "other", "other_q", D1, target=3.0, windows=("24h",),
+        other = campaign_day(session, "other", D1, target=3.0, windows=("24h",),
                              amd_false_positive_rate=0.0, now=AFTER)
     assert (other.attempts, other.reached, other.abandoned) == (1, 1, 1)
-    assert other.agent_hours == pytest.approx(24.0)  # 2003, ready all day
+    assert other.agent_hours == 0  # nobody took its call: 2001 and 2002's time is the sales campaign's
     assert reports.WORKING_STATES >= reports.BUSY_STATES
+
+
+# --- the windows as the pacer counts them ---------------------------------------------------------------
+
+EDGE = [
+    A("m1", D1, "10:00", "abandoned", answered="10:00:05", human="10:00:05", abandoned="10:00:07", campaign="edge"),
+    A("m2", D1, "13:00", "abandoned", answered="13:00:05", human="13:00:05", abandoned="13:00:07", campaign="edge"),
+    A("m3", D1, "14:00", "human", answered="14:00:05", human="14:00:05", connected="14:00:06", campaign="edge"),
+    # An agent's wrap-up found a machine the AMD had let through: not a person for the windows.
+    A("m4", D1, "15:00", "machine", "HUMAN", "15:00:03", "15:00:05", "15:00:06", campaign="edge"),
+    A("m5", D1, "16:00", "machine", "MACHINE", "16:00:03", campaign="edge"),
+    # Placed on D1; the person answered (and was abandoned) after midnight: D1's attempts, D2's windows.
+    A("n1", D1, "23:59:50", "abandoned", campaign="edge"),
+    A("p1", D2, "09:00", "human", answered="09:00:05", human="09:00:05", connected="09:00:06", campaign="edge"),
+]
+
+
+def test_the_windows_count_people_when_they_answered_and_end_now_for_today(db: Database) -> None:
+    """Before: calendar UTC days by the time the call was placed; today's 24-hour window began at midnight."""
+    from callcenter.dialer.services import CampaignRuntime, DialerService, windows_of
+    from callcenter.dialer.store import history
+
+    with db.session() as session:
+        session.add_all(a.row({}) for a in EDGE)
+        session.flush()
+        n1 = session.get(DialerAttempt, "n1")
+        assert n1 is not None
+        n1.answered_at = n1.human_at = t(D2, "00:00:01")
+        n1.abandoned_at = t(D2, "00:00:03")
+    now = t(D2, "12:00:10")
+    spec = CampaignSpec("edge", "sales_q", "+48221234500", abandon_windows=("30d", "24h"), amd_false_positive_rate=10.0)
+    with db.session() as session:
+        first, second = campaign_days(session, "edge", D1, D2, target=3.0, windows=spec.abandon_windows,
+                                      amd_false_positive_rate=10.0, now=now)
+        now_rates = reports.abandon_rates(session, spec, now)
+        past = history(session, "edge", now)
+    assert first.attempts == 6 and second.attempts == 1  # by the day placed, as before
+    # D1, to its midnight: m1 and m2 abandoned, m3 connected (m4 was a machine), m5's verdict.
+    day = first.window("24h")
+    assert day is not None
+    assert (day.reached, day.abandoned, day.false_positives) == pytest.approx((3.1, 2.1, 0.1))
+    # D2 as of now: the 24 hours since 12:00:10 yesterday: m2, m3 (m4), m5, n1, p1; m1 is out.
+    day, month = second.window("24h"), second.window("30d")
+    assert day is not None and month is not None
+    assert (day.reached, day.abandoned) == pytest.approx((4.1, 2.1)) and day.over_target
+    assert (month.reached, month.abandoned) == (5.0, 3.0)
+    # The pacer's ledger, rebuilt from the same rows as the controller does at start-up, agrees.
+    runtime = CampaignRuntime(spec, Estimates(), AbandonLedger(0.03, windows_of(spec), 0.1))
+    for attempt in past:
+        DialerService._replay(runtime, attempt)
+    ledger = runtime.ledger.rates(now.timestamp())
+    assert day.rate == pytest.approx(100 * ledger["24h"].rate) and day.reached == pytest.approx(
+        ledger["24h"].answered + ledger["24h"].estimated_false_positives)
+    assert month.rate == pytest.approx(100 * ledger["30d"].rate)
+    assert now_rates == second.windows  # what `callcenter dialer start` shows
+
+
+def test_the_cli_shows_the_rates_and_starts_a_campaign_over_target_only_when_confirmed(
+        db: Database, capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: `callcenter dialer start` started a campaign over its target without a word."""
+    from argparse import Namespace
+    from types import SimpleNamespace
+
+    from callcenter.dialer import store
+    from callcenter.dialer.cli import cmd_start_stop
+    from callcenter.errors import UserError
+
+    recent = datetime.now(UTC) - timedelta(hours=2)
+    with db.session() as session:
+        for n, abandoned in enumerate((True, False, False)):
+            session.add(DialerAttempt(id=f"cli{n}", campaign="loud", number="+48221234567", mode="progressive",
+                                      placed_at=recent, answered_at=recent, human_at=recent, amd_status="off",
+                                      abandoned_at=recent if abandoned else None,
+                                      outcome="abandoned" if abandoned else "human"))
+    loud = CampaignSpec("loud", "sales_q", "+48221234500", mode="progressive", abandon_windows=("24h", "30d"))
+    quiet = CampaignSpec("quiet", "other_q", "+48221234500", mode="progressive")
+    settings: Any = SimpleNamespace(campaigns={"loud": loud, "quiet": quiet}, source="test.toml",
+                                    database_url=db.url)
+
+    def running() -> set[str]:
+        with db.session() as session:
+            return store.running_campaigns(session)
+
+    with pytest.raises(UserError) as refused:
+        cmd_start_stop(settings, Namespace(campaign="loud", action="start", confirm=False))
+    assert str(refused.value) == (
+        "campaign loud is over its abandon target of 3% (24h 33.3%, 30d 33.3%): while it is, every mode dials "
+        "1 call per 2 free agents. Not started; add --confirm to start it anyway")
+    shown = capsys.readouterr().out.splitlines()
+    assert shown == ["campaign loud abandon rate 24h 33.3% (1 abandoned of 3 people reached; target 3%; OVER TARGET)",
+                     "campaign loud abandon rate 30d 33.3% (1 abandoned of 3 people reached; target 3%; OVER TARGET)"]
+    assert "loud" not in running()
+    assert cmd_start_stop(settings, Namespace(campaign="loud", action="start", confirm=True)) == 0
+    assert "loud" in running() and capsys.readouterr().out.endswith("campaign loud started "
+                                                                   "(a running controller follows within 2 s)\n")
+    # Within its target (nobody reached yet): started without a question.
+    assert cmd_start_stop(settings, Namespace(campaign="quiet", action="start", confirm=False)) == 0
+    assert capsys.readouterr().out.startswith("campaign quiet abandon rate 30d -- (nobody reached yet; target 3%)")
+    for name in ("loud", "quiet"):
+        cmd_start_stop(settings, Namespace(campaign=name, action="stop", confirm=False))
+    assert not running() & {"loud", "quiet"}
