@@ -33,7 +33,7 @@ from callcenter.acd.model import (
     Direction,
 )
 from callcenter.acd.records import AcdRecorder, DayFigures, start_of_day
-from callcenter.acd.sessions import SESSION_ARG, AgentSession, AgentSessions
+from callcenter.acd.sessions import SESSION_ARG, SESSION_RING_SECONDS, AgentSession, AgentSessions
 from callcenter.config import AcdSettings, PauseReason, QueueSpec
 from callcenter.errors import AriError, AriNotFound
 from callcenter.web.backend import PanelError
@@ -45,9 +45,12 @@ ACD_ARG = "acd"
 # Hang-up causes of an agent's phone that did not take an offered call (Q.850).
 CAUSE_OUTCOMES = {17: "busy", 21: "rejected", 18: "no_answer", 19: "no_answer", 16: "no_answer"}
 # An offer the dialer withdrew at its 2-second deadline was not taken in time: a miss like any other.
-MISS_OUTCOMES = {"no_answer", "busy", "rejected", "failed", "withdrawn"}
-# A dialer's person is offered to one more ringing phone only while this much of their 2 s is left.
+# So is an offer of a dialer's person that a later offer to another agent overtook.
+MISS_OUTCOMES = {"no_answer", "busy", "rejected", "failed", "withdrawn", "overtaken"}
+# A dialer's person is offered to one more ringing phone only while this much of their 2 s is left,
+# once the offers so far have rung this long unanswered (an auto-answering phone answers well within it).
 WIDEN_RING_MARGIN = 1.0
+WIDEN_AFTER = 0.5
 NUMBER_RE = re.compile(r"^\+?[0-9*#]{2,32}$")
 
 
@@ -363,7 +366,7 @@ class AcdService:
             cancel()
 
     def _cancel_call_timers(self, call: AcdCall) -> None:
-        for kind in ("maxwait", "announce", "dial"):
+        for kind in ("maxwait", "announce", "dial", "widen"):
             self._cancel_timer(kind, call.record_id)
 
     # -- entering a queue -------------------------------------------------------------------------------
@@ -595,7 +598,9 @@ class AcdService:
                 free = [a for a in free if self.sessions.up(a)]
             if call.ringing:
                 left = (call.connect_by - now).total_seconds() if call.connect_by else 0.0
-                free = [a for a in free if left > 0 and (self.sessions.up(a) or left >= WIDEN_RING_MARGIN)]
+                rung = (now - max(a.started_at for a in call.ringing.values())).total_seconds()
+                free = [a for a in free if left > 0 and (
+                    self.sessions.up(a) or (left >= WIDEN_RING_MARGIN and rung >= WIDEN_AFTER))]
                 if not free:
                     continue
             if call.target_agent is not None:
@@ -629,6 +634,8 @@ class AcdService:
             self.recorder.attempt_started(call, attempt)
             if session is None:
                 self._set_timer("ring", attempt.channel_id, ring_timeout, self._ring_timer(attempt))
+                if call.direction is Direction.DIALER:
+                    self._set_timer("widen", call.record_id, WIDEN_AFTER, self.dispatch)
             trigger = max(agent.idle_since or now, call.state_since or call.entered_at or now)
             metrics.ACD_OFFER_DELAY.observe(max(0.0, (now - trigger).total_seconds()))
         if call.state is CallState.WAITING:
@@ -805,7 +812,7 @@ class AcdService:
         self.notify()
         try:
             await self.control.originate(session.channel_id, f"PJSIP/{agent.extension}", _caller_id(label, ""),
-                                         self.dial_timeout, [ACD_ARG, SESSION_ARG], originator=None)
+                                         SESSION_RING_SECONDS, [ACD_ARG, SESSION_ARG], originator=None)
         except AriError as exc:
             log.warning("agent %s: calling the phone for %s failed: %s", agent.extension, label, exc)
             self.sessions.forget(session)
@@ -901,7 +908,9 @@ class AcdService:
             self.recorder.call_updated(call.record_id, agent_id=agent.user_id)
         self.recorder.destination(call, "U", agent.extension, now)
         for other in others:
-            await self._attempt_over(other, "taken_by_other", hang_up=True)
+            # A dialer's person was offered to this agent because the earlier offers were too slow.
+            overtaken = call.direction is Direction.DIALER and other.started_at < attempt.started_at
+            await self._attempt_over(other, "overtaken" if overtaken else "taken_by_other", hang_up=True)
         linking = call.linking = asyncio.Event()
         try:
             await self._unpark(call)

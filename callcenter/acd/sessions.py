@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 # The second Stasis argument of a session leg (the first is the ACD's own).
 SESSION_ARG = "session"
 BEEP = "sound:beep"
+# How long the agent's phone rings for the session: a person walking back to their desk, not a queue call.
+SESSION_RING_SECONDS = 30
 
 
 class SessionControl(Protocol):

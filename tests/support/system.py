@@ -244,6 +244,7 @@ announce_every = 0
 queue = "outbound"
 caller_id = "+48221234500"
 mode = "predictive"
+agent_line = "ring"  # its test follows each agent phone's offer (the slow one's are abandoned)
 region = "PL"
 ring_seconds = 15
 amd = true
@@ -290,6 +291,23 @@ mode = "progressive"
 region = "PL"
 ring_seconds = 15
 retries = {{ busy = "1h x2" }}
+
+[campaigns.summer]  # agent sessions: each agent's phone is called once (test_dialer_sessions.py)
+queue = "progressive"
+caller_id = "+48221234503"
+mode = "progressive"
+region = "PL"
+ring_seconds = 15
+dispositions = {{ sale = "done" }}
+
+[campaigns.equinox]  # the same agents, their phones rung for each call
+queue = "progressive"
+caller_id = "+48221234504"
+mode = "progressive"
+agent_line = "ring"
+region = "PL"
+ring_seconds = 15
+dispositions = {{ sale = "done" }}
 
 [queues.callback]
 org_unit = "Demo"

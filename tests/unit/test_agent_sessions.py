@@ -156,7 +156,21 @@ async def test_ring_mode_offers_a_waiting_person_to_the_next_free_agent_in_time(
     await world.acd.channel_entered(second_leg)
     assert agent_b.state is AgentState.ON_CALL and agent_a.state is AgentState.READY
     assert ("hangup", first_leg) in [e[:2] for e in world.control.log]
-    assert agent_a.missed_in_row == 0, "an offer another agent took is not a miss"
+    assert agent_a.missed_in_row == 1, "the offer was too slow: a miss"
+
+
+async def test_a_waiting_person_is_offered_to_a_second_phone_once_the_first_rang_half_a_second(
+        world: World) -> None:
+    agent_a, agent_b = world.agents["2001"], world.agents["2002"]
+    await world.acd.login(agent_a.user_id)
+    await world.acd.login(agent_b.user_id)
+    agent_b.idle_since = world.timers.now()  # 2001 is the longest idle: the first offer is theirs
+    await a_person_waits(world)
+    assert len(world.rung()) == 1 and agent_a.state is AgentState.RINGING
+    await world.timers.advance(0.4)
+    assert len(world.rung()) == 1
+    await world.timers.advance(0.1)
+    assert len(world.rung()) == 2 and agent_b.state is AgentState.RINGING
 
 
 async def test_no_second_ring_when_too_little_of_the_two_seconds_is_left(world: World) -> None:
