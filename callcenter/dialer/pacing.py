@@ -32,10 +32,10 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Protocol
+from typing import Any, Protocol
 
 ABANDON_SECONDS = 2.0  # a person who answered gets an agent within 2 s, or the call counts as abandoned
 # The ledger's time buckets: a window's edge falls on a whole minute (reports.py counts the same way).
@@ -142,14 +142,31 @@ def abandon_brake(ledger: AbandonLedger, now: float,
                   agents_per_call: int = OVER_TARGET_AGENTS_PER_CALL) -> Brake | None:
     """The brake every mode obeys: the window whose rate is furthest over the ledger's target, or None
     while every window is at or under it. A window with a single abandon among few answers is over too:
-    the rules count the rate, not its confidence, and the brake only slows the campaign down."""
+    the rules count the rate, not its confidence, and the brake only slows the campaign down. A window
+    over only by the estimated AMD false positives, with no person actually abandoned, does not brake:
+    those estimates are a share of the machine verdicts, which fewer calls would not change."""
     worst: tuple[str, float] | None = None
     for name, window in ledger.rates(now).items():
-        if window.rate > ledger.target and (worst is None or window.rate > worst[1]):
+        if window.rate > ledger.target and window.abandoned > 0 and (worst is None or window.rate > worst[1]):
             worst = (name, window.rate)
     if worst is None:
         return None
     return Brake(worst[0], worst[1], ledger.target, agents_per_call)
+
+
+def over_target_figures(row: Mapping[str, Any]) -> list[str]:
+    """The windows over the target of a campaign's wallboard row (``DialerService.status()``: ``abandon``
+    maps a window to its ``rate`` as a share, ``target`` is in percent), as "24h 5.2%": what a supervisor
+    is shown before starting or resuming the campaign."""
+    target, windows = row.get("target"), row.get("abandon")
+    if not isinstance(target, int | float) or not isinstance(windows, Mapping):
+        return []
+    figures = []
+    for name, window in windows.items():
+        rate = window.get("rate") if isinstance(window, Mapping) else None
+        if isinstance(rate, int | float) and rate * 100 > target:
+            figures.append(f"{name} {rate * 100:.1f}%")
+    return figures
 
 
 # --- estimates ---------------------------------------------------------------------------------------

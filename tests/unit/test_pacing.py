@@ -300,13 +300,17 @@ def test_the_brake_names_the_window_furthest_over_the_target() -> None:
     ledger.abandoned(NOW - 30)  # 24 hours: 1 of 2
     brake = abandon_brake(ledger, NOW, agents_per_call=3)
     assert brake is not None and (brake.window, brake.rate, brake.agents_per_call) == ("24h", 0.5, 3)
-    # The UK window's estimated AMD false positives count, as in the rates the wallboard shows.
+    # The UK window's estimated AMD false positives count, as in the rates the wallboard shows, once a
+    # person was abandoned: fewer calls would not change a rate made of estimates alone.
     uk = AbandonLedger(0.03, [UK_24_HOURS], 0.05)
     for i in range(1000):
         uk.human_answered(NOW - 5000 + i)
         uk.machine_detected(NOW - 5000 + i)
     assert uk.rates(NOW)["24h"].rate == pytest.approx(50 / 1050)
-    assert abandon_brake(uk, NOW) is not None
+    assert abandon_brake(uk, NOW) is None
+    uk.abandoned(NOW - 10)
+    brake = abandon_brake(uk, NOW)
+    assert brake is not None and brake.rate == pytest.approx(51 / 1051)
 
 
 def test_predictive_brakes_like_progressive_over_the_target() -> None:

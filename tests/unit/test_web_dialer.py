@@ -38,6 +38,8 @@ CODES = {"sale": "Sale", "later": "Call back later", "dnc": "Do not call", "retr
 FIELDS = {"plan": "gold", "city": "Berlin", "customer_no": "C-1042"}
 ALICE, SAM, BOSS = 1, 2, 3
 REFUSAL = "Campaign autumn already runs with queue outbound's agents; stop it first."
+BRAKE = "abandon rate 5.0% over target 3% in window 24h: dialling 1 call per 2 free agents"
+OVER = "Campaign autumn is over its abandon target of 3% (24h 5.0%). Confirm to start it anyway."
 
 
 class FakeDialer:
@@ -85,7 +87,8 @@ class FakeDialer:
             {"name": "autumn", "mode": "predictive", "queue": "outbound", "running": self.running["autumn"],
              "agents": 5, "ready": 2, "dialing": 4, "waiting": 1, "placed_since_start": 310,
              "abandon": {"30d": {"answered": 400, "abandoned": 8, "rate": 0.02},
-                         "24h": {"answered": 60, "abandoned": 3, "rate": 0.05}}, "target": 3.0},
+                         "24h": {"answered": 60, "abandoned": 3, "rate": 0.05}}, "target": 3.0,
+             "brake": BRAKE if self.running["autumn"] else ""},
             {"name": "spring", "mode": "preview", "queue": "outbound", "running": self.running["spring"],
              "agents": 1, "ready": 1, "dialing": 0, "waiting": 0, "placed_since_start": 0,
              "abandon": {"30d": {"answered": 0, "abandoned": 0, "rate": None}}, "target": 3.0},
@@ -330,11 +333,25 @@ async def test_supervisors_start_and_stop_campaigns_as_themselves(world: World) 
     assert dialer.running == {"autumn": False, "spring": True} and world.acd.version > version
     dialer.refuse = REFUSAL
     with pytest.raises(PanelError, match=re.escape(REFUSAL)):
-        await panel.supervisor_action(BOSS, "campaign_start", {"name": "autumn"})
+        await panel.supervisor_action(BOSS, "campaign_start", {"name": "autumn", "confirm": "true"})
     with pytest.raises(PanelError, match=r"Missing name\."):
         await panel.supervisor_action(BOSS, "campaign_stop", {})
     with pytest.raises(PanelError, match=r"^There is no dialer\.$"):
         await make_world(dialer=False).panel.supervisor_action(BOSS, "campaign_start", {"name": "spring"})
+
+
+async def test_a_campaign_over_its_abandon_target_starts_only_when_the_supervisor_confirms(world: World) -> None:
+    """Before: a supervisor resumed a campaign at 5% abandons in the 24-hour window without a word."""
+    panel, dialer = world.panel, world.dialer
+    await panel.supervisor_action(BOSS, "campaign_stop", {"name": "autumn"})
+    for params in ({"name": "autumn"}, {"name": "autumn", "confirm": "no"}):
+        with pytest.raises(PanelError) as refused:
+            await panel.supervisor_action(BOSS, "campaign_start", params)
+        assert (refused.value.message, refused.value.http_status) == (OVER, 409)
+    assert dialer.running["autumn"] is False and dialer.log == [("stop", "autumn", "boss")]  # not asked
+    await panel.supervisor_action(BOSS, "campaign_start", {"name": "autumn", "confirm": True})  # JSON true too
+    assert dialer.running["autumn"] is True
+    await panel.supervisor_action(BOSS, "campaign_start", {"name": "spring"})  # within its target: no question
 
 
 # --- over HTTP ------------------------------------------------------------------------------------------------
@@ -490,7 +507,12 @@ def test_an_agent_dials_a_preview_and_asks_for_a_callback_and_a_supervisor_runs_
 
         boss = browser.new_page()
         watch(boss, errors)
-        boss.on("dialog", lambda dialog: dialog.accept())
+        questions: list[str] = []
+
+        def answer(dialog: Any) -> None:
+            questions.append(dialog.message)
+            dialog.accept()
+        boss.on("dialog", answer)
         log_in(boss, server.url, "boss", "boss-pw")
         campaigns = boss.locator("#campaigns")
         expect(campaigns).to_be_visible()
@@ -502,6 +524,7 @@ def test_an_agent_dials_a_preview_and_asks_for_a_callback_and_a_supervisor_runs_
         expect(autumn.locator('.window[data-window="30d"]')).to_have_attribute("data-over", "false")
         expect(autumn.locator('.window[data-window="24h"]')).to_have_attribute("data-over", "true")
         expect(autumn.locator('.window[data-window="24h"]')).to_have_text("24h 5.0%")
+        expect(autumn.locator(".brake")).to_have_text(BRAKE)
         expect(spring.locator('.window[data-window="30d"]')).to_have_text("30d \N{EN DASH}")
         expect(spring.locator('[data-testid="campaign-stop"]')).to_be_hidden()
 
@@ -516,7 +539,15 @@ def test_an_agent_dials_a_preview_and_asks_for_a_callback_and_a_supervisor_runs_
         spring.locator('[data-testid="campaign-start"]').click()
         expect(spring.locator(".running")).to_have_text("Running")
         expect(boss.locator("#message")).to_be_hidden()
+        # Over its target, the question carries the figures and the start its confirmation.
+        expect(autumn.locator(".brake")).to_have_count(0)
+        autumn.locator('[data-testid="campaign-start"]').click()
+        expect(autumn.locator(".running")).to_have_text("Running")
+        assert questions[-1] == ("Campaign autumn is over its abandon target of 3%: 24h 5.0%. While it is, the "
+                                 "dialer places fewer calls than there are free agents. Start it anyway?")
+        assert questions[-2] == "Start campaign spring? The dialer begins calling at once."
         assert server.call(lambda: dialer.log[1:]) == [
-            ("stop", "autumn", "boss"), ("start", "spring", "boss"), ("start", "spring", "boss")]
+            ("stop", "autumn", "boss"), ("start", "spring", "boss"), ("start", "spring", "boss"),
+            ("start", "autumn", "boss")]
     assert errors == []
 
