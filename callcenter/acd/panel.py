@@ -17,6 +17,7 @@ from callcenter.acd.model import AcdCall, Agent, CallState
 from callcenter.acd.services import AcdService
 from callcenter.db.engine import Database
 from callcenter.db.models import User
+from callcenter.dialer.pacing import over_target_figures
 from callcenter.monitor.services import Mode, MonitorError, MonitorService, UserRef
 from callcenter.recording.services import RecordingService
 from callcenter.users import services as users
@@ -361,6 +362,13 @@ class AcdPanel:
             await self._check_scope(user_id, queue=self._campaign_queue(campaign))
             dialer = self._need_dialer()
             if action == "campaign_start":
+                # Starting or resuming a campaign over its abandon target takes a second "yes": the page
+                # shows the figures and sends ``confirm`` (DIA-3; the pacer brakes while it is over).
+                row = next((r for r in dialer.status() if r.get("name") == campaign), {})
+                over = over_target_figures(row)
+                if over and str(params.get("confirm", "")).lower() not in TRUE_WORDS:
+                    raise PanelError(f"Campaign {campaign} is over its abandon target of {row['target']:g}% "
+                                     f"({', '.join(over)}). Confirm to start it anyway.", 409)
                 await dialer.start_campaign(campaign, by=name)
             else:
                 await dialer.stop_campaign(campaign, by=name)

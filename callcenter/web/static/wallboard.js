@@ -246,8 +246,16 @@
     const start = P.el("button", { type: "button", className: "small good", dataset: { testid: "campaign-start" } }, "Start");
     const stop = P.el("button", { type: "button", className: "small bad", dataset: { testid: "campaign-stop" } }, "Stop");
     start.addEventListener("click", function () {
-      if (window.confirm("Start campaign " + name + "? The dialer begins calling at once.")) {
-        act(start, "campaign_start", { name: name });
+      // Over its abandon target, the figures are shown and the "yes" is sent with the action.
+      const c = list(board && board.campaigns).find(function (row) { return row && row.name === name; }) || {};
+      const over = abandonCells(c).filter(function (span) { return span.dataset.over === "true"; });
+      const question = over.length
+        ? "Campaign " + name + " is over its abandon target of " + c.target + "%: " +
+          over.map(function (span) { return span.textContent; }).join(", ") +
+          ". While it is, the dialer places fewer calls than there are free agents. Start it anyway?"
+        : "Start campaign " + name + "? The dialer begins calling at once.";
+      if (window.confirm(question)) {
+        act(start, "campaign_start", over.length ? { name: name, confirm: "true" } : { name: name });
       }
     });
     stop.addEventListener("click", function () {
@@ -315,14 +323,16 @@
       P.setText(cell("dialing"), number(c.dialing) === null ? "–" : c.dialing);
       P.setText(cell("waiting"), number(c.waiting) === null ? "–" : c.waiting);
       const abandon = cell("abandon");
-      const signature = JSON.stringify([c.abandon, c.target]);
+      const signature = JSON.stringify([c.abandon, c.target, c.brake]);
       if (abandon.dataset.signature !== signature) {
         abandon.dataset.signature = signature;
         const target = number(c.target);
         const parts = abandonCells(c);
+        // The pacer's brake over the target, in its words ("... dialling 1 call per 2 free agents").
+        const brake = c.brake ? [P.el("span", { className: "brake" }, String(c.brake))] : [];
         abandon.replaceChildren.apply(
           abandon,
-          parts.concat(target === null ? [] : [P.el("span", { className: "target" }, "target " + target + "%")])
+          parts.concat(target === null ? [] : [P.el("span", { className: "target" }, "target " + target + "%")], brake)
         );
         abandon.dataset.over = parts.some(function (span) { return span.dataset.over === "true"; }) ? "true" : "false";
       }
