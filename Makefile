@@ -55,6 +55,7 @@ bench: install
 	$(PY) bench/ftps.py
 	$(PY) bench/export.py
 	$(PY) bench/dialer.py
+	$(PY) bench/connect.py
 
 clean:
 	rm -rf $(VENV) var
