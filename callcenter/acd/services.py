@@ -215,7 +215,8 @@ class AcdService:
             return
         agent.state, agent.reason, agent.since = state, reason, now
         if state is AgentState.READY and previous is not AgentState.RINGING:
-            # An offer that rang out is no work done: the agent keeps their place in longest-idle.
+            # An offer that ended without a miss (another agent took it, the caller left) keeps the agent's
+            # place in longest-idle; a miss moves them back (``_attempt_over``).
             agent.idle_since = now
         if state is not AgentState.WRAP_UP:
             agent.wrapup_deadline = None

@@ -332,7 +332,8 @@ class AcdAttempt(Base):
     queue: Mapped[str | None] = mapped_column(String(40), nullable=True)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     ring_seconds: Mapped[float | None] = mapped_column(Numeric(10, 2), nullable=True)
-    # answered, no_answer, busy, rejected, failed, caller_gone, taken_by_other
+    # answered, no_answer, busy, rejected, failed, caller_gone, taken_by_other; for a dialer's person also
+    # withdrawn (its 2-second deadline passed) and overtaken (a later offer to another agent answered first)
     outcome: Mapped[str] = mapped_column(String(20), default="")
 
 
