@@ -201,6 +201,9 @@ class Controller:
 
     def _device_state(self, event: dict[str, str]) -> None:
         self.presence.device_state(event.get("Device", ""), event.get("State", ""))
+        extension = self.presence.extension_of(event.get("Device", ""))
+        if extension in self._user_names:  # a user's phone: the wallboard's direct calls follow it
+            self.monitor.direct.device_state(extension, event.get("State", ""))
         if event.get("State") == "NOT_INUSE":
             # A phone that just hung up may be the free agent a waiting caller needs.
             asyncio.get_running_loop().create_task(self.acd.dispatch())
@@ -384,6 +387,7 @@ class Controller:
             log.warning("device state resync failed: %s", exc)
             return
         self.presence.replace_all(events)
+        self.monitor.direct.replace_all({e: s for e, s in self.presence.states.items() if e in self._user_names})
 
     async def reload_users(self) -> list[str]:
         """Renders the user-dependent files again and reloads what changed; calls go on."""

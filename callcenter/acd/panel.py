@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from callcenter.acd import scope as floor
-from callcenter.acd.model import AcdCall, Agent, CallState
+from callcenter.acd.model import AcdCall, Agent, AgentState, CallState
 from callcenter.acd.services import AcdService
 from callcenter.db.engine import Database
 from callcenter.db.models import User
@@ -203,9 +203,16 @@ class AcdPanel:
                 "since": _iso(session.answered_at or session.started_at), "in_call": session.lent}
 
     def _agent_row(self, agent: Agent) -> dict[str, Any]:
-        return {"id": agent.user_id, "name": agent.name, "extension": agent.extension, "state": agent.state.value,
-                "reason": agent.reason, "since": _iso(agent.since), "calls_today": agent.calls_today,
-                "queues": sorted(agent.skills)}
+        state, since, direct = agent.state.value, agent.since, None
+        call = self.monitor.direct.of(agent.extension) if self.monitor is not None else None
+        if agent.state is AgentState.READY and call is not None:
+            # Ready for the ACD but on a call of their own, which the ACD offers nothing during: on call,
+            # since the answer (while it still rings the far end: since the phone became busy).
+            state, since = AgentState.ON_CALL.value, call.answered_at or call.busy_since
+            direct = {"number": call.number, "answered": call.answered_at is not None}
+        return {"id": agent.user_id, "name": agent.name, "extension": agent.extension, "state": state,
+                "reason": agent.reason, "since": _iso(since), "calls_today": agent.calls_today,
+                "queues": sorted(agent.skills), "direct_call": direct}
 
     def wallboard(self) -> dict[str, Any]:
         now = self.acd.timers.now()
@@ -393,8 +400,9 @@ class AcdPanel:
     # -- monitoring (MON-3) -------------------------------------------------------------------------
 
     def _live_calls(self) -> list[dict[str, Any]]:
-        """Calls supervisors can monitor: the ACD's connected calls, and agents whose phone is busy
-        with a call they dialled themselves."""
+        """Calls supervisors can monitor: the ACD's connected calls, and answered direct calls (users'
+        calls without the ACD: to each other, a DID routed to an extension, out through the trunk) with
+        the other party's number and the answer time. A supervisor's own monitoring call is neither."""
         rows: list[dict[str, Any]] = []
         seen: set[str] = set()
         for agent in sorted(self.acd.agents.values(), key=lambda a: a.extension):
@@ -404,10 +412,14 @@ class AcdPanel:
                              "queue": call.queue, "direction": call.direction.value,
                              "since": _iso(call.answered_at or call.state_since)})
                 seen.add(agent.extension)
-        for extension, state in sorted(self.phone_states().items()):
-            if extension not in seen and state in ("INUSE", "BUSY", "ONHOLD") and extension in self.user_names():
-                rows.append({"agent": extension, "agent_name": self.user_names()[extension], "number": "",
-                             "queue": None, "direction": "direct", "since": None})
+        names = self.user_names()
+        monitor = self.monitor
+        for direct in monitor.direct.answered() if monitor is not None else []:
+            if direct.extension in seen or direct.extension not in names or (
+                    monitor is not None and monitor.supervising(direct.extension)):
+                continue
+            rows.append({"agent": direct.extension, "agent_name": names[direct.extension], "number": direct.number,
+                         "queue": None, "direction": "direct", "since": _iso(direct.answered_at)})
         for row in rows:
             row["monitored_by"] = self.monitor.watchers(row["agent"]) if self.monitor else []
         return rows

@@ -35,6 +35,7 @@ from callcenter.db.models import MonitorEvent
 from callcenter.db.models import MonitorSession as MonitorSessionRow
 from callcenter.db.writer import RecordWriter
 from callcenter.errors import AriError, AriNotFound, CallcenterError
+from callcenter.monitor.direct import DirectCalls
 from callcenter.monitor.groups import Permissions
 from callcenter.users.units import unit_when_written
 
@@ -128,6 +129,8 @@ class MonitorService:
         self.notify = notify
         self.sessions: dict[str, Session] = {}
         self.by_channel: dict[str, Session] = {}  # supervisor and snoop channels
+        # Calls users make without the ACD (the wallboard's direct calls): fed with device states.
+        self.direct = DirectCalls(lambda extension: control.endpoint_channels("PJSIP", extension), notify)
 
     # -- entry points -------------------------------------------------------------------------------
 
@@ -255,6 +258,10 @@ class MonitorService:
     def session_of_supervisor(self, user_id: int) -> Session | None:
         return next((s for s in self.sessions.values() if s.supervisor.id == user_id and s.state != "ended"), None)
 
+    def supervising(self, extension: str) -> bool:
+        """Whether the phone ``extension`` is busy with its user's own monitoring call: no call to monitor."""
+        return any(s.supervisor.extension == extension and s.state != "ended" for s in self.sessions.values())
+
     def watchers(self, agent_extension: str) -> list[str]:
         return [s.supervisor.name for s in self.sessions.values()
                 if s.agent.extension == agent_extension and s.state == "active"]
@@ -270,7 +277,9 @@ class MonitorService:
         except AriNotFound:
             return None
         for channel in channels:
-            if channel.get("state") == "Up" and not str(channel.get("id", "")).startswith("mon-"):
+            channel_id = str(channel.get("id", ""))
+            # Not a monitoring call: a supervisor listening in is no call to listen to.
+            if channel.get("state") == "Up" and not channel_id.startswith("mon-") and not self.owns(channel_id):
                 connected = channel.get("connected") or {}
                 return LiveLeg(str(channel["id"]), str(connected.get("number", "")))
         return None

@@ -3,15 +3,22 @@ and what it leaves; permission groups on a real database."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
+from callcenter.acd.model import Agent, AgentState
+from callcenter.acd.panel import AcdPanel
+from callcenter.acd.services import AcdService
 from callcenter.config import MonitorGroupSpec
 from callcenter.db.engine import Database
 from callcenter.errors import AriNotFound, UserError
 from callcenter.monitor import groups
+from callcenter.monitor.direct import DirectCalls
 from callcenter.monitor.groups import Permissions
 from callcenter.monitor.services import LiveLeg, Mode, MonitorError, MonitorService, UserRef
 from callcenter.users import services as users
@@ -186,3 +193,102 @@ def test_groups_give_permissions_and_config_groups_are_synchronised(db: Database
         groups.remove_group(session, "extra")
         with pytest.raises(UserError, match="no monitoring group"):
             groups.remove_group(session, "extra")
+
+
+# -- direct calls on the wallboard (monitor/direct.py, the panel's rows) ------------------------------
+
+class Phones:
+    """ARI's channels per endpoint, as the test sets them; counts the looks."""
+
+    def __init__(self) -> None:
+        self.channels: dict[str, list[dict[str, Any]]] = {}
+        self.looks: list[str] = []
+
+    async def __call__(self, extension: str) -> list[dict[str, Any]]:
+        self.looks.append(extension)
+        if extension not in self.channels:
+            raise AriNotFound("GET", f"/endpoints/PJSIP/{extension}", 404, "no such endpoint")
+        return self.channels[extension]
+
+
+def leg(channel_id: str, state: str, number: str, app: str = "Dial") -> dict[str, Any]:
+    return {"id": channel_id, "state": state, "connected": {"number": number, "name": f"N{number}"},
+            "dialplan": {"app_name": app}}
+
+
+async def settle(direct: DirectCalls) -> None:
+    for _ in range(200):
+        if not direct._tasks:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("the looks did not finish")
+
+
+async def test_a_direct_call_is_followed_from_dialling_to_the_answer_and_the_hang_up() -> None:
+    phones, notified = Phones(), []
+    clock = iter(datetime(2030, 1, 1, 9, 0, s, tzinfo=UTC) for s in range(60))
+    direct = DirectCalls(phones, lambda: notified.append(1), now=lambda: next(clock), poll=0.01)
+    # Alice dials out: her phone is busy at once, the far end still rings.
+    phones.channels["2001"] = [leg("alice", "Ring", "0301234")]
+    direct.device_state("2001", "INUSE")
+    await asyncio.sleep(0.05)
+    call = direct.of("2001")
+    assert call is not None and call.answered_at is None and call.number == "0301234"
+    assert direct.answered() == []
+    # The far end answers (no device state changes on Alice's phone): a later look sees it Up.
+    phones.channels["2001"] = [leg("alice", "Up", "0301234")]
+    await settle(direct)
+    call = direct.of("2001")
+    assert call is not None and call.answered_at is not None and call.answered_at > call.busy_since
+    assert direct.answered() == [call]
+    looks = len(phones.looks)
+    await asyncio.sleep(0.05)
+    assert len(phones.looks) == looks  # answered: no more looks
+    direct.device_state("2001", "NOT_INUSE")
+    assert direct.of("2001") is None and direct.answered() == [] and notified
+
+
+async def test_the_controllers_own_calls_are_no_direct_calls() -> None:
+    phones = Phones()
+    direct = DirectCalls(phones, poll=0.01)
+    # Sam's #44 call and a panel-rung monitoring call run in the Stasis app; so do ACD calls and sessions.
+    phones.channels["2005"] = [leg("sam-44", "Up", "#442002", app="Stasis")]
+    phones.channels["2006"] = [leg("mon-sup-1", "Up", "2006")]
+    phones.channels["2003"] = [leg("acd-leg", "Up", "0309999", app="Stasis")]
+    for extension in ("2005", "2006", "2003", "2999"):
+        direct.device_state(extension, "INUSE")
+    await settle(direct)
+    assert direct.calls == {}
+    # A resync drops what AMI no longer says is busy and looks again at what is.
+    phones.channels["2002"] = [leg("bob", "Up", "2001", app="AppDial")]
+    direct.replace_all({"2002": "INUSE", "2005": "NOT_INUSE"})
+    await settle(direct)
+    assert [c.extension for c in direct.answered()] == ["2002"] and "2005" not in direct.busy
+
+
+async def test_the_wallboard_shows_direct_calls_and_their_ready_agent_on_call_but_not_a_supervisors_call() -> None:
+    service, _control = make()
+    phones = Phones()
+    service.direct = DirectCalls(phones, poll=0.01)
+    phones.channels["2001"] = [leg("alice", "Up", "2002")]
+    phones.channels["2005"] = [leg("sam-44", "Up", "#442001", app="Stasis")]
+    service.direct.device_state("2001", "INUSE")
+    service.direct.device_state("2005", "INUSE")
+    await settle(service.direct)
+    since = datetime(2030, 1, 1, 8, 0, tzinfo=UTC)
+    alice = SimpleNamespace(user_id=1, name="Alice", extension="2001", state=AgentState.READY, reason="",
+                            since=since, calls_today=0, skills={"sales"}, current=None)
+    acd = SimpleNamespace(agents={1: alice}, live_leg=lambda extension: None)
+    panel = AcdPanel(cast(AcdService, acd), cast(Database, None), list)
+    panel.monitor = service
+    panel.user_names = lambda: {"2001": "Alice", "2005": "Sam"}
+    row = panel._agent_row(cast(Agent, alice))
+    answered = service.direct.calls["2001"].answered_at
+    assert (row["state"], row["direct_call"], row["since"]) == (
+        "on_call", {"number": "2002", "answered": True}, answered.isoformat() if answered else None)
+    assert [(c["agent"], c["number"], c["direction"], c["since"]) for c in panel._live_calls()] == [
+        ("2001", "2002", "direct", row["since"])]
+    service.direct.device_state("2001", "NOT_INUSE")
+    row = panel._agent_row(cast(Agent, alice))
+    assert (row["state"], row["direct_call"], row["since"]) == ("ready", None, since.isoformat())
+    assert panel._live_calls() == []

@@ -148,7 +148,10 @@
       P.setText(cell("name"), a.name || "");
       P.setText(cell("state"), STATES[a.state] || a.state || "");
       cell("state").dataset.state = a.state || "";
-      P.setText(cell("reason"), a.reason || "");
+      // Ready for the ACD but on a call of their own (not through the ACD): "On call", and with whom.
+      const direct = a.direct_call || null;
+      row.dataset.direct = direct ? "true" : "false";
+      P.setText(cell("reason"), direct ? "Direct call" + (direct.number ? " " + direct.number : "") : a.reason || "");
       P.setText(cell("calls-today"), number(a.calls_today) === null ? "–" : a.calls_today);
       row.querySelector("button").disabled = a.state === "logged_out";
     });
