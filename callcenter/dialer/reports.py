@@ -357,20 +357,21 @@ def campaign_days(session: Session, campaign: str, day_from: date, day_to: date,
     counts = {day: _count_day(session, campaign, day) for day in _days(day_from, day_to)}
     # The windows of a day over end at its midnight, on a bucket edge: sums of whole days.
     ledger = {day: ledger_counts(session, campaign, day_start(day), day_start(day) + timedelta(days=1))
-              for day in _days(day_from - timedelta(days=span - 1), min(day_to, now.date()))}
+              for day in _days(day_from - timedelta(days=span - 1), day_to)}
     delays = _connect_delays(session, campaign, day_start(day_from), day_start(day_to) + timedelta(days=1))
     work = campaign_agent_time(session, campaign, day_from, day_to, now)
     reports = []
     for day in _days(day_from, day_to):
         c = counts[day]
-        end = day_start(day) + timedelta(days=1)
+        # Today's windows end now; a day over, or not begun by this clock (there is no "now" in it), at
+        # its midnight.
+        today = day_start(day) <= now < day_start(day) + timedelta(days=1)
         rates = []
         for w in windows:
-            if end <= now:
-                window = sum((ledger[day - timedelta(days=n)] for n in range(WINDOW_DAYS[w])), LedgerCounts())
+            if today:
+                window = ledger_counts(session, campaign, window_start(now, w), now)
             else:
-                as_of = max(now, day_start(day))
-                window = ledger_counts(session, campaign, window_start(as_of, w), as_of)
+                window = sum((ledger[day - timedelta(days=n)] for n in range(WINDOW_DAYS[w])), LedgerCounts())
             rates.append(window_rate(w, window, target, amd_false_positive_rate))
         waits = delays.get(day, [])
         agent_seconds, busy_seconds = work[day]
