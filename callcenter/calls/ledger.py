@@ -26,7 +26,19 @@ from callcenter import metrics
 from callcenter.cdr.builder import build_cdr, endpoint_of, hangup_cause
 from callcenter.cdr.rates import RateTable
 from callcenter.db.engine import Database
-from callcenter.db.models import AcdCall, Call, CallEvent, CallLeg, Cdr, CdrUser, DialerAttempt, IngestCursor, User
+from callcenter.db.models import (
+    AcdCall,
+    Call,
+    CallEvent,
+    CallLeg,
+    Cdr,
+    CdrUser,
+    DialerAttempt,
+    IngestCursor,
+    MonitorSession,
+    User,
+)
+from callcenter.monitor.services import FEATURE_PREFIX, SUPERVISOR_ARG, MonitorService
 
 log = logging.getLogger(__name__)
 SNOOP_PREFIX = "Snoop/"
@@ -152,10 +164,23 @@ class LedgerBatch:
             if record.event == "LINKEDID_END" and known is not None:
                 self.finish(known, record.time)
             return
-        call = self._call(record.linkedid, record.time)
-        # LINKEDID_END names the linkedid that ended, which its channel may have left already.
-        leg = self._leg(record, call, move=record.event != "LINKEDID_END")
-        is_origin = record.uniqueid == record.linkedid
+        known_leg = self.legs.get(record.uniqueid)
+        if known_leg is not None and known_leg.uniqueid == known_leg.call.linkedid and record.event != "LINKEDID_END":
+            # A channel that started a call stays its call's origin whatever linkedid a bridge gives it later:
+            # Asterisk gives every channel in a bridge the oldest linkedid there, so a person put through to an
+            # agent's kept line (DIA-6), older than any call, would otherwise become part of the agent's line.
+            call, leg = known_leg.call, known_leg
+        else:
+            call = self._call(record.linkedid, record.time)
+            # LINKEDID_END names the linkedid that ended, which its channel may have left already.
+            leg = self._leg(record, call, move=record.event != "LINKEDID_END")
+        is_origin = record.uniqueid == call.linkedid
+        if record.event != "CHAN_START" and not leg.caller_num and record.caller_num:
+            # A channel the controller originates (a dialer call on the trunk) is created before the caller
+            # ID it presents is set: its CHAN_START shows none, the events after it do.
+            leg.caller_num, leg.caller_name = record.caller_num, leg.caller_name or record.caller_name
+            if is_origin and not call.src:
+                call.src = record.caller_num
         if record.event == "CHAN_START":
             leg.started_at = record.time
             leg.channel, leg.exten, leg.context = record.channel, record.exten, record.context
@@ -175,8 +200,14 @@ class LedgerBatch:
             leg.dial_status = str(record.extra.get("dialstatus", "") or leg.dial_status)
         elif record.event == "CHAN_END":
             leg.ended_at = record.time
+            if is_origin and record.linkedid != call.linkedid:
+                # Its call's own linkedid ended when a bridge gave it another (below): it ends with it.
+                self.finish(call, record.time)
         elif record.event == "LINKEDID_END":
-            self.finish(call, record.time)
+            # Not while the channel that started the call is up with another linkedid (above).
+            origin = next((other for other in call.legs if other.uniqueid == call.linkedid), None)
+            if origin is None or origin.ended_at is not None:
+                self.finish(call, record.time)
         self.new_events.append((call, leg, {
             "event_type": record.event, "event_time": record.time, "app": record.app,
             "app_data": record.app_data, "peer": record.peer, "extra": record.extra_text}))
@@ -209,6 +240,30 @@ class LedgerBatch:
                                      .limit(1))
         return str(number) if number else None
 
+    def _dialer_agent(self, uniqueid: str) -> str | None:
+        """The extension of the agent the outbound dialer put the person on this trunk channel through to."""
+        extension = self.session.scalar(select(User.extension).join(DialerAttempt, DialerAttempt.agent_id == User.id)
+                                        .where(DialerAttempt.channel_id == uniqueid).limit(1))
+        return str(extension) if extension else None
+
+    def _monitored(self, origin: CallLeg) -> str | None:
+        """The extension a supervisor's call was monitoring: the one after ``#44`` they dialled, or, for
+        a call the panel rang them with, the agent of the monitoring session its Stasis arguments name."""
+        if MonitorService.is_feature(origin.exten):
+            return origin.exten[len(FEATURE_PREFIX):]
+        stasis_args = [columns["app_data"] for _call, leg, columns in self.new_events
+                       if leg is origin and columns["event_type"] == "APP_START" and columns["app"] == "Stasis"]
+        if origin.id is not None:
+            stasis_args += self.session.scalars(select(CallEvent.app_data).where(
+                CallEvent.call_id == origin.call_id, CallEvent.leg_id == origin.id,
+                CallEvent.event_type == "APP_START", CallEvent.app == "Stasis"))
+        for data in stasis_args:
+            args = str(data).split(",")
+            if len(args) > 2 and args[1] == SUPERVISOR_ARG:
+                agent = self.session.scalar(select(MonitorSession.agent).where(MonitorSession.id == args[2]))
+                return str(agent) if agent else None
+        return None
+
     def finish(self, call: Call, when: datetime, lost: bool = False) -> None:
         """The call is over: its CDR is written (``lost``: Asterisk stopped under it)."""
         call.ended_at = when
@@ -220,7 +275,8 @@ class LedgerBatch:
             return
         call.state = "ended"
         names, sip_users = self._directory()
-        row = build_cdr(call, legs, names, sip_users, self.rates, self.trunk, self._placed_for, self._dialer_number)
+        row = build_cdr(call, legs, names, sip_users, self.rates, self.trunk, self._placed_for, self._dialer_number,
+                        self._monitored, self._dialer_agent)
         if lost:
             row = dataclasses.replace(row, t_cause=LOST_CAUSE)
         cdr = Cdr(call=call, linkedid=call.linkedid, **row.__dict__)

@@ -18,7 +18,11 @@ How each column is computed:
   empty for every other call. For such calls ``dst`` is the dialled number even when the call was
   placed for the agent (click-to-call: the first channel is then the agent's phone).
 - A call the outbound dialer placed starts on the trunk: ``src``/``clid`` are the campaign's caller ID,
-  ``dst`` the dialled number (rated as above), and ``src_id`` the agent who talked to the person, if any.
+  ``dst`` the dialled number (rated as above), and ``src_id`` the agent who talked to the person, if any:
+  the first of our users whose leg was answered (an offer that rang and was withdrawn names nobody), else
+  the agent the dialer recorded putting the person through to (a kept session line is no leg of the call).
+- A supervisor's monitoring call (``#44`` + extension, or their phone rung from the panel): ``dst`` is the
+  monitored agent's extension (``monitored``), not the feature code or the ``s`` of an originated channel.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from callcenter.cdr.rates import RateTable
 
@@ -75,6 +79,9 @@ class LegLike(Protocol):
     ended_at: datetime | None
     hangup_cause: int | None
     dial_status: str
+
+
+Leg = TypeVar("Leg", bound=LegLike)
 
 
 class CallLike(Protocol):
@@ -169,14 +176,17 @@ def _dialled_out(origin: LegLike, legs: Sequence[LegLike], trunk: str,
     return None
 
 
-def build_cdr(call: CallLike, legs: Sequence[LegLike], names: Mapping[str, str],
+def build_cdr(call: CallLike, legs: Sequence[Leg], names: Mapping[str, str],
               sip_users: frozenset[str] | set[str], rates: RateTable | None = None, trunk: str = "pstn",
               placed_for: Callable[[str], str | None] = lambda _uniqueid: None,
-              dialer_number: Callable[[str], str | None] = lambda _uniqueid: None) -> CdrRow:
+              dialer_number: Callable[[str], str | None] = lambda _uniqueid: None,
+              monitored: Callable[[Leg], str | None] = lambda _origin: None,
+              dialer_agent: Callable[[str], str | None] = lambda _uniqueid: None) -> CdrRow:
     """The CDR of a finished call. ``names`` maps extensions and DIDs to their names; ``sip_users``
     holds the SIP user names of our phones; ``placed_for`` gives the number the controller dialled
     on a channel it created (click-to-call, callbacks); ``dialer_number`` the number the outbound dialer
-    called on a trunk channel it created."""
+    called on a trunk channel it created, and ``dialer_agent`` the extension of the agent it put that call
+    through to; ``monitored`` the extension a user's call was monitoring, if it was a monitoring call."""
     if not legs:
         raise ValueError(f"call {call.linkedid} has no channels")
     origin = next((leg for leg in legs if leg.uniqueid == call.linkedid),
@@ -196,7 +206,13 @@ def build_cdr(call: CallLike, legs: Sequence[LegLike], names: Mapping[str, str],
     if dialled is None and endpoint == trunk:
         dialled = dialer_number(origin.uniqueid)
         if dialled is not None:
-            src_id = next((user for user in (endpoint_of(leg.channel) for leg in legs) if user in sip_users), "")
+            # Only an agent who answered talked to the person: an offer withdrawn unanswered is no party. An
+            # agent's kept line (DIA-6) is no leg of the call: the dialer's record names that agent.
+            talked = (endpoint_of(leg.channel) for leg in legs if leg.answered_at is not None)
+            src_id = next((user for user in talked if user in sip_users), "") or dialer_agent(origin.uniqueid) or ""
+    watched = monitored(origin) if dialled is None and endpoint in sip_users else None
+    if watched:
+        dst = watched
     if dialled is not None:
         dst = dialled
         found = rates.find(dialled) if rates is not None else None

@@ -119,6 +119,33 @@ def test_a_dialer_call_is_rated_and_names_the_agent_who_talked() -> None:
     assert (inbound.src_id, inbound.dst, inbound.rate) == ("", "s", None)
 
 
+def test_an_agent_whose_offer_was_withdrawn_unanswered_did_not_talk_to_the_person() -> None:
+    """Issue 13: abandoned dialer calls named the agent whose phone rang and was hung up at the deadline."""
+    origin = Leg("dialer-1", "PJSIP/pstn-00000007", T0, caller_num="+48221234500", caller_name="", exten="s",
+                 context="dialer-amd", answered_at=T0 + timedelta(seconds=4), ended_at=T0 + timedelta(seconds=20))
+    withdrawn = Leg("acd-2", "PJSIP/2006-00000008", T0 + timedelta(seconds=5), caller_num="+48221110001",
+                    ended_at=T0 + timedelta(seconds=7))
+    taken = Leg("acd-3", "PJSIP/2003-00000009", T0 + timedelta(seconds=7), caller_num="+48221110001",
+                answered_at=T0 + timedelta(seconds=8), ended_at=T0 + timedelta(seconds=20))
+    call = CallRow("dialer-1", T0, T0 + timedelta(seconds=20))
+    number = {"dialer-1": "+48221110001"}.get
+    abandoned = build_cdr(call, [origin, withdrawn], {}, {"2003", "2006"}, dialer_number=number)
+    assert (abandoned.src_id, abandoned.src, abandoned.dst) == ("", "+48221234500", "+48221110001")
+    # The person went on to the next agent, who answered: they talked.
+    passed_on = build_cdr(call, [origin, withdrawn, taken], {}, {"2003", "2006"}, dialer_number=number)
+    assert passed_on.src_id == "2003"
+
+
+def test_a_monitoring_call_has_the_monitored_extension_as_dst() -> None:
+    supervisor = Leg("mon-sup-1", "PJSIP/2005-0000000a", T0, caller_num="2005", caller_name="Sam", exten="s",
+                     answered_at=T0 + timedelta(seconds=1), ended_at=T0 + timedelta(seconds=9))
+    call = CallRow("mon-sup-1", T0, T0 + timedelta(seconds=9))
+    row = build_cdr(call, [supervisor], {"2003": "Carol"}, {"2003", "2005"},
+                    monitored=lambda origin: "2003" if origin is supervisor else None)
+    assert (row.src_id, row.src, row.dst, row.dst_name, row.billsec) == ("2005", "2005", "2003", "Carol", 8)
+    assert build_cdr(call, [supervisor], {}, {"2003", "2005"}).dst == "s"  # any other call: what was dialled
+
+
 # A caller hanging up during an IVR prompt (DID 1101, a real run on Asterisk 22): Asterisk logs
 # hangupcause 0 and names the caller's own channel as the hang-up source.
 IVR_HANGUP_CEL = [

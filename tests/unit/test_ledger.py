@@ -98,26 +98,35 @@ def test_a_replaced_file_is_read_from_the_start(db: Database, tmp_path: Path) ->
     assert ingestor.poll() == 18
 
 
-def test_a_channel_that_changes_linkedid_moves_to_that_call(db: Database, tmp_path: Path) -> None:
+def test_a_channel_that_changes_linkedid_moves_to_that_call_unless_it_started_its_own(db: Database,
+                                                                                     tmp_path: Path) -> None:
     def rec(event: str, t: float, uid: str, linked: str, **extra: str) -> str:
         return json.dumps({"eventtype": event, "eventtime": f"{t:.6f}", "uniqueid": uid, "linkedid": linked,
                            "channame": f"PJSIP/x-{uid}", "num": "5", "exten": "1000", "context": "from-pstn",
                            **extra}) + "\n"
     log = tmp_path / "cel.jsonl"
+    # C was dialled from A's call (so it has A's linkedid), went to B's call, and left it again.
     log.write_text(
         rec("CHAN_START", 100, "A", "A") + rec("ANSWER", 101, "A", "A")
+        + rec("CHAN_START", 101.5, "C", "A") + rec("ANSWER", 101.6, "C", "A")
         + rec("CHAN_START", 102, "B", "B") + rec("ANSWER", 103, "B", "B")
         + rec("BRIDGE_ENTER", 103.5, "B", "A") + rec("LINKEDID_END", 103.6, "B", "B")
+        + rec("BRIDGE_ENTER", 104, "C", "X") + rec("HANGUP", 105, "C", "X") + rec("CHAN_END", 105, "C", "X")
         + rec("HANGUP", 110, "B", "A", eventextra='{"hangupcause":16,"dialstatus":""}')
         + rec("CHAN_END", 110, "B", "A") + rec("HANGUP", 110.1, "A", "A") + rec("CHAN_END", 110.1, "A", "A")
-        + rec("LINKEDID_END", 110.1, "A", "A"))
-    assert CelIngestor(log, db, {}).poll() == 11
+        + rec("LINKEDID_END", 110.1, "A", "A") + rec("LINKEDID_END", 110.2, "C", "X"))
+    assert CelIngestor(log, db, {}).poll() == 17
     with db.session() as session:
         calls = {c.linkedid: c for c in session.scalars(select(Call))}
-        assert calls["B"].state == "merged"
-        assert {leg.uniqueid for leg in calls["A"].legs} == {"A", "B"}
-        [cdr] = session.scalars(select(Cdr)).all()
-        assert (cdr.linkedid, cdr.duration, cdr.billsec) == ("A", 10, 9)
+        # B started a call of its own: it stays that call's, which ends with it (its linkedid ended earlier).
+        assert {leg.uniqueid for leg in calls["A"].legs} == {"A"} and calls["B"].state == "ended"
+        assert {leg.uniqueid for leg in calls["B"].legs} == {"B"}
+        assert set(session.scalars(select(CallEvent.event_type).where(CallEvent.call_id == calls["B"].id))) == {
+            "CHAN_START", "ANSWER", "BRIDGE_ENTER", "LINKEDID_END", "HANGUP", "CHAN_END"}
+        # C was no call's origin: it moved to the call it was bridged into, which had no channel of its own.
+        assert [leg.uniqueid for leg in calls["X"].legs] == ["C"] and calls["X"].state == "ended"
+        cdrs = {c.linkedid: (c.duration, c.billsec) for c in session.scalars(select(Cdr))}
+        assert cdrs == {"A": (10, 9), "B": (8, 7), "X": (8, 8)}
 
 
 def test_record_parsing_rejects_incomplete_records() -> None:
@@ -181,3 +190,188 @@ def test_a_snoop_that_took_a_calls_linkedid_ends_that_call(db: Database, tmp_pat
         assert (call.linkedid, call.state) == ("mon-sup-1", "ended")
         [cdr] = session.scalars(select(Cdr)).all()
         assert cdr.linkedid == "mon-sup-1"
+
+
+def cel(event: str, t: float, channel: str, uid: str, linked: str, num: str = "", name: str = "",
+        exten: str = "s", context: str = "from-users", app: str = "", appdata: str = "", extra: str = "") -> str:
+    return json.dumps({"eventtype": event, "eventtime": f"{1796297800 + t:.6f}", "channame": channel,
+                       "uniqueid": uid, "linkedid": linked, "num": num, "name": name, "exten": exten,
+                       "context": context, "appname": app, "appdata": appdata, "eventextra": extra}) + "\n"
+
+
+NORMAL = '{"hangupcause":16,"hangupsource":"","dialstatus":""}'
+CAMPAIGN_ID = "+48221234502"
+
+
+def dialer_call(uid: str, agent_channel: str, agent_uid: str, agent: tuple[str, str], customer: tuple[str, str],
+                talked: bool, t: float) -> str:
+    """A call the dialer placed (Asterisk 22, progressive campaign, events as logged): the trunk channel is
+    created without a caller ID and gets the campaign's just after; the agent's offer is originated into
+    the call and shows the customer's caller ID once rung. ``talked``: the agent answered and was bridged,
+    else the offer was withdrawn at the 2-second deadline and the person abandoned."""
+    pstn = "PJSIP/pstn-00000000"
+    lines = [cel("CHAN_START", t, pstn, uid, uid, context="from-pstn"),
+             cel("ANSWER", t + 0.3, pstn, uid, uid, CAMPAIGN_ID, context="from-pstn", app="AppDial2"),
+             cel("APP_START", t + 0.31, pstn, uid, uid, CAMPAIGN_ID, context="from-pstn", app="Stasis"),
+             cel("CHAN_START", t + 0.32, agent_channel, agent_uid, uid, *agent)]
+    if talked:
+        lines += [cel("ANSWER", t + 0.5, agent_channel, agent_uid, uid, *customer, app="AppDial2"),
+                  cel("BRIDGE_ENTER", t + 0.51, pstn, uid, uid, CAMPAIGN_ID, context="from-pstn", app="Stasis"),
+                  cel("BRIDGE_ENTER", t + 0.52, agent_channel, agent_uid, uid, *customer, app="Stasis"),
+                  cel("HANGUP", t + 2, pstn, uid, uid, CAMPAIGN_ID, context="from-pstn", extra=NORMAL),
+                  cel("CHAN_END", t + 2, pstn, uid, uid, CAMPAIGN_ID, context="from-pstn"),
+                  cel("HANGUP", t + 2.01, agent_channel, agent_uid, uid, *customer, extra=NORMAL),
+                  cel("CHAN_END", t + 2.01, agent_channel, agent_uid, uid, *customer),
+                  cel("LINKEDID_END", t + 2.01, agent_channel, agent_uid, uid, *customer)]
+    else:
+        lines += [cel("HANGUP", t + 2.3, agent_channel, agent_uid, uid, *customer, extra=NORMAL),
+                  cel("CHAN_END", t + 2.3, agent_channel, agent_uid, uid, *customer),
+                  cel("HANGUP", t + 14, pstn, uid, uid, CAMPAIGN_ID, context="from-pstn", extra=NORMAL),
+                  cel("CHAN_END", t + 14, pstn, uid, uid, CAMPAIGN_ID, context="from-pstn"),
+                  cel("LINKEDID_END", t + 14, pstn, uid, uid, CAMPAIGN_ID, context="from-pstn")]
+    return "".join(lines)
+
+
+def test_dialer_cdrs_carry_the_campaign_caller_id_and_only_the_agent_who_talked(db: Database,
+                                                                               tmp_path: Path) -> None:
+    """Issue 13: ``src`` was empty on every dialer CDR (the trunk channel has no caller ID at CHAN_START),
+    and an abandoned call named the agent whose offer rang and was withdrawn."""
+    from datetime import UTC, datetime
+
+    from callcenter.db.models import DialerAttempt
+    with db.session() as session:
+        add_user(session, name="Agent Carol", extension="2003", sip_password="secret-2003")
+        for channel, number in (("dialer-abandoned", "+48221139001"), ("dialer-talked", "+48221139011")):
+            session.add(DialerAttempt(id=channel[-20:], campaign="winter", number=number, mode="progressive",
+                                      channel_id=channel, placed_at=datetime.now(UTC)))
+    log = tmp_path / "cel.jsonl"
+    log.write_text(dialer_call("dialer-abandoned", "PJSIP/2002-00000001", "acd-1", ("2002", "Bob"),
+                               ("+48221139001", "Abandoned Ann"), talked=False, t=0)
+                   + dialer_call("dialer-talked", "PJSIP/2003-00000003", "acd-2", ("2003", "Agent Carol"),
+                                 ("+48221139011", "Connected Carl"), talked=True, t=20))
+    CelIngestor(log, db, {}).poll()
+    with db.session() as session:
+        rows = {c.dst: (c.src_id, c.src, c.clid, c.disposition) for c in session.scalars(select(Cdr))}
+        assert rows == {"+48221139001": ("", CAMPAIGN_ID, CAMPAIGN_ID, "ANSWERED"),
+                        "+48221139011": ("2003", CAMPAIGN_ID, CAMPAIGN_ID, "ANSWERED")}
+        assert {c.linkedid: c.src for c in session.scalars(select(Call))} == {
+            "dialer-abandoned": CAMPAIGN_ID, "dialer-talked": CAMPAIGN_ID}
+
+
+def test_a_44_monitoring_call_is_written_when_it_ends_with_the_monitored_extension(db: Database,
+                                                                                  tmp_path: Path) -> None:
+    """Issue 13 (Asterisk 22, as logged): 2005 dials #442002 and hangs up first; the snoop, which took the
+    supervisor's linkedid in the session's bridge, is the last to go and logs the LINKEDID_END."""
+    with db.session() as session:
+        add_user(session, name="Supervisor Sam", extension="2005", sip_password="secret-2005")
+    sam, snoop, linked, snoop_id = "PJSIP/2005-00000002", "Snoop/1796297860.1-00000000", "1796297861.2", "mon-a-1"
+    dialled = {"num": "2005", "name": "Supervisor Sam", "exten": "#442002"}
+    log = tmp_path / "cel.jsonl"
+    log.write_text(
+        cel("CHAN_START", 61.75, sam, linked, linked, **dialled)
+        + cel("APP_START", 61.752, sam, linked, linked, app="Stasis", appdata="callcenter,feature,#442002", **dialled)
+        + cel("ANSWER", 61.757, sam, linked, linked, app="Stasis", **dialled)
+        + cel("CHAN_START", 61.769, snoop, snoop_id, snoop_id, context="default")
+        + cel("LINKEDID_END", 61.779, snoop, snoop_id, snoop_id, context="default")
+        + cel("BRIDGE_ENTER", 61.7795, snoop, snoop_id, linked, context="default", app="Stasis"))
+    ingestor = CelIngestor(log, db, {})
+    ingestor.poll()
+    with open(log, "a") as more:  # the supervisor hangs up seconds later: another batch
+        more.write(cel("HANGUP", 64.787, sam, linked, linked, extra=NORMAL, **dialled)
+                   + cel("CHAN_END", 64.787, sam, linked, linked, **dialled)
+                   + cel("HANGUP", 64.81, snoop, snoop_id, linked, context="default", extra=NORMAL)
+                   + cel("CHAN_END", 64.81, snoop, snoop_id, linked, context="default")
+                   + cel("LINKEDID_END", 64.81, snoop, snoop_id, linked, context="default"))
+    ingestor.poll()
+    with db.session() as session:
+        [cdr] = session.scalars(select(Cdr)).all()
+        assert (cdr.linkedid, cdr.src_id, cdr.src, cdr.dst, cdr.dst_name, cdr.disposition, cdr.duration) == (
+            linked, "2005", "2005", "2002", "Bob", "ANSWERED", 3)
+
+
+def test_a_monitoring_call_rung_from_the_panel_names_the_monitored_extension(db: Database,
+                                                                            tmp_path: Path) -> None:
+    """The panel rings the supervisor's phone (an originate: exten ``s``); the session it serves is named in
+    the Stasis arguments, and the monitored agent in that session's audit row."""
+    from datetime import UTC, datetime
+
+    from callcenter.db.models import MonitorSession
+    session_id = "fd22cecada1c47d7ae44de7e6b8927f4"
+    with db.session() as session:
+        add_user(session, name="Agent Carol", extension="2003", sip_password="secret-2003")
+        add_user(session, name="Supervisor Sam", extension="2005", sip_password="secret-2005")
+        session.add(MonitorSession(id=session_id, supervisor="2005", agent="2003", origin="panel",
+                                   started_at=datetime.now(UTC)))
+    sam, snoop = "PJSIP/2005-00000005", "Snoop/acd-38346c8db63341fb8e2b-00000001"
+    linked = "mon-sup-fd22cecada1c47d7ae44"
+    rung = {"num": "2003", "name": "Monitor Agent Carol"}
+    args = f"callcenter,monitor-supervisor,{session_id}"
+    log = tmp_path / "cel.jsonl"
+    log.write_text(
+        cel("CHAN_START", 26.26, sam, linked, linked, "2005", "Supervisor Sam")
+        + cel("ANSWER", 26.47, sam, linked, linked, app="AppDial2", **rung)
+        + cel("APP_START", 26.471, sam, linked, linked, app="Stasis", appdata=args, **rung)
+        + cel("BRIDGE_ENTER", 26.48, snoop, "mon-fd22-1", linked, context="default", app="Stasis"))
+    ingestor = CelIngestor(log, db, {})
+    ingestor.poll()
+    with open(log, "a") as more:
+        more.write(cel("APP_END", 31.53, sam, linked, linked, app="Stasis", appdata=args, **rung)
+                   + cel("HANGUP", 31.53, sam, linked, linked, extra=NORMAL, **rung)
+                   + cel("CHAN_END", 31.53, sam, linked, linked, **rung)
+                   + cel("HANGUP", 31.54, snoop, "mon-fd22-1", linked, context="default", extra=NORMAL)
+                   + cel("CHAN_END", 31.54, snoop, "mon-fd22-1", linked, context="default")
+                   + cel("LINKEDID_END", 31.54, snoop, "mon-fd22-1", linked, context="default"))
+    ingestor.poll()
+    with db.session() as session:
+        [cdr] = session.scalars(select(Cdr)).all()
+        assert (cdr.src_id, cdr.src, cdr.dst, cdr.dst_name, cdr.disposition) == (
+            "2005", "2005", "2003", "Agent Carol", "ANSWERED")
+
+
+def test_a_person_put_through_to_a_kept_agent_line_keeps_their_own_call_and_cdr(db: Database,
+                                                                                tmp_path: Path) -> None:
+    """Session mode (DIA-6, Asterisk 22 as logged): the agent's kept line is older than the dialer's call, so
+    the bridge gives the person's trunk channel the line's linkedid and logs the call's LINKEDID_END while
+    the person still talks. The call stays the person's, ends with them, and names the agent."""
+    from datetime import UTC, datetime
+
+    from callcenter.db.models import DialerAttempt
+    with db.session() as session:
+        carol = add_user(session, name="Agent Carol", extension="2003", sip_password="secret-2003")
+        session.flush()
+        session.add(DialerAttempt(id="a1", campaign="summer", number="+48221139021", mode="progressive",
+                                  channel_id="dialer-a17c", placed_at=datetime.now(UTC), agent_id=carol.user.id))
+    line, pstn, kept, person = "PJSIP/2003-00000002", "PJSIP/pstn-00000003", "acd-session-8b80", "dialer-a17c"
+    caller_id, agent = "+48221234503", ("2003", "Agent Carol")
+    log = tmp_path / "cel.jsonl"
+    log.write_text(
+        cel("CHAN_START", 41.07, line, kept, kept, *agent)
+        + cel("ANSWER", 41.28, line, kept, kept, app="AppDial2")
+        + cel("BRIDGE_ENTER", 41.281, line, kept, kept, app="Stasis")
+        + cel("CHAN_START", 42.07, pstn, person, person, context="from-pstn")
+        + cel("ANSWER", 42.38, pstn, person, person, caller_id, context="from-pstn", app="AppDial2")
+        + cel("BRIDGE_ENTER", 42.387, pstn, person, person, caller_id, context="from-pstn", app="Stasis")
+        + cel("BRIDGE_EXIT", 42.388, line, kept, kept, app="Stasis")
+        + cel("LINKEDID_END", 42.3915, pstn, person, person, caller_id, context="from-pstn", app="Stasis"))
+    ingestor = CelIngestor(log, db, {})
+    ingestor.poll()
+    with open(log, "a") as more:
+        more.write(
+            cel("BRIDGE_ENTER", 42.3916, line, kept, kept, app="Stasis")
+            + cel("BRIDGE_EXIT", 43.404, pstn, person, kept, caller_id, context="from-pstn", app="Stasis")
+            + cel("HANGUP", 43.405, pstn, person, kept, caller_id, context="from-pstn", extra=NORMAL)
+            + cel("CHAN_END", 43.405, pstn, person, kept, caller_id, context="from-pstn"))
+    ingestor.poll()
+    with db.session() as session:
+        [cdr] = session.scalars(select(Cdr)).all()
+        assert (cdr.linkedid, cdr.src_id, cdr.src, cdr.dst, cdr.duration, cdr.billsec) == (
+            person, "2003", caller_id, "+48221139021", 1, 1)
+    with open(log, "a") as more:  # the agent leaves the campaign: their line's own record
+        more.write(cel("HANGUP", 45.07, line, kept, kept, extra=NORMAL) + cel("CHAN_END", 45.07, line, kept, kept)
+                   + cel("LINKEDID_END", 45.07, line, kept, kept))
+    ingestor.poll()
+    with db.session() as session:
+        line_cdr = session.scalars(select(Cdr).where(Cdr.linkedid == kept)).one()
+        assert (line_cdr.src_id, line_cdr.dst, line_cdr.rate) == ("2003", "s", None)
+        assert {leg.uniqueid for leg in session.scalars(select(Call).where(Call.linkedid == kept)).one().legs} == {
+            kept}
