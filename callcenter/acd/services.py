@@ -968,13 +968,16 @@ class AcdService:
         call.bridge_id = f"acd-call-{call.record_id}"
         dial_channel = f"acd-{uuid.uuid4().hex[:20]}"
         self.channels[dial_channel] = _Channel("dial", call)
+        # The customer's leg belongs to the agent's call, except a kept session line's: that line is a
+        # call of its own (for hours), and the customer's call must keep its own records (docs/cdr.md).
+        originator = None if self.sessions.leg(attempt.channel_id) is not None else attempt.channel_id
         try:
             await self.control.create_bridge(call.bridge_id, "mixing")
             await self._bridge_agent_leg(call.bridge_id, attempt.channel_id)
             await self.control.originate(dial_channel, self._endpoint(call.number, call.trunk),
                                          call.dial_caller_id or _caller_id(agent.name, agent.extension),
                                          self.dial_timeout,
-                                         [ACD_ARG, call.record_id], originator=attempt.channel_id)
+                                         [ACD_ARG, call.record_id], originator=originator)
         except AriError as exc:
             log.warning("dialling %s failed: %s", call.number, exc)
             self.channels.pop(dial_channel, None)
