@@ -106,6 +106,8 @@ class CampaignRuntime:
     previews: dict[int, store.ContactRef] = field(default_factory=dict)
     next_feed: float = 0.0
     placed: int = 0
+    # Why the pacer dials below one call per free agent (the wallboard's row); "" when it does not.
+    brake: str = ""
 
     @property
     def pacer(self) -> ProgressivePacer | PredictivePacer:
@@ -114,7 +116,7 @@ class CampaignRuntime:
         return self._progressive
 
     def __post_init__(self) -> None:
-        self._progressive = ProgressivePacer()
+        self._progressive = ProgressivePacer(self.ledger)
         self._predictive = PredictivePacer(self.estimates, self.ledger, min_agents=self.spec.min_agents)
 
 
@@ -336,7 +338,13 @@ class DialerService:
         if runtime.spec.mode == "preview":
             await self._fill_previews(runtime)
             return
-        wanted = min(MAX_BURST, runtime.pacer.decide(self.snapshot(runtime, now)))
+        decision = runtime.pacer.decision(self.snapshot(runtime, now))
+        if decision.reason != runtime.brake:
+            log.warning("dialer: campaign %s: %s", runtime.spec.name,
+                        decision.reason or "every abandon window is back within the target")
+            runtime.brake = decision.reason
+            self.acd.notify()  # the wallboard's campaign row
+        wanted = min(MAX_BURST, decision.calls)
         if wanted <= 0:
             return
         contacts = await asyncio.to_thread(self._take, runtime, wanted, None)
@@ -842,6 +850,7 @@ class DialerService:
                 "abandon": {w: {"answered": r.answered, "abandoned": r.abandoned, "rate": r.rate}
                             for w, r in rates.items()},
                 "target": runtime.spec.abandon_target,
+                "brake": runtime.brake if runtime.running else "",
             })
         return rows
 

@@ -9,6 +9,7 @@ goes to the next free agent in time, and the slow offer counts as that agent's m
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from pathlib import Path
 
@@ -129,3 +130,45 @@ async def test_ring_per_call_gives_a_person_to_the_next_agent_when_the_first_pho
     view = await slow.view()
     assert view["agent"]["missed_in_row"] == 1
     assert cause is not None, "a connected attempt keeps its hang-up cause"
+
+
+async def test_a_progressive_campaign_over_its_abandon_target_dials_one_call_per_two_free_agents(
+        fresh_system: System, agent: AgentFactory, tmp_path: Path) -> None:
+    """A slow phone alone loses a person (an abandon: the campaign is over its 3% target) and logs out;
+    then with two free agents the campaign places one call at a time, not two, and logs why."""
+    system = fresh_system
+    pstn = sipp.pstn_mix(system.sip_port, system.settings.sip.trunk_port, sipp.AUDIO_PCAP, sipp.AUDIO_PCAP)
+    await pstn.start()
+    numbers = [f"+4822116{n:03d}1" for n in range(1, 5)]
+    stop = asyncio.Event()
+    workers: list[asyncio.Task[int]] = []
+    since = system.log_size()
+    try:
+        slow = await agent("2006", ring_ms=3000)
+        import_list(system, "solstice", tmp_path, [("+48221160001", "Lost Person")])
+        assert system.cli("dialer", "start", "solstice", "--confirm").returncode == 0
+        await wait_for("the abandon", lambda: any(a.abandoned_at and a.ended_at for a in
+                                                   campaign_attempts(system, "solstice")), 30)
+        await system.wait_log("dialer: campaign solstice: abandon rate", since, 10)
+        await slow.wait_view(lambda v: v["call"] is None, 10, "no call")
+        await slow.act("logout")
+        clients = [await agent(ext, ring_ms=300) for ext in ("2003", "2004")]
+        workers = [asyncio.create_task(work_calls(c, stop)) for c in clients]
+        (tmp_path / "more").mkdir()
+        import_list(system, "solstice", tmp_path / "more", [(n, f"Person {n[-4:]}") for n in numbers])
+
+        def reached() -> bool:
+            made = [a for a in campaign_attempts(system, "solstice") if a.number in numbers]
+            return len(made) == len(numbers) and all(a.ended_at for a in made)
+        await wait_for("the next people reached", reached, 60)
+    finally:
+        stop.set()
+        await asyncio.gather(*workers)
+        system.cli("dialer", "stop", "solstice")
+        await pstn.stop()
+    made = [a for a in campaign_attempts(system, "solstice") if a.number in numbers]
+    assert all(a.outcome == "human" for a in made), [(a.number, a.outcome) for a in made]
+    # Never two people called at once: each call was placed after the previous one reached an agent.
+    spans = sorted((a.placed_at, a.connected_at or a.ended_at) for a in made)
+    for (_, first_end), (second_start, _) in itertools.pairwise(spans):
+        assert first_end is not None and second_start >= first_end, spans

@@ -300,6 +300,15 @@ region = "PL"
 ring_seconds = 15
 dispositions = {{ sale = "done" }}
 
+[campaigns.solstice]  # progressive, phones rung per call: its abandon brake (test_dialer_sessions.py)
+queue = "outbound"
+caller_id = "+48221234505"
+mode = "progressive"
+agent_line = "ring"
+region = "PL"
+ring_seconds = 15
+dispositions = {{ sale = "done" }}
+
 [campaigns.equinox]  # the same agents, their phones rung for each call
 queue = "progressive"
 caller_id = "+48221234504"

@@ -209,3 +209,19 @@ async def test_a_connected_attempt_keeps_the_hang_up_cause(world: World) -> None
     assert world.attempt("+48221110001").outcome == "human"
     await world.dialer.channel_destroyed(channel, 16)  # ChannelDestroyed comes after, with the cause
     assert world.attempt("+48221110001").hangup_cause == 16
+
+
+async def test_a_progressive_campaign_over_its_abandon_target_slows_down_and_says_why(world: World) -> None:
+    """Before: progressive mode had no brake and placed one call per free agent at any abandon rate."""
+    runtime = world.dialer.campaigns["spring"]
+    runtime.spec = dataclasses.replace(SPEC, mode="progressive")
+    for ext in ("2001", "2002"):
+        await world.acd.login(world.agents[ext].user_id)
+    now = world.dialer.clock()
+    for i in range(10):
+        runtime.ledger.human_answered(now - 600 + i)
+    runtime.ledger.abandoned(now - 300)  # 1 of 11 people: 9.1%, over the 3% target
+    await world.pace()
+    assert len(world.dialled()) == 1, "two free agents: one call, not two"
+    (row,) = world.dialer.status()
+    assert row["brake"].startswith("abandon rate 9.1% over target 3%"), row["brake"]
