@@ -86,3 +86,30 @@ async def test_agent_takes_a_call_in_the_browser_and_the_wallboard_follows(
             break
         await asyncio.sleep(0.1)
     assert code == "sale"
+
+
+async def test_the_agent_page_shows_the_session_line_and_why_it_ended(
+        fresh_system: System, phone: PhoneFactory) -> None:
+    """A session-mode campaign calls the agent's phone: the page says so, then that the line is open; a
+    line hung up at the phone logs the agent out with the reason on the page."""
+    await phone("2003", ring_ms=2000)
+    async with browser.async_chromium() as chromium:
+        page = await (await chromium.new_context()).new_page()
+        await browser.async_log_in(page, fresh_system.web_url, "2003", fresh_system.panel_password("2003"))
+        await page.click("#btn-login")
+        await page.locator('#agent-state[data-state="ready"]').wait_for(timeout=10000)
+        try:
+            assert fresh_system.cli("dialer", "start", "summer", "--confirm").returncode == 0
+            line = page.locator("#session-line")
+            await page.locator('#session-line[data-state="calling"]').wait_for(timeout=10000)
+            assert "Calling your phone for campaign summer" in await line.inner_text()
+            await page.locator('#session-line[data-state="connected"]').wait_for(timeout=10000)
+            assert "Line open for campaign summer" in await line.inner_text()
+            lines = fresh_system.asterisk("core show channels concise").splitlines()
+            (name,) = [entry.split("!")[0] for entry in lines if entry.startswith("PJSIP/2003-")]
+            fresh_system.asterisk(f"channel request hangup {name}")
+            await page.locator('#agent-state[data-state="logged_out"]').wait_for(timeout=10000)
+            await line.wait_for(state="hidden", timeout=5000)
+            assert "you are logged out" in await page.locator("#agent-notice").inner_text()
+        finally:
+            fresh_system.cli("dialer", "stop", "summer")

@@ -94,10 +94,12 @@
     P.setText($("agent-reason"), agent.reason ? reasonLabel(agent.reason) : "");
     P.setText($("calls-today"), Number(agent.calls_today) || 0);
 
-    let notice = "";
-    if (agent.awaiting_approval) {
+    // The controller's note for the agent (a dropped session line, a transfer nobody answered) first.
+    // It stays until the agent's next action, which clears it on the server.
+    let notice = view && typeof view.message === "string" ? view.message : "";
+    if (!notice && agent.awaiting_approval) {
       notice = "Waiting for a supervisor to approve your pause: " + reasonLabel(agent.awaiting_approval) + ".";
-    } else if (agent.pending_pause) {
+    } else if (!notice && agent.pending_pause) {
       notice = "You will pause (" + reasonLabel(agent.pending_pause) + ") when this call ends.";
     }
     P.setText($("agent-notice"), notice);
