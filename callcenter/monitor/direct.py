@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 BUSY = frozenset({"INUSE", "BUSY", "ONHOLD", "RINGINUSE"})
 STASIS = "Stasis"
 MONITOR_PREFIX = "mon-"  # channels of monitoring sessions (snoops, panel-rung supervisor calls)
+# Seconds a busy phone with no channel listed yet is looked at again (its channel is still being made).
+NOT_LISTED_FOR = 5.0
 
 
 @dataclass(frozen=True)
@@ -124,18 +126,23 @@ class DirectCalls:
             log.error("direct call of %s: %s", extension, task.exception())
 
     async def _refresh(self, extension: str) -> None:
-        deadline = time.monotonic() + self.poll_for
+        started = time.monotonic()
+        deadline = started + self.poll_for
         while extension in self.busy:
             self._again.discard(extension)
+            listed = True
             try:
                 channels = await self.channels(extension)
             except AriError:
-                channels = []  # no such endpoint, or ARI away: nothing to show
+                channels, listed = [], False  # no such endpoint, or ARI away: nothing to show
             channel = direct_channel(channels)
             self._update(extension, channel)
             if extension in self._again:
                 continue
-            if channel is None or channel.get("state") == "Up" or time.monotonic() > deadline:
+            # The device state can come before ARI lists the phone's new channel: look again a little.
+            not_listed_yet = listed and not channels and time.monotonic() - started < NOT_LISTED_FOR
+            if (channel is None and not not_listed_yet) or (channel is not None and channel.get("state") == "Up") \
+                    or time.monotonic() > deadline:
                 return
             await asyncio.sleep(self.poll)
 

@@ -292,3 +292,17 @@ async def test_the_wallboard_shows_direct_calls_and_their_ready_agent_on_call_bu
     row = panel._agent_row(cast(Agent, alice))
     assert (row["state"], row["direct_call"], row["since"]) == ("ready", None, since.isoformat())
     assert panel._live_calls() == []
+
+
+async def test_a_phone_busy_before_its_channel_is_listed_is_looked_at_again() -> None:
+    """Before: the device state came first, the look found no channel yet and never looked again (the
+    caller's side of a direct call then never showed on the wallboard)."""
+    phones = Phones()
+    direct = DirectCalls(phones, poll=0.01)
+    phones.channels["2001"] = []
+    direct.device_state("2001", "INUSE")
+    await asyncio.sleep(0.03)
+    phones.channels["2001"] = [leg("alice", "Up", "2002")]
+    await settle(direct)
+    call = direct.of("2001")
+    assert call is not None and call.number == "2002" and call.answered_at is not None
