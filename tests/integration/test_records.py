@@ -13,6 +13,7 @@ import signal
 import subprocess
 import time
 import zipfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,19 @@ def download(client: ftplib.FTP_TLS, path: str) -> bytes:
     return b"".join(chunks)
 
 
+@pytest.fixture
+def units_restored(fresh_system: System) -> Iterator[None]:
+    """The test moves agents into units of their own: they go back after it, so later tests (the
+    wallboard's, scoped by unit) find the demo units they expect."""
+    with fresh_system.db.session() as session:
+        before = {user_id: unit_id for user_id, unit_id in session.execute(select(User.id, User.org_unit_id))}
+    yield
+    with fresh_system.db.session() as session:
+        for user in session.scalars(select(User).where(User.id.in_(before))):
+            user.org_unit_id = before[user.id]
+
+
+@pytest.mark.usefixtures("units_restored")
 async def test_recorded_call_is_an_mp3_with_a_gap_where_it_was_paused(fresh_system: System,
                                                                      agent: AgentFactory) -> None:
     for login, unit, member in (("unitadm", "Team Carol", "2003"), ("otheradm", "Team Alice", "2001")):
