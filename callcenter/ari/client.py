@@ -81,7 +81,10 @@ class AriClient:
             message = text
             with contextlib.suppress(ValueError, AttributeError):
                 message = json.loads(text).get("message", text)
-            cls = AriNotFound if status == 404 else AriError
+            # A channel named in the query (addChannel's ``channel``) that is gone is a 400 with this message:
+            # the party hung up, like a 404 on the path.
+            gone = status == 404 or (status == 400 and str(message).startswith("Channel not found"))
+            cls = AriNotFound if gone else AriError
             raise cls(method, path, status, message)
         if not text:
             return None

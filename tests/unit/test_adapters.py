@@ -54,6 +54,12 @@ class FakeAri:
             return web.json_response({"message": "Internal"}, status=500)
         return web.json_response({"id": request.match_info["id"], "name": "PJSIP/x", "state": "Up"})
 
+    async def add_channel(self, request: web.Request) -> web.Response:
+        # Asterisk 22: a channel named in the query that is gone is a 400, not a 404.
+        if request.query["channel"] == "gone":
+            return web.json_response({"message": "Channel not found"}, status=400)
+        return web.json_response({"message": "Channel not in Stasis application"}, status=422)
+
 
 @pytest.fixture
 async def fake_ari(aiohttp_unused_port: Any = None) -> Any:
@@ -61,6 +67,7 @@ async def fake_ari(aiohttp_unused_port: Any = None) -> Any:
     app = web.Application()
     app.router.add_get("/ari/events", fake.events)
     app.router.add_get("/ari/channels/{id}", fake.channel)
+    app.router.add_post("/ari/bridges/{id}/addChannel", fake.add_channel)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -107,6 +114,12 @@ async def test_ari_rest_errors_are_typed(fake_ari: Any) -> None:
     with pytest.raises(AriError) as error:
         await client.get_channel("broken")
     assert error.value.status == 500 and "Internal" in str(error.value)
+    # A party that hung up while being bridged is "not found" too, so callers treat it as gone.
+    with pytest.raises(AriNotFound):
+        await client.add_to_bridge("b1", "gone")
+    with pytest.raises(AriError) as error:
+        await client.add_to_bridge("b1", "elsewhere")
+    assert error.value.status == 422 and not isinstance(error.value, AriNotFound)
     await client.close()
     dead = AriClient("http://127.0.0.1:9", "u", "p", "cc", request_timeout=0.5)
     with pytest.raises(AriError) as error:
