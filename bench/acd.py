@@ -72,19 +72,11 @@ def password(extension: str) -> str:
 # -- the system ---------------------------------------------------------------------------------------------
 
 
-def bench_config(var_dir: Path, extensions: list[str], queues: int, wrapup: int) -> str:
-    """The test configuration's general part (ports, paths, Asterisk) with our own DIDs and queues."""
-    general = config_text(var_dir, f"benchacd{os.getpid() % 100000}", free_ports(),
-                          f"sqlite:///{var_dir / 'bench.db'}", log_level="warning", poll_interval=0.2)
-    text = general[:general.index("[dids.")]
-    for q in range(queues):
-        members = ", ".join(f'"{e}"' for e in extensions[q::queues])
-        text += f"""
-[dids.{FIRST_DID + q}]
-name = "Bench queue {q + 1}"
-route = "queue:b{q + 1}"
-
-[queues.b{q + 1}]
+def queue_section(name: str, extensions: list[str], wrapup: int = 0, extra: str = "") -> str:
+    """A bench queue: longest-idle over ``extensions``, no waiting limit, overflow or announcements."""
+    members = ", ".join(f'"{e}"' for e in extensions)
+    return f"""
+[queues.{name}]
 strategy = "longest-idle"
 members = [{members}]
 ring_timeout = 15
@@ -92,7 +84,20 @@ wrapup = {wrapup}
 max_wait = 0
 overflow = ""
 announce_every = 0
-"""
+{extra}"""
+
+
+def bench_config(var_dir: Path, extensions: list[str], queues: int, wrapup: int) -> str:
+    """The test configuration's general part (ports, paths, Asterisk) with our own DIDs and queues."""
+    general = config_text(var_dir, f"benchacd{os.getpid() % 100000}", free_ports(),
+                          f"sqlite:///{var_dir / 'bench.db'}", log_level="warning", poll_interval=0.2)
+    text = general[:general.index("[dids.")]
+    for q in range(queues):
+        text += f"""
+[dids.{FIRST_DID + q}]
+name = "Bench queue {q + 1}"
+route = "queue:b{q + 1}"
+""" + queue_section(f"b{q + 1}", extensions[q::queues], wrapup)
     return text
 
 

@@ -36,6 +36,7 @@ from bench.acd import (
     log_in_agents,
     password,
     percentile,
+    queue_section,
     talking_phone_scenario,
     unique_udp_port,
     wait_registered,
@@ -55,17 +56,7 @@ MODES = {"bsession": "session", "bring": "ring"}
 
 
 def campaigns_config(extensions: list[str]) -> str:
-    members = ", ".join(f'"{e}"' for e in extensions)
-    text = f"""
-[queues.bq]
-strategy = "longest-idle"
-members = [{members}]
-ring_timeout = 15
-wrapup = 0
-max_wait = 0
-overflow = ""
-announce_every = 0
-"""
+    text = queue_section("bq", extensions)
     for name, line in MODES.items():
         text += f"""
 [campaigns.{name}]

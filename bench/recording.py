@@ -57,6 +57,7 @@ from bench.acd import (
     machine_cpu,
     password,
     percentile,
+    queue_section,
     unique_udp_port,
     wait_registered,
 )
@@ -120,7 +121,6 @@ def bench_config(var_dir: Path, extensions: list[str], ftps_port: int, passive_b
                         if value is not None)
     if recording:
         text += f"\n[recording]\n{recording}"
-    members = ", ".join(f'"{e}"' for e in extensions)
     text += f"""
 [ftps]
 enabled = true
@@ -130,17 +130,7 @@ passive_ports = "{passive_base}-{passive_base + passive_count - 1}"
 [dids.{DID}]
 name = "Bench recorded queue"
 route = "queue:{QUEUE}"
-
-[queues.{QUEUE}]
-strategy = "longest-idle"
-members = [{members}]
-ring_timeout = 15
-wrapup = 0
-max_wait = 0
-overflow = ""
-announce_every = 0
-record = "always"
-"""
+""" + queue_section(QUEUE, extensions, extra='record = "always"\n')
     return text
 
 
