@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from callcenter import metrics
 from callcenter.acd import strategies
+from callcenter.acd.bridges import create_or_adopt
 from callcenter.acd.model import (
     AGENT_TRANSITIONS,
     AcdCall,
@@ -480,13 +481,7 @@ class AcdService:
         if not runtime.bridge_ready:
             runtime.bridge_ready = True
             try:
-                try:
-                    await self.control.create_bridge(runtime.hold_bridge, "holding")
-                except AriError as exc:
-                    if exc.status != 409:
-                        raise
-                    # Left by a previous controller on the Asterisk we adopted: it serves as it is.
-                    log.info("holding bridge %s exists already; using it", runtime.hold_bridge)
+                await create_or_adopt(self.control, runtime.hold_bridge, "holding")
                 await self.control.bridge_moh(runtime.hold_bridge, runtime.spec.moh_class)
             except AriError:
                 runtime.bridge_ready = False
@@ -752,7 +747,7 @@ class AcdService:
     async def channel_gone(self, channel_id: str, cause: int = 0) -> None:
         session = await self.sessions.gone(channel_id)
         if session is not None:
-            await self._session_dropped(session, cause)
+            self._session_dropped(session, cause)
         entry = self.channels.get(channel_id)
         if entry is None:
             if session is not None:
@@ -817,8 +812,7 @@ class AcdService:
         except AriError as exc:
             log.warning("agent %s: calling the phone for %s failed: %s", agent.extension, label, exc)
             self.sessions.forget(session)
-            await self._session_dropped(session, 0)
-            self._out_if_line_lost(agent)
+            self._session_failed(session)
         return True
 
     async def close_session(self, user_id: int) -> None:
@@ -839,15 +833,19 @@ class AcdService:
         except AriError as exc:
             log.warning("agent %s: the session could not start: %s", agent.extension, exc)
             await self.sessions.close(session)
-            await self._session_dropped(session, 0)
-            self._out_if_line_lost(agent)
+            self._session_failed(session)
             return
         self.recorder.agent_state(agent, agent.state, self.timers.now(), f"session for {session.label} connected")
         self.messages.pop(agent.user_id, None)
         self.notify()
         await self.dispatch()
 
-    async def _session_dropped(self, session: AgentSession, cause: int) -> None:
+    def _session_failed(self, session: AgentSession) -> None:
+        """The line could not be set up (no call to end): the agent leaves at once."""
+        self._session_dropped(session, 0)
+        self._out_if_line_lost(session.agent)
+
+    def _session_dropped(self, session: AgentSession, cause: int) -> None:
         """The kept line ended without us: the agent leaves (after the call they are on), with a message,
         and is never left ready with no phone."""
         agent = session.agent

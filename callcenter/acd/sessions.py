@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from callcenter.acd.bridges import create_or_adopt
 from callcenter.acd.model import Agent
 from callcenter.errors import AriError
 
@@ -90,12 +91,7 @@ class AgentSessions:
 
     async def answered(self, session: AgentSession, now: datetime) -> None:
         """The agent picked up: their leg waits in their own bridge."""
-        try:
-            await self.control.create_bridge(session.bridge_id, "mixing,dtmf_events")
-        except AriError as exc:
-            if exc.status != 409:
-                raise
-            log.info("session bridge %s exists already (a previous controller's); using it", session.bridge_id)
+        await create_or_adopt(self.control, session.bridge_id, "mixing,dtmf_events")
         await self.control.add_to_bridge(session.bridge_id, session.channel_id)
         if session.music:
             with contextlib.suppress(AriError):
