@@ -65,5 +65,18 @@ class UserError(CallcenterError):
     http_status = 400
 
 
+class ActionRefused(CallcenterError):
+    """Something a user asked for cannot be done (wrong state, out of their scope, bad input); the message
+    is meant for that user. The HTTP layer shows it with ``http_status`` (400, 403, 404 or 409)."""
+
+    error_id = "panel-action-refused"  # kept from when it lived in the panel: API clients match on it
+    http_status = 400
+
+    def __init__(self, message: str, http_status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.http_status = http_status
+
+
 class AlreadyRunning(CallcenterError):
     error_id = "already-running"

@@ -18,11 +18,12 @@ from callcenter.acd.services import AcdService
 from callcenter.db.engine import Database
 from callcenter.db.models import User
 from callcenter.dialer.pacing import over_target_figures
+from callcenter.errors import ActionRefused
 from callcenter.monitor.services import Mode, MonitorError, MonitorService, UserRef
 from callcenter.recording.services import RecordingService
 from callcenter.users import services as users
 from callcenter.users.units import Scope, supervisor_scope
-from callcenter.web.backend import PanelError, PanelUser
+from callcenter.web.backend import PanelUser
 
 
 def _as_panel_user(user: User) -> PanelUser:
@@ -53,21 +54,21 @@ class PanelDialer(Protocol):
 
 def parse_callback_at(raw: str, now: datetime) -> datetime:
     """The wrap-up's "Call back at" (ISO 8601 with the browser's UTC offset, ``2026-12-01T14:30:00+01:00``)
-    as an aware UTC datetime; PanelError when it is not a time, has no offset, is past or over a year ahead."""
+    as an aware UTC datetime; ActionRefused when it is not a time, has no offset, is past or over a year ahead."""
     text = raw.strip()
     try:
         if len(text) > 40:
             raise ValueError(text)
         at = datetime.fromisoformat(text)
     except ValueError:
-        raise PanelError(f"Call back at: {text[:40]!r} is not a date and time.") from None
+        raise ActionRefused(f"Call back at: {text[:40]!r} is not a date and time.") from None
     if at.utcoffset() is None:
-        raise PanelError("Call back at: the time needs its UTC offset (e.g. 2026-12-01T14:30:00+01:00).")
+        raise ActionRefused("Call back at: the time needs its UTC offset (e.g. 2026-12-01T14:30:00+01:00).")
     at = at.astimezone(UTC)
     if at < now - CALLBACK_GRACE:
-        raise PanelError("Call back at: that time has passed; pick a time in the future.")
+        raise ActionRefused("Call back at: that time has passed; pick a time in the future.")
     if at > now + CALLBACK_HORIZON:
-        raise PanelError("Call back at: pick a time within a year.")
+        raise ActionRefused("Call back at: pick a time within a year.")
     return at
 
 
@@ -120,11 +121,11 @@ class AcdPanel:
             with self.db.session() as session:
                 user = session.get(User, user_id)
                 if user is None or not users.verify_password(user.password_hash, old):
-                    raise PanelError("The current password is wrong.", 403)
+                    raise ActionRefused("The current password is wrong.", 403)
                 if len(new) < 10:
-                    raise PanelError("The new password needs at least 10 characters.")
+                    raise ActionRefused("The new password needs at least 10 characters.")
                 if new == old:
-                    raise PanelError("The new password must differ from the current one.")
+                    raise ActionRefused("The new password must differ from the current one.")
                 user.password_hash = users.hash_password(new)
                 user.session_epoch += 1  # whoever else was logged in with the old password is out
                 return user.session_epoch
@@ -163,7 +164,7 @@ class AcdPanel:
     def agent_view(self, user_id: int) -> dict[str, Any]:
         agent = self.acd.agents.get(user_id)
         if agent is None:
-            raise PanelError("You are not an agent with an extension; ask an admin.", 403)
+            raise ActionRefused("You are not an agent with an extension; ask an admin.", 403)
         call = agent.current
         last = agent.last_call
         return {
@@ -237,7 +238,7 @@ class AcdPanel:
         def param(name: str) -> str:
             value = params.get(name)
             if not isinstance(value, str) or not value:
-                raise PanelError(f"Missing {name}.")
+                raise ActionRefused(f"Missing {name}.")
             return value
         if action == "login":
             await acd.login(user_id)
@@ -277,12 +278,12 @@ class AcdPanel:
         elif action == "preview_skip":
             await self._need_dialer().preview_skip(user_id)
         else:
-            raise PanelError(f"Unknown action {action!r}.")
+            raise ActionRefused(f"Unknown action {action!r}.")
         acd.notify()
 
     def _need_dialer(self) -> PanelDialer:
         if self.dialer is None:
-            raise PanelError("There is no dialer.")
+            raise ActionRefused("There is no dialer.")
         return self.dialer
 
     def _callback_choice(self, user_id: int, code: str, params: Mapping[str, str]) -> None:
@@ -303,7 +304,7 @@ class AcdPanel:
             return
         raw = params.get("callback_at", "")
         if not isinstance(raw, str) or not raw.strip():
-            raise PanelError("Pick when to call back (Call back at).")
+            raise ActionRefused("Pick when to call back (Call back at).")
         at = parse_callback_at(raw, self.acd.timers.now())
         mine = params.get("callback_mine", "")
         call.extra["callback_at"] = at
@@ -313,13 +314,13 @@ class AcdPanel:
         agent = self.acd.agents.get(user_id)
         call = agent.current if agent is not None else None
         if call is None or self.recording is None or self.recording.state(call.record_id) is None:
-            raise PanelError("Your call is not being recorded.")
+            raise ActionRefused("Your call is not being recorded.")
         who = await self.user(user_id)
         by = who.login if who is not None else str(user_id)
         changed = await (self.recording.pause(call.record_id, by, "agent") if paused
                          else self.recording.resume(call.record_id, by))
         if not changed:
-            raise PanelError("The recording is already paused." if paused else "The recording is not paused.")
+            raise ActionRefused("The recording is already paused." if paused else "The recording is not paused.")
 
     # -- scope (acd/scope.py) ------------------------------------------------------------------------
 
@@ -345,12 +346,12 @@ class AcdPanel:
             if queue is not None:
                 floor.check_queue(scope, directory, queue)
         except floor.OutOfScope as refused:
-            raise PanelError(str(refused), 403) from None
+            raise ActionRefused(str(refused), 403) from None
 
     def _campaign_queue(self, name: str) -> str:
         found = next((row for row in self._need_dialer().status() if row.get("name") == name), None)
         if found is None:
-            raise PanelError(f"No campaign {name!r} is configured.", 404)
+            raise ActionRefused(f"No campaign {name!r} is configured.", 404)
         return str(found.get("queue", ""))
 
     async def supervisor_action(self, user_id: int, action: str, params: Mapping[str, str]) -> None:
@@ -365,7 +366,7 @@ class AcdPanel:
         if action in ("campaign_start", "campaign_stop"):
             campaign = params.get("name", "")
             if not isinstance(campaign, str) or not campaign:
-                raise PanelError("Missing name.")
+                raise ActionRefused("Missing name.")
             await self._check_scope(user_id, queue=self._campaign_queue(campaign))
             dialer = self._need_dialer()
             if action == "campaign_start":
@@ -374,7 +375,7 @@ class AcdPanel:
                 row = next((r for r in dialer.status() if r.get("name") == campaign), {})
                 over = over_target_figures(row)
                 if over and str(params.get("confirm", "")).lower() not in TRUE_WORDS:
-                    raise PanelError(f"Campaign {campaign} is over its abandon target of {row['target']:g}% "
+                    raise ActionRefused(f"Campaign {campaign} is over its abandon target of {row['target']:g}% "
                                      f"({', '.join(over)}). Confirm to start it anyway.", 409)
                 await dialer.start_campaign(campaign, by=name)
             else:
@@ -383,10 +384,10 @@ class AcdPanel:
             return
         raw = params.get("agent_id", "")
         if not isinstance(raw, str | int) or not str(raw).isdigit():
-            raise PanelError("Missing agent_id.")
+            raise ActionRefused("Missing agent_id.")
         agent_id = int(raw)
         if action not in ("approve_pause", "deny_pause", "logout_agent"):
-            raise PanelError(f"Unknown action {action!r}.")
+            raise ActionRefused(f"Unknown action {action!r}.")
         await self._check_scope(user_id, agent_id=agent_id)
         if action == "approve_pause":
             await self.acd.decide_pause(name, agent_id, approve=True)
@@ -395,7 +396,7 @@ class AcdPanel:
         elif action == "logout_agent":
             await self.acd.logout(agent_id, by=name)
         else:
-            raise PanelError(f"Unknown action {action!r}.")
+            raise ActionRefused(f"Unknown action {action!r}.")
 
     # -- monitoring (MON-3) -------------------------------------------------------------------------
 
@@ -444,31 +445,31 @@ class AcdPanel:
                               params: Mapping[str, str]) -> None:
         monitor = self.monitor
         if monitor is None or supervisor is None:
-            raise PanelError("Monitoring is not available.")
+            raise ActionRefused("Monitoring is not available.")
 
         def mode() -> Mode:
             try:
                 return Mode(str(params.get("mode", "")))
             except ValueError:
-                raise PanelError("Mode must be silent, whisper or barge.") from None
+                raise ActionRefused("Mode must be silent, whisper or barge.") from None
         try:
             if action == "monitor_start":
                 me = self._supervisor_ref(user_id)
                 if me is None:
-                    raise PanelError("You need an extension (a phone) to monitor calls.")
+                    raise ActionRefused("You need an extension (a phone) to monitor calls.")
                 await monitor.start_from_panel(me, str(params.get("extension", "")), mode())
             elif action in ("monitor_mode", "monitor_stop"):
                 session = monitor.session_of_supervisor(user_id)
                 if session is None:
-                    raise PanelError("You are not monitoring a call.")
+                    raise ActionRefused("You are not monitoring a call.")
                 if action == "monitor_mode":
                     await monitor.set_mode(session, mode(), "panel")
                 else:
                     await monitor.stop(session)
             else:
-                raise PanelError(f"Unknown action {action!r}.")
+                raise ActionRefused(f"Unknown action {action!r}.")
         except MonitorError as exc:
-            raise PanelError(str(exc)) from None
+            raise ActionRefused(str(exc)) from None
         self.acd.notify()
 
     # -- changes ------------------------------------------------------------------------------------

@@ -42,8 +42,7 @@ from callcenter.acd.sessions import (
     SessionControl,
 )
 from callcenter.config import AcdSettings, PauseReason, QueueSpec
-from callcenter.errors import AriError, AriNotFound
-from callcenter.web.backend import PanelError
+from callcenter.errors import ActionRefused, AriError, AriNotFound
 
 log = logging.getLogger(__name__)
 
@@ -251,13 +250,13 @@ class AcdService:
     def _agent(self, user_id: int) -> Agent:
         agent = self.agents.get(user_id)
         if agent is None:
-            raise PanelError("You are not an agent with an extension; ask an admin.", 403)
+            raise ActionRefused("You are not an agent with an extension; ask an admin.", 403)
         return agent
 
     async def login(self, user_id: int) -> None:
         agent = self._agent(user_id)
         if agent.logged_in:
-            raise PanelError("You are logged in already.")
+            raise ActionRefused("You are logged in already.")
         agent.missed_in_row = 0
         self._set_state(agent, AgentState.READY, "", "login")
         await self.dispatch()
@@ -265,9 +264,9 @@ class AcdService:
     async def logout(self, user_id: int, by: str = "agent") -> None:
         agent = self._agent(user_id)
         if not agent.logged_in:
-            raise PanelError("You are logged out already.")
+            raise ActionRefused("You are logged out already.")
         if agent.calls:
-            raise PanelError("Finish the call first.")
+            raise ActionRefused("Finish the call first.")
         agent.pending_pause = agent.awaiting_approval = agent.resume_pause = None
         self._set_state(agent, AgentState.LOGGED_OUT, "", f"logout by {by}")
         session = self.sessions.of(agent)
@@ -280,7 +279,7 @@ class AcdService:
         if agent.state is AgentState.READY:
             return
         if agent.state not in (AgentState.PAUSED, AgentState.WRAP_UP, AgentState.LOGGED_OUT):
-            raise PanelError("You can go ready when the call ends.")
+            raise ActionRefused("You can go ready when the call ends.")
         agent.missed_in_row = 0
         agent.pending_pause = agent.resume_pause = None
         self._set_state(agent, AgentState.READY, "", "ready")
@@ -289,9 +288,9 @@ class AcdService:
     async def pause(self, user_id: int, reason: str) -> None:
         agent = self._agent(user_id)
         if reason not in self.pause_reasons:
-            raise PanelError(f"Unknown pause reason {reason!r}.")
+            raise ActionRefused(f"Unknown pause reason {reason!r}.")
         if not agent.logged_in:
-            raise PanelError("Log in first.")
+            raise ActionRefused("Log in first.")
         if self.pause_reasons[reason].needs_approval:
             agent.awaiting_approval, agent.awaiting_since = reason, self.timers.now()
             self.recorder.agent_state(agent, agent.state, self.timers.now(), f"asks for pause {reason}")
@@ -311,7 +310,7 @@ class AcdService:
         agent = self._agent(agent_id)
         reason = agent.awaiting_approval
         if reason is None:
-            raise PanelError(f"{agent.name} is not waiting for a pause approval.", 404)
+            raise ActionRefused(f"{agent.name} is not waiting for a pause approval.", 404)
         agent.awaiting_approval = agent.awaiting_since = None
         if approve and agent.logged_in:
             self._apply_pause(agent, reason, f"approved by {supervisor}")
@@ -323,11 +322,11 @@ class AcdService:
     async def wrapup(self, user_id: int, code: str, note: str) -> None:
         agent = self._agent(user_id)
         if code not in self.wrapup_codes:
-            raise PanelError("Pick a wrap-up code.")
+            raise ActionRefused("Pick a wrap-up code.")
         connected = agent.current if agent.current is not None and agent.current.agent is agent else None
         call = connected or agent.last_call
         if call is None:
-            raise PanelError("There is no call to wrap up.")
+            raise ActionRefused("There is no call to wrap up.")
         call.wrapup_code, call.note = code, note.strip()[:2000]
         self.recorder.call_updated(call.record_id, wrapup_code=code, note=call.note)
         if call.campaign and self.dialer is not None:
@@ -388,7 +387,7 @@ class AcdService:
                 await self.logout(agent.user_id, by="feature code")
                 return "agent-loggedoff"
             await self.login(agent.user_id)
-        except PanelError:
+        except ActionRefused:
             return "agent-alreadyon"  # on a call: nothing changes
         return "agent-loginok"
 
@@ -1327,7 +1326,7 @@ class AcdService:
         agent = self._agent(user_id)
         call = agent.current
         if call is None or call.agent is not agent:
-            raise PanelError("You have no call now.")
+            raise ActionRefused("You have no call now.")
         return agent, call
 
     async def dial(self, user_id: int, number: str, *, campaign: str | None = None, card: CustomerCard | None = None,
@@ -1337,16 +1336,16 @@ class AcdService:
         agent = self._agent(user_id)
         number = re.sub(r"[\s()./-]", "", number)
         if not NUMBER_RE.match(number):
-            raise PanelError("Enter a phone number (digits, optionally starting with +).")
+            raise ActionRefused("Enter a phone number (digits, optionally starting with +).")
         if not agent.logged_in:
-            raise PanelError("Log in first.")
+            raise ActionRefused("Log in first.")
         if agent.calls or agent.state in (AgentState.RINGING, AgentState.ON_CALL):
-            raise PanelError("Finish the current call first.")
+            raise ActionRefused("Finish the current call first.")
         if number == agent.extension:
-            raise PanelError("That is your own extension.")
+            raise ActionRefused("That is your own extension.")
         session = self.sessions.of(agent)
         if session is not None and not session.up:
-            raise PanelError("Your phone is being called for your session: answer it first.")
+            raise ActionRefused("Your phone is being called for your session: answer it first.")
         now = self.timers.now()
         direction = Direction.OUTBOUND
         call = AcdCall(None, direction, None, number, self.callbacks.get(number, {}).get("name", ""),
@@ -1379,7 +1378,7 @@ class AcdService:
             agent.calls.remove(call)
             await self._end_call(call, outcome="failed", agent_left=True)
             self._settle(agent, "click-to-call failed")
-            raise PanelError("Your phone could not be rung: is it registered?") from None
+            raise ActionRefused("Your phone could not be rung: is it registered?") from None
         self._set_timer("ring", attempt.channel_id, self.dial_timeout,
                         lambda: self._ring_timeout_over(attempt))
         return call
@@ -1395,7 +1394,7 @@ class AcdService:
         await self._linked(call)
         _agent, call = self._own_call(user_id)
         if call.state is not CallState.CONNECTED or call.channel_id is None or call.bridge_id is None:
-            raise PanelError("Only a connected call can be held.")
+            raise ActionRefused("Only a connected call can be held.")
         call.state, call.state_since = CallState.HELD, self.timers.now()
         await self.control.remove_from_bridge(call.bridge_id, call.channel_id)
         await self.control.start_moh(call.channel_id, "default")
@@ -1404,7 +1403,7 @@ class AcdService:
     async def unhold(self, user_id: int) -> None:
         _agent, call = self._own_call(user_id)
         if call.state is not CallState.HELD or call.channel_id is None or call.bridge_id is None:
-            raise PanelError("The call is not on hold.")
+            raise ActionRefused("The call is not on hold.")
         call.state, call.state_since = CallState.CONNECTED, self.timers.now()
         await self.control.stop_moh(call.channel_id)
         await self.control.add_to_bridge(call.bridge_id, call.channel_id)
@@ -1425,33 +1424,33 @@ class AcdService:
         await self._linked(call)
         agent, call = self._own_call(user_id)
         if call.state is not CallState.CONNECTED and not (call.state is CallState.HELD and mode == "blind"):
-            raise PanelError("Only a connected call can be transferred.")
+            raise ActionRefused("Only a connected call can be transferred.")
         if call.channel_id is None:
-            raise PanelError("The customer has left.")
+            raise ActionRefused("The customer has left.")
         if mode not in ("blind", "attended"):
-            raise PanelError("Transfer mode is blind or attended.")
+            raise ActionRefused("Transfer mode is blind or attended.")
         if kind == "agent":
             other = self.agent_by_extension(target) or self.agents.get(int(target) if target.isdigit() else -1)
             if other is None or other is agent:
-                raise PanelError(f"No other agent {target}.")
+                raise ActionRefused(f"No other agent {target}.")
             if not self._available(other):
-                raise PanelError(f"{other.name} is not available ({other.state.value.replace('_', ' ')}).")
+                raise ActionRefused(f"{other.name} is not available ({other.state.value.replace('_', ' ')}).")
             if mode == "attended":
                 await self._consult(call, agent, other)
             else:
                 await self._blind_to_agent(call, agent, other)
         elif mode == "attended":
-            raise PanelError("Attended transfer goes to an agent; use blind for a queue or an IVR flow.")
+            raise ActionRefused("Attended transfer goes to an agent; use blind for a queue or an IVR flow.")
         elif kind == "queue":
             if target not in self.queues:
-                raise PanelError(f"No queue {target}.")
+                raise ActionRefused(f"No queue {target}.")
             await self._detach_agent(call, agent)
             await self._move_to_queue(call, target, "transferred")
         elif kind == "ivr":
             await self._detach_agent(call, agent)
             await self._to_ivr(call, target, "transferred")
         else:
-            raise PanelError("Transfer to an agent, a queue or an IVR flow.")
+            raise ActionRefused("Transfer to an agent, a queue or an IVR flow.")
         self.recorder.agent_state(agent, agent.state, self.timers.now(),
                                   f"transferred call {call.record_id} ({mode}) to {kind} {target}")
 
@@ -1557,7 +1556,7 @@ class AcdService:
     async def transfer_cancel(self, user_id: int) -> None:
         _agent, call = self._own_call(user_id)
         if call.state is not CallState.CONSULTING or call.consult is None:
-            raise PanelError("No transfer is in progress.")
+            raise ActionRefused("No transfer is in progress.")
         attempt = call.consult
         if call.consult_channel is None:
             await self._attempt_over(attempt, "cancelled", hang_up=True)
@@ -1569,7 +1568,7 @@ class AcdService:
     async def transfer_complete(self, user_id: int) -> None:
         _agent, call = self._own_call(user_id)
         if call.state is not CallState.CONSULTING or call.consult_channel is None:
-            raise PanelError("The transfer target has not answered yet.")
+            raise ActionRefused("The transfer target has not answered yet.")
         await self.transfer_complete_call(call)
 
     async def transfer_complete_call(self, call: AcdCall) -> None:
@@ -1599,12 +1598,12 @@ class AcdService:
 
     async def callback_call(self, user_id: int, number: str) -> None:
         if number not in self.callbacks:
-            raise PanelError("That callback is no longer on the list.", 404)
+            raise ActionRefused("That callback is no longer on the list.", 404)
         await self.dial(user_id, number)
 
     async def callback_remove(self, user_id: int, number: str) -> None:
         if number not in self.callbacks:
-            raise PanelError("That callback is no longer on the list.", 404)
+            raise ActionRefused("That callback is no longer on the list.", 404)
         self._close_callback(number, "removed", user_id)
 
     # -- callbacks that kept their place ----------------------------------------------------------------

@@ -42,7 +42,7 @@ from callcenter.dialer.contacts import (
     parse_dnc,
     read_header,
 )
-from callcenter.errors import UserError
+from callcenter.errors import ActionRefused, UserError
 from callcenter.export.cdr import CDR_HEADER, csv_writer, format_cdr_row
 from callcenter.monitor import groups as monitor_groups
 from callcenter.retention import services as retention
@@ -53,7 +53,6 @@ from callcenter.web.backend import (
     CdrFilters,
     MonitorGroupRow,
     MonitorLogRow,
-    PanelError,
     PurgeRow,
     RecordingFilters,
     RecordingRow,
@@ -168,9 +167,9 @@ class AdminService:
     def _require(self, session: Session, user_id: int, top: bool = False) -> AdminScope:
         scope = self._scope(session, user_id)
         if scope is None:
-            raise PanelError(NOT_ADMIN, 403)
+            raise ActionRefused(NOT_ADMIN, 403)
         if top and not scope.top:
-            raise PanelError(NOT_TOP, 403)
+            raise ActionRefused(NOT_TOP, 403)
         return scope
 
     async def _run(self, work: Callable[[Session], T]) -> T:
@@ -441,7 +440,7 @@ class AdminService:
     def _campaign(self, name: str) -> CampaignSpec:
         spec = self.campaigns.get(name)
         if spec is None:
-            raise PanelError(f"No campaign {name!r} is configured", 404)
+            raise ActionRefused(f"No campaign {name!r} is configured", 404)
         return spec
 
     async def campaigns_view(self, user_id: int) -> reports.CampaignsView:
@@ -489,7 +488,7 @@ class AdminService:
 
     def _upload_paths(self, token: str) -> tuple[Path, Path]:
         if not UPLOAD_TOKEN.fullmatch(token):
-            raise PanelError(UPLOAD_GONE, 404)
+            raise ActionRefused(UPLOAD_GONE, 404)
         return self.upload_dir / f"{token}.csv", self.upload_dir / f"{token}.json"
 
     def _upload_meta(self, user_id: int, name: str, token: str) -> tuple[Path, dict[str, Any]]:
@@ -497,9 +496,9 @@ class AdminService:
         try:
             meta = json.loads(meta_path.read_text())
         except (OSError, ValueError):
-            raise PanelError(UPLOAD_GONE, 404) from None
+            raise ActionRefused(UPLOAD_GONE, 404) from None
         if not data.is_file() or meta.get("user") != user_id or meta.get("campaign") != name:
-            raise PanelError(UPLOAD_GONE, 404)
+            raise ActionRefused(UPLOAD_GONE, 404)
         return data, meta
 
     def _sweep_uploads(self, now: datetime) -> None:
@@ -597,7 +596,7 @@ class AdminService:
             self._campaign(name)
             row = reports.list_of(session, name, list_id)
             if row is None:
-                raise PanelError(f"Campaign {name} has no list {list_id}", 404)
+                raise ActionRefused(f"Campaign {name} has no list {list_id}", 404)
             total, _ = reports.list_problems(session, list_id, 0, 0)
             pages, offset = _paging(page, per_page, total, PROBLEMS_PER_PAGE_MAX)
             total, problems = reports.list_problems(session, list_id, offset, per_page)

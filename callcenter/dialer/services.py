@@ -41,8 +41,7 @@ from callcenter.dialer.pacing import (
     Window,
 )
 from callcenter.dialer.rules import DEFAULT_RETRIES, after_attempt, after_disposition
-from callcenter.errors import AriError, AriNotFound
-from callcenter.web.backend import PanelError
+from callcenter.errors import ActionRefused, AriError, AriNotFound
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +195,7 @@ class DialerService:
     def _campaign(self, name: str) -> CampaignRuntime:
         runtime = self.campaigns.get(name)
         if runtime is None:
-            raise PanelError(f"No campaign {name!r} is configured.", 404)
+            raise ActionRefused(f"No campaign {name!r} is configured.", 404)
         return runtime
 
     async def start_campaign(self, name: str, by: str) -> None:
@@ -204,7 +203,8 @@ class DialerService:
         other = next((c.spec.name for c in self.campaigns.values()
                       if c.running and c is not runtime and c.spec.queue == runtime.spec.queue), None)
         if other is not None:
-            raise PanelError(f"Campaign {other} already runs with queue {runtime.spec.queue}'s agents; stop it first.")
+            raise ActionRefused(
+                f"Campaign {other} already runs with queue {runtime.spec.queue}'s agents; stop it first.")
         await asyncio.to_thread(self._save_running, name, True, by)
         runtime.running = True
         log.info("dialer: campaign %s started by %s (%s)", name, by, runtime.spec.mode)
@@ -809,7 +809,7 @@ class DialerService:
         try:
             call = await self.acd.dial(user_id, contact.number, campaign=spec.name, card=card,
                                        caller_id=spec.caller_id, trunk=spec.trunk or self.default_trunk)
-        except PanelError:
+        except ActionRefused:
             await self._finish(attempt, "failed")
             raise
         call.extra["contact_id"] = contact.id
@@ -833,7 +833,7 @@ class DialerService:
             contact = runtime.previews.get(user_id)
             if contact is not None:
                 return runtime, contact
-        raise PanelError("You have no contact to preview.")
+        raise ActionRefused("You have no contact to preview.")
 
     # -- views ------------------------------------------------------------------------------------------
 

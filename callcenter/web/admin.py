@@ -34,7 +34,7 @@ from callcenter.dialer.reports import (
     ProblemRow,
     UploadPreview,
 )
-from callcenter.errors import CallcenterError
+from callcenter.errors import ActionRefused, CallcenterError
 from callcenter.users.units import NO_SCOPE
 from callcenter.web.backend import (
     AdminAccess,
@@ -42,7 +42,6 @@ from callcenter.web.backend import (
     CdrFilters,
     MonitorGroupRow,
     MonitorLogRow,
-    PanelError,
     RecordingFilters,
     RecordingRow,
     ResultPage,
@@ -82,7 +81,7 @@ CDR_FIELDS = (("from", "From", 10), ("to", "To", 10), ("number", "Number", 80),
 @runtime_checkable
 class CampaignBackend(Protocol):
     """What the campaign and do-not-call pages need (admin/backend.py ``AdminService``); top admins only:
-    anyone else gets ``PanelError`` (403), an unknown campaign ``PanelError`` (404), bad input a
+    anyone else gets ``ActionRefused`` (403), an unknown campaign ``ActionRefused`` (404), bad input a
     ``CallcenterError`` with a message for the user (400)."""
 
     async def campaigns_view(self, user_id: int) -> CampaignsView: ...
@@ -225,7 +224,7 @@ def _page(request: web.Request, login: Login, access: AdminAccess, template: str
 
 
 def _refusal(error: CallcenterError) -> tuple[int, str]:
-    message = error.message if isinstance(error, PanelError) else str(error)
+    message = error.message if isinstance(error, ActionRefused) else str(error)
     return error.http_status, message
 
 
@@ -721,7 +720,7 @@ def _upload_error(values: Mapping[str, str], limit: int) -> str:
 def _campaigns(request: web.Request) -> CampaignBackend:
     backend = request.app[ADMIN].campaigns
     if backend is None:
-        raise PanelError("The dialer pages are not available here", 404)
+        raise ActionRefused("The dialer pages are not available here", 404)
     return backend
 
 

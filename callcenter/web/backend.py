@@ -2,7 +2,7 @@
 composition root (app.py) hands it the real implementations (``PanelBackend``: callcenter/acd/panel.py,
 ``AdminBackend``: callcenter/admin/backend.py), unit tests a fake or the real one on SQLite.
 
-Views are plain JSON-able dicts (documented in docs/panel.md); actions raise ``PanelError`` with a
+Views are plain JSON-able dicts (documented in docs/panel.md); actions raise ``ActionRefused`` with a
 message meant for the user (shown in the page, HTTP 400/403/404 by its ``http_status``).
 """
 
@@ -14,21 +14,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from callcenter.errors import CallcenterError
-
 T = TypeVar("T")
-
-
-class PanelError(CallcenterError):
-    """An action the panel asked for cannot be done; the message is shown to the user."""
-
-    error_id = "panel-action-refused"
-    http_status = 400
-
-    def __init__(self, message: str, http_status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.http_status = http_status
 
 
 @dataclass(frozen=True)
@@ -69,7 +55,7 @@ class PanelBackend(Protocol):
 
     async def change_password(self, user_id: int, old: str, new: str) -> int:
         """Changes the password and ends every session of the user; returns the new session epoch.
-        Raises PanelError (403) when ``old`` is wrong, (400) when ``new`` is too weak."""
+        Raises ActionRefused (403) when ``old`` is wrong, (400) when ``new`` is too weak."""
 
     def agent_view(self, user_id: int) -> dict[str, Any]:
         """Everything the agent page shows: agent state, call card, wrap-up and pause choices,
@@ -219,7 +205,7 @@ class MonitorLogRow:
 class AdminBackend(Protocol):
     """What the admin pages need. Every method takes the id of the logged-in user and limits what it
     reads to that admin's scope; retention, units and monitoring groups are for top admins only. Refusals raise
-    ``PanelError`` (403), bad input ``CallcenterError`` subclasses with a message for the user (400)."""
+    ``ActionRefused`` (403), bad input ``CallcenterError`` subclasses with a message for the user (400)."""
 
     async def scope(self, user_id: int) -> AdminAccess | None:
         """The admin's scope; None when the user is gone or not an admin."""

@@ -22,9 +22,9 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from aiohttp import web
 
-from callcenter.errors import CallcenterError
+from callcenter.errors import ActionRefused, CallcenterError
 from callcenter.users.throttle import LoginThrottle
-from callcenter.web.backend import PanelBackend, PanelError, PanelUser
+from callcenter.web.backend import PanelBackend, PanelUser
 from callcenter.web.feeds import PING_INTERVAL, EventStream, WallboardFeed, to_json, wait_first
 from callcenter.web.sessions import Session, SessionSigner
 
@@ -354,7 +354,7 @@ async def password_submit(request: web.Request, login: Login) -> web.StreamRespo
         return render(request, "password.html", login, 429, error=too_many(wait), done=False)
     try:
         epoch = await state.backend.change_password(login.user.id, old, new)
-    except PanelError as error:
+    except ActionRefused as error:
         if error.http_status == 403:  # the current password was wrong: a guess like a failed login
             state.throttle.failed(address, account)
         return render(request, "password.html", login, error.http_status, error=error.message, done=False)
@@ -383,7 +383,7 @@ def _json_text(text: str) -> web.Response:
 
 
 def _error_json(error: CallcenterError) -> web.Response:
-    message = error.message if isinstance(error, PanelError) else str(error)
+    message = error.message if isinstance(error, ActionRefused) else str(error)
     return web.json_response({"error": message, "error_id": error.error_id}, status=error.http_status)
 
 
@@ -391,7 +391,7 @@ def _agent_view(state: PanelState, user: PanelUser) -> tuple[str, str]:
     """The (event, JSON) an agent is shown: their view, or a notice saying why there is none."""
     try:
         return "view", to_json(state.backend.agent_view(user.id))
-    except PanelError as error:
+    except ActionRefused as error:
         return "notice", to_json({"error": error.message})
 
 
@@ -399,7 +399,7 @@ def _agent_view(state: PanelState, user: PanelUser) -> tuple[str, str]:
 async def agent_json(request: web.Request, login: Login) -> web.StreamResponse:
     try:
         return _json_text(to_json(request.app[PANEL].backend.agent_view(login.user.id)))
-    except PanelError as error:
+    except ActionRefused as error:
         return _error_json(error)
 
 
@@ -462,7 +462,7 @@ async def monitor_json(request: web.Request, login: Login) -> web.StreamResponse
     """The supervisor's own monitoring session (``monitor_view``)."""
     try:
         return _json_text(to_json(request.app[PANEL].backend.monitor_view(login.user.id)))
-    except PanelError as error:
+    except ActionRefused as error:
         return _error_json(error)
 
 
@@ -470,7 +470,7 @@ def _monitor_text(state: PanelState, user: PanelUser) -> str:
     """The supervisor's ``monitor_view`` as JSON; when the backend refuses it, the view of nobody."""
     try:
         return to_json(state.backend.monitor_view(user.id))
-    except PanelError:
+    except ActionRefused:
         return NO_MONITOR
 
 

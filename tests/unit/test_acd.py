@@ -14,8 +14,7 @@ from callcenter.acd.model import Agent, AgentState, CallState
 from callcenter.acd.records import AcdRecorder, DayFigures
 from callcenter.acd.services import AcdService
 from callcenter.config import AcdSettings, PauseReason, QueueSpec
-from callcenter.errors import AriError
-from callcenter.web.backend import PanelError
+from callcenter.errors import ActionRefused, AriError
 
 
 class FakeControl:
@@ -312,7 +311,7 @@ async def test_wrap_up_holds_the_next_call_until_the_code_or_the_time() -> None:
     assert alice.state is AgentState.WRAP_UP
     await acd.enqueue("c2", "q", "200")
     assert len(control.originated()) == 1  # waits
-    with pytest.raises(PanelError):
+    with pytest.raises(ActionRefused):
         await acd.wrapup(alice.user_id, "nonsense", "")
     await acd.wrapup(alice.user_id, "sale", "wants a brochure")
     assert alice.last_call is not None and alice.last_call.wrapup_code == "sale"
@@ -339,7 +338,7 @@ async def test_pause_with_approval_and_pause_requested_during_a_call() -> None:
     assert alice.state is AgentState.ON_CALL and alice.pending_pause == "break"
     await acd.channel_gone("c1")
     assert alice.state is AgentState.PAUSED and alice.reason == "break"
-    with pytest.raises(PanelError):
+    with pytest.raises(ActionRefused):
         await acd.pause(alice.user_id, "nap")
 
 
@@ -380,7 +379,7 @@ async def test_hold_and_unhold_move_the_customer_out_of_the_bridge_and_back() ->
     assert ("start_moh", "cust", "default") in control.log
     await acd.unhold(alice.user_id)
     assert call.state is CallState.CONNECTED and control.log[-1] == ("add_to_bridge", call.bridge_id, "cust")
-    with pytest.raises(PanelError):
+    with pytest.raises(ActionRefused):
         await acd.hold(agent(acd, "2002").user_id)  # Bob has no call: he cannot act on Alice's
 
 
@@ -409,7 +408,7 @@ async def test_attended_transfer_complete_and_cancel() -> None:
     alice, bob = agent(acd, "2001"), agent(acd, "2002")
     await acd.transfer(alice.user_id, "attended", "agent", "2002")
     assert call.state is CallState.CONSULTING and ("start_moh", "cust", "default") in control.log
-    with pytest.raises(PanelError):
+    with pytest.raises(ActionRefused):
         await acd.transfer_complete(alice.user_id)  # Bob has not answered yet
     bob_leg = await answer(acd, control, "PJSIP/2002")
     assert ("add_to_bridge", call.bridge_id, bob_leg) in control.log
@@ -431,7 +430,7 @@ async def test_click_to_call_rings_the_agent_then_dials_the_number() -> None:
     await log_in(acd, timers, "2001")
     alice = agent(acd, "2001")
     await acd.pause(alice.user_id, "break")
-    with pytest.raises(PanelError):
+    with pytest.raises(ActionRefused):
         await acd.dial(alice.user_id, "call me")
     call = await acd.dial(alice.user_id, "+49 30 1234")
     assert control.originated()[-1][1] == "PJSIP/2001" and alice.state is AgentState.ON_CALL

@@ -14,10 +14,10 @@ from callcenter.acd.scope import load_directory, wallboard_filter
 from callcenter.acd.services import AcdService
 from callcenter.config import QueueSpec
 from callcenter.db.engine import Database
+from callcenter.errors import ActionRefused
 from callcenter.users import services as users
 from callcenter.users import units
 from callcenter.users.units import supervisor_scope
-from callcenter.web.backend import PanelError
 
 QUEUES = {"sales": QueueSpec("sales", org_unit="North"), "support": QueueSpec("support", org_unit="South"),
           "spare": QueueSpec("spare")}
@@ -119,7 +119,7 @@ async def test_supervisor_actions_are_refused_outside_their_scope_checked_afresh
     for action, params in (("logout_agent", {"agent_id": str(bob)}), ("deny_pause", {"agent_id": str(bob)}),
                            ("campaign_start", {"name": "autumn"}), ("monitor_start", {"extension": "2002",
                                                                                        "mode": "silent"})):
-        with pytest.raises(PanelError) as refused:
+        with pytest.raises(ActionRefused) as refused:
             await panel.supervisor_action(nina, action, params)
         assert refused.value.http_status == 403 and "not in your organisational units" in refused.value.message
     assert acd.done == [("approve", alice)] and dialer.started == ["spring"]
@@ -127,5 +127,5 @@ async def test_supervisor_actions_are_refused_outside_their_scope_checked_afresh
         units.save_unit(session, "North", members=["2001", "2002"])
     await panel.supervisor_action(nina, "logout_agent", {"agent_id": str(bob)})
     assert acd.done[-1] == ("logout", bob)
-    with pytest.raises(PanelError, match="not in your organisational units"):
+    with pytest.raises(ActionRefused, match="not in your organisational units"):
         await panel.supervisor_action(agent_ids["2006"], "logout_agent", {"agent_id": str(alice)})

@@ -19,9 +19,10 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from callcenter.acd.scope import WallboardFilter
+from callcenter.errors import ActionRefused
 from callcenter.users.throttle import LoginThrottle
 from callcenter.web.app import make_app
-from callcenter.web.backend import PanelError, PanelUser
+from callcenter.web.backend import PanelUser
 from callcenter.web.panel import LOGIN_CSRF_COOKIE, PANEL, SESSION_COOKIE
 from callcenter.web.sessions import SessionSigner
 
@@ -98,16 +99,16 @@ class FakeBackend:
     async def change_password(self, user_id: int, old: str, new: str) -> int:
         login = self.users[user_id].login
         if self.passwords[login] != old:
-            raise PanelError("The current password is wrong", 403)
+            raise ActionRefused("The current password is wrong", 403)
         if len(new) < 8:
-            raise PanelError("The new password needs at least 8 characters")
+            raise ActionRefused("The new password needs at least 8 characters")
         self.passwords[login] = new
         return self._new_epoch(user_id)
 
     def agent_view(self, user_id: int) -> dict[str, Any]:
         user = self.users[user_id]
         if not user.has("agent"):
-            raise PanelError("You are not an agent", 403)
+            raise ActionRefused("You are not an agent", 403)
         return {
             "agent": {"id": user.id, "name": user.name, "extension": user.extension,
                       "state": self.states.get(user_id, "logged_out"), "reason": self.reasons.get(user_id, ""),
@@ -152,12 +153,12 @@ class FakeBackend:
             self.calls[user_id] = None
             self.set_state(user_id, "wrap_up")
         else:
-            raise PanelError(f"You cannot {action} now", 409)
+            raise ActionRefused(f"You cannot {action} now", 409)
 
     async def supervisor_action(self, user_id: int, action: str, params: Mapping[str, str]) -> None:
         self.actions.append((user_id, action, dict(params)))
         if action != "approve_pause":
-            raise PanelError("Unknown action", 400)
+            raise ActionRefused("Unknown action", 400)
         self.bump()
 
     @property

@@ -26,8 +26,9 @@ from callcenter.acd.records import AcdRecorder, DayFigures
 from callcenter.acd.scope import UnitDirectory
 from callcenter.acd.services import AcdService
 from callcenter.config import AcdSettings, PauseReason
+from callcenter.errors import ActionRefused
 from callcenter.users.units import Scope
-from callcenter.web.backend import PanelError, PanelUser
+from callcenter.web.backend import PanelUser
 from tests.support.browser import ServedApp, chromium, log_in, needs_chromium, serve
 from tests.unit.test_acd import FakeControl, FakeTimers, FakeWriter, Prompts, queue
 from tests.unit.test_web import FakeBackend, login, panel_app
@@ -70,7 +71,7 @@ class FakeDialer:
     async def preview_dial(self, user_id: int) -> None:
         preview = self.previews.pop(user_id, None)
         if preview is None:
-            raise PanelError("You have no contact to preview.")
+            raise ActionRefused("You have no contact to preview.")
         self.log.append(("preview_dial", user_id))
         card = CustomerCard(preview["name"], f"Campaign {preview['campaign']}", [], dict(preview["fields"]))
         call = await self.acd.dial(user_id, preview["number"], campaign=preview["campaign"], card=card)
@@ -78,7 +79,7 @@ class FakeDialer:
 
     async def preview_skip(self, user_id: int) -> None:
         if self.previews.pop(user_id, None) is None:
-            raise PanelError("You have no contact to preview.")
+            raise ActionRefused("You have no contact to preview.")
         self.log.append(("preview_skip", user_id))
         self.acd.notify()
 
@@ -103,9 +104,9 @@ class FakeDialer:
     async def _run(self, name: str, by: str, running: bool) -> None:
         self.log.append(("start" if running else "stop", name, by))
         if name not in self.running:
-            raise PanelError(f"No campaign {name!r} is configured.", 404)
+            raise ActionRefused(f"No campaign {name!r} is configured.", 404)
         if self.refuse:
-            raise PanelError(self.refuse)
+            raise ActionRefused(self.refuse)
         self.running[name] = running
 
     # the ACD's DialerHook
@@ -252,12 +253,12 @@ async def test_preview_dial_and_skip_reach_the_dialer(world: World) -> None:
     version = world.acd.version
     await world.panel.agent_action(ALICE, "preview_skip", {})
     assert world.dialer.log == [("preview_skip", ALICE)] and world.acd.version > version
-    with pytest.raises(PanelError, match=r"You have no contact to preview\."):
+    with pytest.raises(ActionRefused, match=r"You have no contact to preview\."):
         await world.panel.agent_action(ALICE, "preview_dial", {})
 
     alone = make_world(dialer=False)
     for action in ("preview_dial", "preview_skip"):
-        with pytest.raises(PanelError, match=r"^There is no dialer\.$"):
+        with pytest.raises(ActionRefused, match=r"^There is no dialer\.$"):
             await alone.panel.agent_action(ALICE, action, {})
 
 
@@ -294,7 +295,7 @@ async def test_a_callback_code_puts_the_utc_time_and_only_me_on_the_call(world: 
 async def test_a_bad_or_missing_callback_time_is_refused_and_nothing_is_wrapped_up(
         world: World, callback_at: str, message: str) -> None:
     call = await world.campaign_call_in_wrapup()
-    with pytest.raises(PanelError, match=re.escape(message)):
+    with pytest.raises(ActionRefused, match=re.escape(message)):
         await world.panel.agent_action(ALICE, "wrapup", {"code": "later", "callback_at": callback_at})
     assert call.wrapup_code == "" and "callback_at" not in call.extra and world.dialer.wrapped == []
     assert world.acd.agents[ALICE].state is AgentState.WRAP_UP
@@ -305,7 +306,7 @@ def test_callback_times_are_read_in_their_offset_with_a_minute_of_grace() -> Non
     assert parse_callback_at("2026-11-23T09:59:30+00:00", now) == datetime(2026, 11, 23, 9, 59, 30, tzinfo=UTC)
     assert parse_callback_at(" 2026-11-23T12:00:00Z ", now) == datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
     assert parse_callback_at("2026-11-23T05:30:00-05:30", now) == datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
-    with pytest.raises(PanelError, match="passed"):
+    with pytest.raises(ActionRefused, match="passed"):
         parse_callback_at("2026-11-23T09:58:59+00:00", now)
 
 
@@ -319,7 +320,7 @@ async def test_the_callback_choice_is_only_for_campaign_calls_and_known_codes(wo
 
     call = await world.campaign_call_in_wrapup()
     call.extra["callback_at"] = datetime(2026, 12, 1, tzinfo=UTC)
-    with pytest.raises(PanelError, match=r"Pick a wrap-up code\."):
+    with pytest.raises(ActionRefused, match=r"Pick a wrap-up code\."):
         await world.panel.agent_action(ALICE, "wrapup", {"code": "nonsense"})
     assert call.extra["callback_at"] == datetime(2026, 12, 1, tzinfo=UTC)  # a refused code changes nothing
 
@@ -332,11 +333,11 @@ async def test_supervisors_start_and_stop_campaigns_as_themselves(world: World) 
     assert dialer.log == [("start", "spring", "boss"), ("stop", "autumn", "2005")]
     assert dialer.running == {"autumn": False, "spring": True} and world.acd.version > version
     dialer.refuse = REFUSAL
-    with pytest.raises(PanelError, match=re.escape(REFUSAL)):
+    with pytest.raises(ActionRefused, match=re.escape(REFUSAL)):
         await panel.supervisor_action(BOSS, "campaign_start", {"name": "autumn", "confirm": "true"})
-    with pytest.raises(PanelError, match=r"Missing name\."):
+    with pytest.raises(ActionRefused, match=r"Missing name\."):
         await panel.supervisor_action(BOSS, "campaign_stop", {})
-    with pytest.raises(PanelError, match=r"^There is no dialer\.$"):
+    with pytest.raises(ActionRefused, match=r"^There is no dialer\.$"):
         await make_world(dialer=False).panel.supervisor_action(BOSS, "campaign_start", {"name": "spring"})
 
 
@@ -345,7 +346,7 @@ async def test_a_campaign_over_its_abandon_target_starts_only_when_the_superviso
     panel, dialer = world.panel, world.dialer
     await panel.supervisor_action(BOSS, "campaign_stop", {"name": "autumn"})
     for params in ({"name": "autumn"}, {"name": "autumn", "confirm": "no"}):
-        with pytest.raises(PanelError) as refused:
+        with pytest.raises(ActionRefused) as refused:
             await panel.supervisor_action(BOSS, "campaign_start", params)
         assert (refused.value.message, refused.value.http_status) == (OVER, 409)
     assert dialer.running["autumn"] is False and dialer.log == [("stop", "autumn", "boss")]  # not asked

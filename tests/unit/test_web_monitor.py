@@ -22,11 +22,12 @@ from sqlalchemy import select
 from callcenter.admin.backend import AdminService
 from callcenter.db.engine import Database
 from callcenter.db.models import MonitorEvent, MonitorGroup, MonitorSession, User
+from callcenter.errors import ActionRefused
 from callcenter.monitor import groups
 from callcenter.users.services import add_user
 from callcenter.web.admin import ADMIN
 from callcenter.web.app import make_app
-from callcenter.web.backend import PanelError, PanelUser
+from callcenter.web.backend import PanelUser
 from callcenter.web.panel import PANEL
 from tests.support.browser import ServedApp, chromium, log_in, needs_chromium, serve
 from tests.unit.test_web import KEY, NOW, FakeBackend, healthy, login, panel_app, read_event, status
@@ -63,7 +64,7 @@ class MonitorBackend(FakeBackend):
 
     def monitor_view(self, user_id: int) -> dict[str, Any]:
         if self.view_error:
-            raise PanelError(self.view_error, 503)
+            raise ActionRefused(self.view_error, 503)
         user = self.users[user_id]
         return {"session": self.sessions.get(user_id), "can_monitor": bool(user.extension and user.has("supervisor"))}
 
@@ -73,26 +74,26 @@ class MonitorBackend(FakeBackend):
             return
         self.actions.append((user_id, action, dict(params)))
         if self.refuse:
-            raise PanelError(self.refuse)
+            raise ActionRefused(self.refuse)
         mode = params.get("mode", "")
         if action != "monitor_stop" and mode not in MODES:
-            raise PanelError("Mode must be silent, whisper or barge.")
+            raise ActionRefused("Mode must be silent, whisper or barge.")
         if action == "monitor_start":
             if not self.monitor_view(user_id)["can_monitor"]:
-                raise PanelError("You need an extension (a phone) to monitor calls.")
+                raise ActionRefused("You need an extension (a phone) to monitor calls.")
             call = next((c for c in self.live_calls if c["agent"] == params.get("extension")), None)
             if call is None:
-                raise PanelError(f"{params.get('extension')} is not on a call.", 404)
+                raise ActionRefused(f"{params.get('extension')} is not on a call.", 404)
             self.sessions[user_id] = {"id": f"mon-{len(self.actions)}", "agent": call["agent"],
                                       "agent_name": call["agent_name"], "mode": mode, "state": "ringing"}
         elif user_id not in self.sessions:
-            raise PanelError("You are not monitoring a call.")
+            raise ActionRefused("You are not monitoring a call.")
         elif action == "monitor_mode":
             self.sessions[user_id]["mode"] = mode
         elif action == "monitor_stop":
             del self.sessions[user_id]
         else:
-            raise PanelError(f"Unknown action {action!r}.")
+            raise ActionRefused(f"Unknown action {action!r}.")
         self.bump()
 
     def answer(self, user_id: int) -> None:
@@ -444,9 +445,9 @@ async def test_a_unit_admin_sees_the_sessions_of_their_units_users(world: AdminW
 async def test_the_service_checks_the_scope_itself(world: AdminWorld) -> None:
     service = AdminService(world.db, world.files)
     ids = world.ids()
-    with pytest.raises(PanelError, match="top admin"):
+    with pytest.raises(ActionRefused, match="top admin"):
         await service.save_monitor_group(ids["nadmin"], "x", ["2005"], ["*"])
-    with pytest.raises(PanelError, match="for admins"):
+    with pytest.raises(ActionRefused, match="for admins"):
         await service.monitor_log(ids["2006"], 1, 50)
     with world.db.session() as session:
         assert session.scalar(select(MonitorGroup)) is None
