@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from callcenter import metrics
 from callcenter.acd import records as acd_records
+from callcenter.acd import stasis as acd_stasis
 from callcenter.acd.model import CustomerCard
 from callcenter.acd.panel import AcdPanel
 from callcenter.acd.records import AcdRecorder
@@ -22,28 +23,34 @@ from callcenter.acd.services import AcdService
 from callcenter.admin.backend import AdminService
 from callcenter.ami.client import AmiClient
 from callcenter.ari.client import AriClient
+from callcenter.ari.routing import ChannelRouter
 from callcenter.asterisk.layout import AsteriskLayout, resolve_layout
 from callcenter.asterisk.process import AsteriskProcess
 from callcenter.asterisk.render import RELOAD_MODULE, Renderer
+from callcenter.bus import Bus
+from callcenter.calls import stasis as calls_stasis
 from callcenter.calls.ledger import CelIngestor
 from callcenter.calls.services import CallService
-from callcenter.calls.stasis import StasisAdapter
 from callcenter.cdr.rates import RateTable, load_rates
 from callcenter.config import Settings
 from callcenter.db.engine import Database
 from callcenter.db.models import User
 from callcenter.db.writer import RecordWriter
+from callcenter.dialer import stasis as dialer_stasis
 from callcenter.dialer.services import DialerService
 from callcenter.errors import AmiError, AriError, AsteriskError
 from callcenter.export.scheduler import ExportScheduler
 from callcenter.ftps.accounts import AdminAccounts
 from callcenter.ftps.server import FtpsServer
+from callcenter.ivr import stasis as ivr_stasis
 from callcenter.ivr.prompts import PromptCatalog
 from callcenter.ivr.records import PathWriter
 from callcenter.ivr.registry import FlowRegistry
 from callcenter.ivr.services import IvrService
+from callcenter.monitor import stasis as monitor_stasis
 from callcenter.monitor.groups import Permissions, load_permissions, sync_groups
 from callcenter.monitor.services import LiveLeg, MonitorService, UserRef
+from callcenter.recording import stasis as recording_stasis
 from callcenter.recording.services import RecordingService
 from callcenter.secrets import Secrets, load_or_create
 from callcenter.users import first_start
@@ -76,16 +83,17 @@ class Controller:
             Path("/usr/share/asterisk/sounds")
         self.prompts = PromptCatalog(Path(settings.paths.sounds_dir).resolve(), self.layout.ast("sounds"), library)
         self.flows = FlowRegistry(Path(settings.paths.ivr_dir).resolve(), self.prompts.exists)
+        self.bus = Bus()
+        self.router = ChannelRouter(self.ari.channels_in_app)
         self.ivr = IvrService(self.ari, self.flows, self.prompts, PathWriter(self.db), self.db,
-                              panel_url=f"http://127.0.0.1:{settings.web.port}")
+                              panel_url=f"http://127.0.0.1:{settings.web.port}", bus=self.bus,
+                              claims=self.router.claims_for("ivr"))
         self.acd_writer = RecordWriter(self.db, "ACD records")
         self.acd = AcdService(self.ari, AcdRecorder(self.acd_writer), settings.acd, settings.pause_reasons,
                               settings.wrapup_codes, self.prompts, dial_timeout=settings.asterisk.dial_timeout,
                               extensions=lambda: set(self._user_names), card_lookup=self._customer_card,
                               phone_state=lambda extension: self.presence.states.get(extension, ""))
         self.acd.ivr_start = lambda channel, flow, caller, did: self.ivr.start(channel, flow, caller, did, True)
-        self.ivr.enter_queue = lambda channel, queue, caller, did, priority: self.acd.enter(
-            channel, queue, caller, "", did, True, priority)
         self.recording = RecordingService(
             self.ari, self.acd_writer, self.db, settings.recording, files_dir=settings.files_dir,
             spool_dir=self.layout.host("spool", "recording"), agent_policies=dict(settings.recording_agents),
@@ -98,6 +106,7 @@ class Controller:
             settings.campaigns[name].record if name in settings.campaigns else "")
         self.monitor = MonitorService(self.ari, self.acd_writer, Permissions({}),
                                       user_by_extension=self._user_ref, acd_leg=self._acd_leg,
+                                      bus=self.bus, claims=self.router.claims_for("monitor"),
                                       dial_timeout=settings.asterisk.dial_timeout, notify=self.acd.notify)
         self.panel = AcdPanel(self.acd, self.db, self.flows.names)
         self.panel.recording = self.recording
@@ -106,10 +115,15 @@ class Controller:
         self.panel.phone_states = lambda: self.presence.states
         self.panel.user_names = lambda: self._user_names
         self.panel.user_ids = lambda: self._user_ids
-        self.calls = CallService(self.ari, settings.dids, self.prompts, self.ivr, self.acd)
-        self.calls.monitor = self.monitor
-        self.stasis = StasisAdapter(self.ari, self.calls, self.ivr, self.acd, self.recording, self.monitor,
-                                    self.dialer)
+        self.calls = CallService(self.ari, settings.dids, self.prompts, self.bus)
+        # Each feature's channels on the router. The order is the order of resync after a reconnect: the
+        # ACD and the dialer settle theirs before the call service adopts what nobody holds.
+        acd_stasis.register(self.router, self.acd)
+        dialer_stasis.register(self.router, self.dialer)
+        monitor_stasis.register(self.router, self.monitor)
+        recording_stasis.register(self.router, self.recording)
+        ivr_stasis.register(self.router, self.ivr)
+        calls_stasis.register(self.router, self.calls, self.ari)
         self.rates = self._load_rates()
         self.ingestor = CelIngestor(self.layout.cel_log, self.db,
                                     {did: route.name for did, route in settings.dids.items()},
@@ -142,7 +156,7 @@ class Controller:
             # Asterisk was already running: what we rendered just now must reach it.
             for module in dict.fromkeys(RELOAD_MODULE[n] for n in changed if n in RELOAD_MODULE):
                 await self.ari.reload_module(module)
-        self._tasks.append(asyncio.create_task(self.ari.run(self.stasis.on_event, self.stasis.on_connect),
+        self._tasks.append(asyncio.create_task(self.ari.run(self.router.dispatch, self.router.connected),
                                                name="ari"))
         self._tasks.append(asyncio.create_task(self._ingest_loop(), name="cel-ingest"))
         self._tasks.append(asyncio.create_task(self.ivr.writer.run(), name="ivr-paths"))

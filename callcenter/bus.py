@@ -7,8 +7,8 @@ Three kinds of traffic, all in-process and on the event loop:
   logged with the event and the others still run: one feature's bookkeeping never costs another's call.
 - **Requests** (frozen dataclasses, e.g. ``EnterQueue``): one feature asks another to take over a
   channel without importing it; exactly one feature serves each request type and its answer comes back.
-- **ARI events** (``ari.events``): routed to the feature that owns the channel (``ari_routing.py``).
-  A feature takes a channel with ``ChannelClaims.take``; the newest taker owns it.
+- **ARI events** (``ari.events``): routed to the feature that owns the channel.
+  A feature takes a channel with ``ChannelClaims.take``; the newest taker owns it (ari/routing.py).
 """
 
 from __future__ import annotations
@@ -21,13 +21,8 @@ from typing import Any, Protocol, TypeVar
 log = logging.getLogger(__name__)
 
 E = TypeVar("E")
-R = TypeVar("R")
 
 Subscriber = Callable[[Any], Awaitable[None] | None]
-
-
-class Request(Protocol[R]):
-    """A request whose server answers with an ``R`` (the type parameter only helps the reader and mypy)."""
 
 
 class ChannelClaims(Protocol):

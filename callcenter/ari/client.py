@@ -201,10 +201,13 @@ class AriClient:
     async def list_channels(self) -> list[Channel]:
         return [Channel.from_json(c) for c in await self.request("GET", "/channels")]
 
-    async def application(self) -> dict[str, Any]:
-        """What the app still owns: ``channel_ids`` and ``bridge_ids``, among others."""
-        result: dict[str, Any] = await self.request("GET", f"/applications/{self.app}")
-        return result
+    async def channels_in_app(self) -> set[str]:
+        """The channels the app still owns (none when Asterisk does not know the app yet)."""
+        try:
+            result: dict[str, Any] = await self.request("GET", f"/applications/{self.app}")
+        except AriNotFound:
+            return set()
+        return {str(channel_id) for channel_id in result.get("channel_ids", [])}
 
     async def reload_module(self, module: str) -> None:
         await self.request("PUT", f"/asterisk/modules/{module}")

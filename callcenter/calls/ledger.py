@@ -38,7 +38,7 @@ from callcenter.db.models import (
     MonitorSession,
     User,
 )
-from callcenter.monitor.services import FEATURE_PREFIX, SUPERVISOR_ARG, MonitorService
+from callcenter.monitor.events import FEATURE_PREFIX, SUPERVISOR_ARG, is_monitor_code
 
 log = logging.getLogger(__name__)
 SNOOP_PREFIX = "Snoop/"
@@ -249,7 +249,7 @@ class LedgerBatch:
     def _monitored(self, origin: CallLeg) -> str | None:
         """The extension a supervisor's call was monitoring: the one after ``#44`` they dialled, or, for
         a call the panel rang them with, the agent of the monitoring session its Stasis arguments name."""
-        if MonitorService.is_feature(origin.exten):
+        if is_monitor_code(origin.exten):
             return origin.exten[len(FEATURE_PREFIX):]
         stasis_args = [columns["app_data"] for _call, leg, columns in self.new_events
                        if leg is origin and columns["event_type"] == "APP_START" and columns["app"] == "Stasis"]

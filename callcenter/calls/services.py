@@ -16,8 +16,12 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from callcenter import metrics
+from callcenter.acd.events import EnterQueue, ToggleAgentLogin
+from callcenter.bus import Bus
 from callcenter.config import DidRoute
 from callcenter.errors import AriError, AriNotFound
+from callcenter.ivr.events import StartIvr
+from callcenter.monitor.events import MonitorByCode, is_monitor_code
 
 log = logging.getLogger(__name__)
 
@@ -73,40 +77,17 @@ class PromptMedia(Protocol):
     def media(self, name: str, lang: str = "en") -> str: ...
 
 
-class IvrStarter(Protocol):
-    def start(self, channel_id: str, flow_name: str, caller: str, did: str, answered: bool = False) -> bool: ...
-
-
-class QueueEntry(Protocol):
-    """The ACD as the call service sees it: queue a caller; log an agent in or out by feature code."""
-
-    async def enter(self, channel_id: str, queue: str, caller: str, caller_name: str, did: str,
-                    answered: bool) -> bool: ...
-    async def toggle_login(self, extension: str) -> str | None:
-        """Logs the agent with this extension in or out; the prompt to play, None if no agent."""
-
-
-class MonitorFeature(Protocol):
-    """Monitoring as the call service sees it: ``#44`` + extension (callcenter/monitor)."""
-
-    def is_feature(self, number: str) -> bool: ...
-    async def feature(self, channel_id: str, supervisor_extension: str, number: str) -> str | None: ...
-
-
 # The feature code an agent dials to log in or out of the queues.
 AGENT_LOGIN_CODE = "*45"
 
 
 class CallService:
-    def __init__(self, control: CallControl, dids: Mapping[str, DidRoute], prompts: PromptMedia,
-                 ivr: IvrStarter | None = None, acd: QueueEntry | None = None) -> None:
+    def __init__(self, control: CallControl, dids: Mapping[str, DidRoute], prompts: PromptMedia, bus: Bus) -> None:
+        """``bus``: where the IVR, the ACD and monitoring are asked to take a call over (their requests)."""
         self.control = control
         self.dids = dids
         self.prompts = prompts
-        self.ivr = ivr
-        self.acd = acd
-        # Supervisor monitoring (#44 + extension); set by the composition root.
-        self.monitor: MonitorFeature | None = None
+        self.bus = bus
         self.calls: dict[str, StasisCall] = {}
 
     def _update_gauge(self) -> None:
@@ -123,15 +104,15 @@ class CallService:
         metrics.STASIS_CALLS.labels(kind).inc()
         route = self.dids.get(number) if kind == "did" else None
         try:
-            if kind == "feature" and self.monitor is not None and self.monitor.is_feature(number):
-                prompt = await self.monitor.feature(channel_id, caller, number)
+            if kind == "feature" and is_monitor_code(number):
+                prompt = await self.bus.ask(MonitorByCode(channel_id, caller, number))
                 if prompt is None:
                     call.to(CallState.MONITORING)
                 else:
                     await self._greet(call, prompt)
                 return
-            if kind == "feature" and number == AGENT_LOGIN_CODE and self.acd is not None:
-                prompt = await self.acd.toggle_login(caller)
+            if kind == "feature" and number == AGENT_LOGIN_CODE:
+                prompt = await self.bus.ask(ToggleAgentLogin(caller))
                 await self._greet(call, prompt or NO_SERVICE_PROMPT)
                 return
             if route is None:
@@ -140,14 +121,13 @@ class CallService:
                 return
             route_kind, _, target = route.route.partition(":")
             if route_kind == "ivr":
-                if self.ivr is not None and self.ivr.start(channel_id, target, caller, number, answered):
+                if await self.bus.ask(StartIvr(channel_id, target, caller, number, answered)):
                     call.to(CallState.IVR)
                     return
                 log.error("DID %s routes to IVR flow %r, which is not loaded", number, target)
                 await self._greet(call, NO_SERVICE_PROMPT)
             elif route_kind == "queue":
-                if self.acd is not None and await self.acd.enter(channel_id, target, caller, caller_name, number,
-                                                                 answered):
+                if await self.bus.ask(EnterQueue(channel_id, target, caller, caller_name, number, answered)):
                     call.to(CallState.QUEUED)
                     return
                 log.error("DID %s routes to queue %r, which does not exist", number, target)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import aiohttp
 from sqlalchemy import select
 
 from callcenter import metrics
+from callcenter.acd.events import EnterQueue
 from callcenter.ari.client import AriClient
+from callcenter.bus import Bus, ChannelClaims
 from callcenter.db.engine import Database
 from callcenter.db.models import Holiday
+from callcenter.ivr.events import StartIvr
 from callcenter.ivr.prompts import PromptCatalog
 from callcenter.ivr.records import PathWriter, VisitRecorder
 from callcenter.ivr.registry import FlowRegistry
@@ -25,8 +28,11 @@ log = logging.getLogger(__name__)
 
 class IvrService:
     def __init__(self, ari: AriClient, registry: FlowRegistry, prompts: PromptCatalog, writer: PathWriter,
-                 db: Database, panel_url: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 db: Database, panel_url: str, *, bus: Bus, claims: ChannelClaims,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.ari = ari
+        self.bus = bus
+        self.claims = claims
         self.registry = registry
         self.prompts = prompts
         self.writer = writer
@@ -36,8 +42,10 @@ class IvrService:
         self.channels: dict[str, ChannelIO] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.http: aiohttp.ClientSession | None = None
-        # The ACD's entrance for queue exits: (channel, queue, caller, did, priority) -> queued.
-        self.enter_queue: Callable[[str, str, str, str, int], Awaitable[bool]] | None = None
+        bus.serve(StartIvr, self._start_requested)
+
+    async def _start_requested(self, request: StartIvr) -> bool:
+        return self.start(request.channel_id, request.flow, request.caller, request.did, request.answered)
 
     def has_flow(self, name: str) -> bool:
         return self.registry.get(name) is not None
@@ -55,16 +63,16 @@ class IvrService:
             return False
         if self.http is None:
             self.http = aiohttp.ClientSession()
-        enter = self.enter_queue
 
         async def enter_queue(queue: str, priority: int) -> bool:
-            return enter is not None and await enter(channel_id, queue, caller, did, priority)
+            return bool(await self.bus.ask(EnterQueue(channel_id, queue, caller, "", did, True, priority)))
         io = ChannelIO(self.ari, channel_id, answered, enter_queue)
         recorder = VisitRecorder(self.writer, channel_id, flow.name, flow.version, did, caller)
         context = CallContext(caller=caller, did=did, panel_url=self.panel_url, language=flow.language)
         session = IvrSession(flow, io, recorder, self.prompts, context, flows=self.registry.get,
                              holidays=self._holiday, clock=self.clock, http=self.http)
         self.channels[channel_id] = io
+        self.claims.take(channel_id)
         self.tasks[channel_id] = asyncio.create_task(self._run(channel_id, session), name=f"ivr-{channel_id}")
         return True
 
@@ -113,3 +121,4 @@ class IvrService:
         if self.http is not None:
             await self.http.close()
         await self.writer.flush()
+

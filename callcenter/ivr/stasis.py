@@ -1,5 +1,6 @@
 """The caller's side of an IVR session over ARI: play (interruptible by keys), read keys, hand the
-call to the dialplan, hang up. Keys pressed during or before a prompt are kept (type-ahead)."""
+call to the dialplan, hang up. Keys pressed during or before a prompt are kept (type-ahead). ``register``
+puts the IVR's channels on the router."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from callcenter import metrics
 from callcenter.ari.client import AriClient
+from callcenter.ari.routing import ChannelHandlers, ChannelRouter
 from callcenter.errors import AriError, AriNotFound
 from callcenter.ivr.runtime import CallerGone
+
+if TYPE_CHECKING:
+    from callcenter.ivr.services import IvrService
 
 log = logging.getLogger(__name__)
 
@@ -132,3 +137,26 @@ class ChannelIO:
         for playback_id in list(self.playbacks):
             if not await self.ari.playback_exists(playback_id):
                 self.on_playback_finished(playback_id)
+
+
+def register(router: ChannelRouter, ivr: IvrService) -> None:
+    """The keys, playbacks and end of the channels an IVR flow runs on (ari/routing.py)."""
+
+    async def dtmf(channel_id: str, digit: str) -> None:
+        ivr.on_dtmf(channel_id, digit)
+
+    async def playback_started(channel_id: str, playback_id: str) -> None:
+        ivr.on_playback_started(channel_id, playback_id)
+
+    async def playback_finished(channel_id: str, playback_id: str) -> None:
+        ivr.on_playback_finished(channel_id, playback_id)
+
+    async def ended(channel_id: str) -> None:
+        ivr.on_gone(channel_id)
+
+    async def resync(channel_ids: set[str]) -> list[str]:
+        await ivr.resync(channel_ids)
+        return []  # the call service still holds these channels: it settles them after us
+
+    router.register("ivr", ChannelHandlers(dtmf=dtmf, playback_started=playback_started,
+                                           playback_finished=playback_finished, ended=ended, resync=resync))

@@ -31,19 +31,18 @@ from typing import Any, Protocol
 
 from sqlalchemy import update
 
+from callcenter.bus import Bus, ChannelClaims
 from callcenter.db.models import MonitorEvent
 from callcenter.db.models import MonitorSession as MonitorSessionRow
 from callcenter.db.writer import RecordWriter
 from callcenter.errors import AriError, AriNotFound, CallcenterError
 from callcenter.monitor.direct import DirectCalls
+from callcenter.monitor.events import FEATURE_PREFIX, SNOOP_ARG, SUPERVISOR_ARG, MonitorByCode
 from callcenter.monitor.groups import Permissions
 from callcenter.users.units import unit_when_written
 
 log = logging.getLogger(__name__)
 
-FEATURE_PREFIX = "#44"
-SNOOP_ARG = "monitor"
-SUPERVISOR_ARG = "monitor-supervisor"
 DENIED_PROMPT = "monitor-denied"
 NO_CALL_PROMPT = "monitor-no-call"
 
@@ -118,9 +117,12 @@ class Session:
 class MonitorService:
     def __init__(self, control: MonitorControl, writer: RecordWriter, permissions: Permissions, *,
                  user_by_extension: Callable[[str], UserRef | None],
-                 acd_leg: Callable[[str], LiveLeg | None], dial_timeout: int = 30,
+                 acd_leg: Callable[[str], LiveLeg | None], bus: Bus, claims: ChannelClaims, dial_timeout: int = 30,
                  notify: Callable[[], None] = lambda: None) -> None:
         self.control = control
+        self.claims = claims
+        bus.serve(MonitorByCode, lambda request: self.feature(request.channel_id, request.supervisor_extension,
+                                                              request.number))
         self.writer = writer
         self.permissions = permissions
         self.user_by_extension = user_by_extension
@@ -134,9 +136,10 @@ class MonitorService:
 
     # -- entry points -------------------------------------------------------------------------------
 
-    @staticmethod
-    def is_feature(number: str) -> bool:
-        return number.startswith(FEATURE_PREFIX) and number[len(FEATURE_PREFIX):].isdigit()
+    def _hold(self, channel_id: str, session: Session) -> None:
+        """A supervisor or snoop channel of ``session``: its keys and its end come here (ari/routing.py)."""
+        self.by_channel[channel_id] = session
+        self.claims.take(channel_id)
 
     async def feature(self, channel_id: str, supervisor_extension: str, number: str) -> str | None:
         """``#44<ext>`` dialled: monitoring starts silent on this channel; else the prompt to play
@@ -173,7 +176,7 @@ class MonitorService:
         session = Session(uuid.uuid4().hex, supervisor, agent, "panel", mode)
         channel_id = f"mon-sup-{session.id[:20]}"
         session.supervisor_channel = channel_id
-        self.by_channel[channel_id] = session
+        self._hold(channel_id, session)
         self._opened(session)
         try:
             await self.control.originate(channel_id, f"PJSIP/{supervisor.extension}",
@@ -290,7 +293,7 @@ class MonitorService:
         session.supervisor_channel = supervisor_channel
         session.agent_channel, session.customer = leg.channel_id, leg.customer
         session.state = "active"
-        self.by_channel[supervisor_channel] = session
+        self._hold(supervisor_channel, session)
         self.writer.add(self._update_row(session.id, customer=leg.customer[:80]))
         try:
             # dtmf_events: keep the supervisor's keys reaching us inside the bridge.
@@ -313,7 +316,7 @@ class MonitorService:
         session.snoop_seq += 1
         snoop_id = f"mon-{session.id[:20]}-{session.snoop_seq}"
         session.snoop_channel = snoop_id
-        self.by_channel[snoop_id] = session
+        self._hold(snoop_id, session)
         await self.control.snoop(session.agent_channel, snoop_id, "both", session.mode.whisper,
                                  [SNOOP_ARG, session.id])
 

@@ -2,9 +2,11 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.bus import Bus
 from callcenter.calls.services import CallService, CallState, OwnedChannel
 from callcenter.config import DidRoute
 from callcenter.errors import AriError, AriNotFound
+from callcenter.ivr.events import StartIvr
 from callcenter.ivr.prompts import PromptCatalog
 
 
@@ -47,17 +49,22 @@ def service(control: FakeControl, tmp_path: Path) -> CallService:
     (tmp_path / "en" / "welcome.wav").write_bytes(b"RIFF")
     dids = {"1000": DidRoute("Demo", "greeting:welcome"), "1001": DidRoute("Sales", "extension:2002"),
             "1002": DidRoute("IVR", "ivr:main"), "1003": DidRoute("Missing", "ivr:nope")}
-    return CallService(control, dids, PromptCatalog(tmp_path, "/srv/sounds", None), FakeIvr())  # type: ignore[arg-type]
+    bus = Bus()
+    ivr = FakeIvr()
+    bus.serve(StartIvr, ivr.start_requested)
+    service = CallService(control, dids, PromptCatalog(tmp_path, "/srv/sounds", None), bus)
+    service.ivr = ivr  # type: ignore[attr-defined]  # what the tests look at
+    return service
 
 
 class FakeIvr:
     def __init__(self) -> None:
         self.started: list[tuple[str, str, str, str, bool]] = []
 
-    def start(self, channel_id: str, flow_name: str, caller: str, did: str, answered: bool = False) -> bool:
-        if flow_name != "main":
+    async def start_requested(self, request: StartIvr) -> bool:
+        if request.flow != "main":
             return False
-        self.started.append((channel_id, flow_name, caller, did, answered))
+        self.started.append((request.channel_id, request.flow, request.caller, request.did, request.answered))
         return True
 
 
@@ -88,7 +95,7 @@ async def test_greeting_answers_plays_our_prompt_and_hangs_up_when_it_ends(servi
 async def test_unknown_number_hears_no_service_from_our_prompts_or_asterisks(service: CallService,
                                                                             control: FakeControl) -> None:
     await service.start("ch2", ("did", "4711"))
-    await service.start("ch3", ("feature", "#442001"))
+    await service.start("ch3", ("feature", "*99"))
     plays = [a for a in control.actions if a[0] == "play"]
     assert plays == [("play", "ch2", "sound:no-service"), ("play", "ch3", "sound:no-service")]
 

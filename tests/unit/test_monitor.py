@@ -14,6 +14,8 @@ import pytest
 from callcenter.acd.model import Agent, AgentState
 from callcenter.acd.panel import AcdPanel
 from callcenter.acd.services import AcdService
+from callcenter.ari.routing import ChannelRouter
+from callcenter.bus import Bus
 from callcenter.config import MonitorGroupSpec
 from callcenter.db.engine import Database
 from callcenter.errors import AriNotFound, UserError
@@ -68,10 +70,16 @@ class FakeWriter:
         self.ops.append(op)
 
 
+async def set_of_nothing() -> set[str]:
+    return set()
+
+
 def make(acd: dict[str, LiveLeg] | None = None) -> tuple[MonitorService, FakeControl]:
     control = FakeControl()
+    router = ChannelRouter(set_of_nothing)
     service = MonitorService(control, FakeWriter(), Permissions({"2005": frozenset({"2001", "2002"})}),  # type: ignore[arg-type]
-                             user_by_extension=USERS.get, acd_leg=(acd or {}).get)
+                             user_by_extension=USERS.get, acd_leg=(acd or {}).get, bus=Bus(),
+                             claims=router.claims_for("monitor"))
     return service, control
 
 
