@@ -1,5 +1,5 @@
 """Outbound pacing on the simulator: progressive, the VICIdial-style adaptive pacer and ours (predictive)
-for 5, 20 and 100 agents on three contact populations (callcenter/dialer/simulate.py, the same runs as
+for 5, 20 and 100 agents on three contact populations (callcenter/dialer/sim/model.py, the same runs as
 ``callcenter dialer simulate``), the goal check, and how long ours takes to decide at 100 agents.
 
     .venv/bin/python bench/dialer.py [--days 3] [--hours 6] [--seed 1] [--plot bench/out/dialer.png]
@@ -25,15 +25,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from callcenter.dialer.simulate import (
+from callcenter.dialer.sim.model import (
     POPULATIONS,
     VicidialSettings,
     compare,
-    plot,
     simulate,
     table,
     tune_vicidial,
 )
+from callcenter.dialer.sim.plot import plot
 
 GOAL_AGENTS = 20
 GOAL_RATIO = 1.10

@@ -209,7 +209,7 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
-    from callcenter.dialer import simcli
+    from callcenter.dialer.sim import cli as simcli
 
     return simcli.run(args)
 
@@ -246,7 +246,7 @@ def register(sub: Any) -> None:
     report.add_argument("--to", help="last day, YYYY-MM-DD (default: today)")
     report.set_defaults(func=cmd_report)
     simulate = dialer_sub.add_parser("simulate", help="compare pacers on a model of agents and contacts")
-    from callcenter.dialer import simcli
+    from callcenter.dialer.sim import cli as simcli
     simcli.add_arguments(simulate)
     simulate.set_defaults(func=cmd_simulate)
 

@@ -31,15 +31,9 @@ from callcenter.db.models import DialerAttempt
 from callcenter.db.writer import RecordWriter
 from callcenter.dialer import store
 from callcenter.dialer.contacts import zones_for_number
-from callcenter.dialer.pacing import (
-    AbandonLedger,
-    BusyAgent,
-    Estimates,
-    PredictivePacer,
-    ProgressivePacer,
-    Snapshot,
-    Window,
-)
+from callcenter.dialer.estimates import Estimates
+from callcenter.dialer.pacing import AbandonLedger, BusyAgent, ProgressivePacer, Snapshot, Window
+from callcenter.dialer.predictive import PredictivePacer
 from callcenter.dialer.rules import DEFAULT_RETRIES, after_attempt, after_disposition
 from callcenter.errors import ActionRefused, AriError, AriNotFound
 

@@ -20,7 +20,8 @@ from callcenter.config import CampaignSpec
 from callcenter.db.engine import Database
 from callcenter.db.models import AgentWorkLog, DialerAttempt, User
 from callcenter.dialer import reports
-from callcenter.dialer.pacing import AbandonLedger, Estimates
+from callcenter.dialer.estimates import Estimates
+from callcenter.dialer.pacing import AbandonLedger
 from callcenter.dialer.reports import CSV_HEADER, DayReport, campaign_day, campaign_days, csv_rows, percentile
 from callcenter.users.services import add_user
 

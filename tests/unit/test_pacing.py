@@ -9,23 +9,21 @@ import random
 
 import pytest
 
+from callcenter.dialer.estimates import Estimates, Prior
 from callcenter.dialer.pacing import (
     UK_24_HOURS,
     US_30_DAYS,
     AbandonLedger,
-    AdaptivePacer,
     Brake,
     BusyAgent,
     Decision,
-    Estimates,
-    PredictivePacer,
-    Prior,
     ProgressivePacer,
     Snapshot,
     Window,
     abandon_brake,
-    expected_excess,
 )
+from callcenter.dialer.predictive import PredictivePacer, expected_excess
+from callcenter.dialer.sim.vicidial import AdaptivePacer
 
 NOW = 1_000_020.0  # on a minute: the ledger's buckets start on minutes
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 
-from callcenter.dialer import simcli
-from callcenter.dialer.pacing import AbandonLedger, BusyAgent, Estimates, Snapshot
-from callcenter.dialer.simulate import POPULATIONS, Dist, Population, RunResult, busy_agent, simulate, worst_window
+from callcenter.dialer.estimates import Estimates
+from callcenter.dialer.pacing import AbandonLedger, BusyAgent, Snapshot
+from callcenter.dialer.sim import cli as simcli
+from callcenter.dialer.sim.model import POPULATIONS, Dist, Population, RunResult, busy_agent, simulate, worst_window
 
 B2C = POPULATIONS["b2c"]
 
@@ -119,3 +121,18 @@ def test_cli_rejects_unknown_names(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown population: b2x; choose from b2c, b2b, lowcontact" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parser.parse_args(["--agents", "five"])
+
+
+def test_a_plot_without_matplotlib_says_which_extra_to_install(capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    """matplotlib is the ``sim`` extra: without it the CLI refuses before running anything."""
+    from callcenter.dialer.sim.plot import MatplotlibMissing, plot
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    code, out, err = run_cli("--agents", "5", "--population", "b2c", "--plot", str(tmp_path / "p.png"),
+                             capsys=capsys)
+    assert code == 2 and out == "" and "install the sim extra: pip install .[sim]" in err
+    with pytest.raises(MatplotlibMissing, match=r"pip install \.\[sim\]"):
+        plot([], tmp_path / "p.png")
+    assert not (tmp_path / "p.png").exists()

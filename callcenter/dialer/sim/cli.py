@@ -1,5 +1,6 @@
-"""``callcenter dialer simulate``: the pacers on the simulator (simulate.py), as a table or as JSON, and a
-plot of utilisation against abandon rate. The JSON fields are listed in docs/dialer-pacing.md."""
+"""``callcenter dialer simulate``: the pacers on the simulator (model.py), as a table or as JSON, and a
+plot of utilisation against abandon rate (plot.py, with the ``sim`` extra). The JSON fields are listed
+in docs/dialer-pacing.md."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-from callcenter.dialer.simulate import PACERS, POPULATIONS, compare, plot, table
+from callcenter.dialer.sim.model import PACERS, POPULATIONS, compare, table
+from callcenter.dialer.sim.plot import MatplotlibMissing, plot, require_matplotlib
 
 
 def _agent_counts(text: str) -> list[int]:
@@ -64,6 +66,12 @@ def run(args: argparse.Namespace) -> int:
     if args.days < 1 or not 0 < args.hours <= 15:
         print("callcenter: --days must be at least 1 and --hours between 0 and 15", file=sys.stderr)
         return 2
+    if args.plot:
+        try:
+            require_matplotlib()  # before the runs, not after them
+        except MatplotlibMissing as exc:
+            print(f"callcenter: {exc}", file=sys.stderr)
+            return 2
     names = [name for group in args.population or [list(POPULATIONS)] for name in group]
     populations = [POPULATIONS[name] for name in dict.fromkeys(names)]
     target = args.target / 100

@@ -1,4 +1,5 @@
-"""The pacing simulator: the real pacers of pacing.py against a discrete-event model of a campaign.
+"""The pacing simulator: the real pacers (pacing.py, predictive.py) and the VICIdial-style yardstick
+(vicidial.py) against a discrete-event model of a campaign.
 
 N agents work a shift of ``hours`` (from 09:00) on each of ``days`` days; simulated time runs from
 midnight of the first day, so the 24-hour window sees whole days and the run fits in the 30-day window.
@@ -30,25 +31,33 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from callcenter.dialer.estimates import Estimates
 from callcenter.dialer.pacing import (
     ABANDON_SECONDS,
     UK_24_HOURS,
     US_30_DAYS,
     AbandonLedger,
-    AdaptivePacer,
     BusyAgent,
-    Estimates,
-    Pacer,
-    PredictivePacer,
     ProgressivePacer,
     Snapshot,
 )
+from callcenter.dialer.predictive import PredictivePacer
+from callcenter.dialer.sim.vicidial import AdaptivePacer
 
 PACERS = ("progressive", "vicidial", "predictive")
 SHIFT_START = 9 * 3600.0  # the shift starts at 09:00 each day
+
+
+class Pacer(Protocol):
+    """What the simulator drives: ours (`ProgressivePacer`, `PredictivePacer`) and the yardstick."""
+
+    name: str
+
+    def decide(self, snap: Snapshot) -> int:
+        """How many new calls to place now (>= 0)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -490,45 +499,6 @@ def tune_vicidial(population: Population, agents: int = 20, days: int = 3, hours
     best = max(legal, key=lambda run: run[1].talk_min_per_agent_hour) if legal else \
         min(runs, key=lambda run: run[1].abandon_rate)
     return best[0], runs
-
-
-_MARKERS = {"progressive": "s", "vicidial": "^", "predictive": "o"}
-
-
-def plot(rows: Sequence[RunResult], path: str | Path, *, target: float = 0.03) -> Path:
-    """Occupancy against the worst-window abandon rate, one panel per agent count: a marker per pacer,
-    a colour per population, the target as a dashed line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    counts = sorted({r.agents for r in rows})
-    names = list(dict.fromkeys(r.population for r in rows))
-    colours = {name: f"C{i}" for i, name in enumerate(names)}
-    fig, axes = plt.subplots(1, len(counts), figsize=(5 * len(counts), 4.4), sharey=True, squeeze=False)
-    for ax, agents in zip(axes[0], counts, strict=True):
-        for r in rows:
-            if r.agents == agents:
-                ax.scatter(r.worst_window * 100, r.occupancy * 100, marker=_MARKERS.get(r.pacer, "x"),
-                           color=colours[r.population], s=60, edgecolors="black", linewidths=0.5)
-        ax.axvline(target * 100, color="red", linestyle="--", linewidth=1)
-        ax.set_title(f"{agents} agents")
-        ax.set_xlabel("worst window abandon rate (%)")
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("occupancy (%)")
-    handles = [Line2D([], [], marker=m, linestyle="", color="grey", label=p) for p, m in _MARKERS.items()]
-    handles += [Line2D([], [], marker="o", linestyle="", color=c, label=n) for n, c in colours.items()]
-    handles.append(Line2D([], [], color="red", linestyle="--", label=f"target {target * 100:g}%"))
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
-    fig.suptitle("Outbound pacing: utilisation against abandon rate")
-    fig.tight_layout(rect=(0, 0.08, 1, 0.95))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 COLUMNS = (
