@@ -161,7 +161,7 @@ class Controller:
         self._tasks.append(asyncio.create_task(self._ingest_loop(), name="cel-ingest"))
         self._tasks.append(asyncio.create_task(self.ivr.writer.run(), name="ivr-paths"))
         self._tasks.append(asyncio.create_task(self.acd_writer.run(), name="acd-records"))
-        self._tasks.append(asyncio.create_task(self._watch_flows(), name="ivr-watch"))
+        self._tasks.append(asyncio.create_task(self.flows.watch(), name="ivr-watch"))
         self._tasks.append(asyncio.create_task(self.recording.run_sweeper(), name="recording-sweeper"))
         if self.settings.asterisk.manage:
             self._tasks.append(asyncio.create_task(self._watch_asterisk(), name="asterisk-watch"))
@@ -379,15 +379,6 @@ class Controller:
             if kind == "ivr" and not self.ivr.has_flow(target):
                 log.error("DID %s routes to IVR flow %r, which is not loaded: callers hear "
                           "'not in service' until it is", did, target)
-
-    async def _watch_flows(self) -> None:
-        """Edited flow files reach new calls within a second (no inotify needed)."""
-        while True:
-            await asyncio.sleep(1.0)
-            try:
-                self.flows.reload()
-            except Exception:
-                log.exception("reloading IVR flows failed")
 
     def reload_flows(self) -> None:
         report = self.flows.reload(force=True)

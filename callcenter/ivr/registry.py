@@ -4,7 +4,9 @@ version keeps running."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,19 @@ class FlowRegistry:
         self.flows: dict[str, Flow] = {}
         self._seen: dict[Path, float] = {}  # file -> mtime of the version we last looked at
         self.problems: dict[Path, list[FlowProblem]] = {}
+        # The watcher reloads in a worker thread and an operator may force a reload meanwhile; calls read
+        # ``flows`` on the event loop, and each flow is swapped in whole.
+        self._reloading = threading.Lock()
+
+    async def watch(self, interval: float = 1.0) -> None:
+        """Edited flow files reach new calls within ``interval`` (no inotify needed). Listing, stat-ing and
+        parsing the files runs in a thread: a slow disk or a big flow never stalls the calls."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self.reload)
+            except Exception:
+                log.exception("reloading IVR flows failed")
 
     def get(self, name: str) -> Flow | None:
         return self.flows.get(name)
@@ -46,6 +61,10 @@ class FlowRegistry:
     def reload(self, force: bool = False) -> LoadReport:
         """Loads files that are new or changed (all with ``force``); keeps the old version of a
         flow whose new file is broken."""
+        with self._reloading:
+            return self._reload(force)
+
+    def _reload(self, force: bool) -> LoadReport:
         files = self._files()
         names = self._known_names(files)
         loaded: list[str] = []

@@ -1,5 +1,7 @@
 import asyncio
 import textwrap
+import threading
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -415,6 +417,31 @@ def test_registry_keeps_the_running_version_when_an_edit_breaks(tmp_path: Path) 
     assert registry.reload().loaded == ["test"]
     second = registry.get("test")
     assert second is not None and second.version != first.version
+
+
+async def test_the_flow_watcher_reads_and_parses_files_off_the_event_loop(tmp_path: Path) -> None:
+    """Before: the controller reloaded flows on the event loop every second (app.py _watch_flows)."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    write(flows, GOOD.replace("flow: test\n", "").replace("    type: goto_flow\n    flow: second",
+                                                          "    type: hangup"), "test.yaml")
+    loop_thread = threading.get_ident()
+    checked_in: set[int] = set()
+
+    def slow_prompt_exists(name: str) -> bool:
+        checked_in.add(threading.get_ident())
+        time.sleep(0.05)  # a slow disk: the loop must keep running meanwhile
+        return True
+
+    registry = FlowRegistry(flows, slow_prompt_exists)
+    watcher = asyncio.create_task(registry.watch(interval=0.01))
+    ticks = 0
+    while registry.get("test") is None:
+        await asyncio.sleep(0.005)
+        ticks += 1
+    watcher.cancel()
+    assert checked_in and loop_thread not in checked_in
+    assert ticks > 5  # the loop ran while the flow was being parsed
 
 
 async def test_a_key_that_cuts_a_prompt_short_is_kept_for_the_menu(tmp_path: Path) -> None:
