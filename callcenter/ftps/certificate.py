@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from callcenter.config import FtpsSettings
 from callcenter.errors import ProvisioningError
+from callcenter.ftps.settings import FtpsSettings
 
 log = logging.getLogger("callcenter.ftps")
 

@@ -28,9 +28,9 @@ from pyftpdlib.handlers import TLS_DTPHandler, TLS_FTPHandler
 from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import FTPServer
 
-from callcenter.config import FtpsSettings
 from callcenter.errors import ProvisioningError
-from callcenter.ftps.certificate import ensure_certificate as ensure_certificate  # re-exported: callcenter.ftps
+from callcenter.ftps.certificate import ensure_certificate as ensure_certificate  # re-exported
+from callcenter.ftps.settings import FtpsSettings
 from callcenter.users.throttle import LoginThrottle
 
 log = logging.getLogger("callcenter.ftps")
