@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from callcenter.config import FtpsSettings
 from callcenter.ftps.server import FtpAccount, FtpsServer
+from callcenter.ftps.settings import FtpsSettings
 from callcenter.users.throttle import LoginThrottle
 
 LOGIN, PASSWORD = "bench", "bench-password"

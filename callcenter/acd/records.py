@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from callcenter.acd.model import AcdCall, Agent, AgentState, Attempt, CustomerCard
-from callcenter.config import QueueSpec
+from callcenter.acd.settings import QueueSpec
 from callcenter.db.models import (
     AcdAttempt,
     AcdDestination,

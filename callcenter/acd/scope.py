@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callcenter.config import QueueSpec
+from callcenter.acd.settings import QueueSpec
 from callcenter.db.models import OrgUnit, User
 from callcenter.users.units import NO_SCOPE, Scope
 

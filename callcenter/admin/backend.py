@@ -29,7 +29,6 @@ from typing import IO, Any, TypeVar
 from sqlalchemy import ColumnElement, Select, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from callcenter.config import CampaignSpec
 from callcenter.db.engine import Database
 from callcenter.db.models import Cdr, CdrUser, MonitorEvent, MonitorGroup, MonitorSession, Recording, User
 from callcenter.dialer import reports, store
@@ -42,6 +41,7 @@ from callcenter.dialer.contacts import (
     parse_dnc,
     read_header,
 )
+from callcenter.dialer.settings import CampaignSpec
 from callcenter.errors import ActionRefused, UserError
 from callcenter.export.cdr import CDR_HEADER, csv_writer, format_cdr_row
 from callcenter.monitor import groups as monitor_groups

@@ -18,7 +18,7 @@ from typing import Protocol
 from callcenter import metrics
 from callcenter.acd.events import EnterQueue, ToggleAgentLogin
 from callcenter.bus import Bus
-from callcenter.config import DidRoute
+from callcenter.calls.settings import DidRoute
 from callcenter.errors import AriError, AriNotFound
 from callcenter.ivr.events import StartIvr
 from callcenter.monitor.events import MonitorByCode, is_monitor_code

@@ -21,7 +21,6 @@ from typing import IO, Any
 
 from sqlalchemy.orm import Session
 
-from callcenter.config import CampaignSpec
 from callcenter.db.engine import Database
 from callcenter.db.queries import ResultPage, in_thread, paging
 from callcenter.dialer import reports, store
@@ -34,6 +33,7 @@ from callcenter.dialer.contacts import (
     parse_dnc,
     read_header,
 )
+from callcenter.dialer.settings import CampaignSpec
 from callcenter.errors import ActionRefused, UserError
 from callcenter.users.access import require_admin
 

@@ -23,8 +23,9 @@ from callcenter.dialer.pacing import OVER_TARGET_AGENTS_PER_CALL
 from callcenter.errors import UserError
 
 if TYPE_CHECKING:
-    from callcenter.config import CampaignSpec, Settings
+    from callcenter.config import Settings
     from callcenter.dialer.reports import WindowRate
+    from callcenter.dialer.settings import CampaignSpec
 
 # Rows of an import's problems printed at most (all are stored with the list).
 SHOWN_PROBLEMS = 200

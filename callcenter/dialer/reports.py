@@ -24,7 +24,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from callcenter.config import ABANDON_WINDOWS, CampaignSpec
 from callcenter.db.models import (
     AgentWorkLog,
     DialerAttempt,
@@ -36,6 +35,7 @@ from callcenter.db.models import (
 )
 from callcenter.dialer.contacts import Rejected
 from callcenter.dialer.pacing import BUCKET_SECONDS
+from callcenter.dialer.settings import ABANDON_WINDOWS, CampaignSpec
 from callcenter.export.cells import safe_row
 
 #: Every outcome an attempt may end with; "in_progress" counts attempts not ended yet, "other" anything else.

@@ -25,7 +25,6 @@ from sqlalchemy import update
 
 from callcenter.acd.model import AcdCall, Agent, AgentState, CallState, CustomerCard, Direction
 from callcenter.acd.services import AcdService, LoopTimers, Timers
-from callcenter.config import ABANDON_WINDOWS, CampaignSpec
 from callcenter.db.engine import Database
 from callcenter.db.models import DialerAttempt
 from callcenter.db.writer import RecordWriter
@@ -35,6 +34,7 @@ from callcenter.dialer.estimates import Estimates
 from callcenter.dialer.pacing import AbandonLedger, BusyAgent, ProgressivePacer, Snapshot, Window
 from callcenter.dialer.predictive import PredictivePacer
 from callcenter.dialer.rules import DEFAULT_RETRIES, after_attempt, after_disposition
+from callcenter.dialer.settings import ABANDON_WINDOWS, CampaignSpec
 from callcenter.errors import ActionRefused, AriError, AriNotFound
 
 log = logging.getLogger(__name__)

@@ -27,9 +27,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Engine, create_engine
 
-from callcenter.config import ExportSettings
 from callcenter.db.engine import Database, make_engine
 from callcenter.export.daily import ExportResult, export_missing_days
+from callcenter.export.settings import ExportSettings
 
 if TYPE_CHECKING:
     from callcenter.retention.services import PurgeResult

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callcenter.config import MonitorGroupSpec
 from callcenter.db.models import MonitorGroup, MonitorGroupMember, User
 from callcenter.errors import UserError
+from callcenter.monitor.settings import MonitorGroupSpec
 from callcenter.users.lookup import find_user
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")

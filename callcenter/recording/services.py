@@ -29,13 +29,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from callcenter.acd.model import AcdCall, Direction
-from callcenter.config import RecordingSettings
 from callcenter.db.engine import Database
 from callcenter.db.models import Recording, RecordingPause
 from callcenter.db.writer import RecordWriter
 from callcenter.errors import AriError, AriNotFound
 from callcenter.recording.naming import day_folder, recording_file_name
 from callcenter.recording.policy import combined, should_record
+from callcenter.recording.settings import RecordingSettings
 from callcenter.users.units import unit_files_dir, unit_of_user
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from callcenter.acd import strategies
 from callcenter.acd.model import Agent, AgentState, CallState
 from callcenter.acd.records import AcdRecorder, DayFigures
 from callcenter.acd.services import AcdService
-from callcenter.config import AcdSettings, PauseReason, QueueSpec
+from callcenter.acd.settings import AcdSettings, PauseReason, QueueSpec
 from callcenter.errors import ActionRefused, AriError
 
 

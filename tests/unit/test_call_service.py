@@ -4,7 +4,7 @@ import pytest
 
 from callcenter.bus import Bus
 from callcenter.calls.services import CallService, CallState, OwnedChannel
-from callcenter.config import DidRoute
+from callcenter.calls.settings import DidRoute
 from callcenter.errors import AriError, AriNotFound
 from callcenter.ivr.events import StartIvr
 from callcenter.ivr.prompts import PromptCatalog

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from callcenter.config import CampaignSpec
 from callcenter.db.engine import Database
 from callcenter.db.models import AgentWorkLog, DialerAttempt, User
 from callcenter.dialer import reports
 from callcenter.dialer.estimates import Estimates
 from callcenter.dialer.pacing import AbandonLedger
 from callcenter.dialer.reports import CSV_HEADER, DayReport, campaign_day, campaign_days, csv_rows, percentile
+from callcenter.dialer.settings import CampaignSpec
 from callcenter.users.services import add_user
 
 D1, D2 = date(2030, 3, 1), date(2030, 3, 2)

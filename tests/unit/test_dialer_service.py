@@ -17,13 +17,14 @@ from sqlalchemy import select
 from callcenter.acd.model import Agent
 from callcenter.acd.records import AcdRecorder, DayFigures
 from callcenter.acd.services import AcdService
-from callcenter.config import AcdSettings, CampaignSpec
+from callcenter.acd.settings import AcdSettings
 from callcenter.db.engine import Database
 from callcenter.db.models import DialerAttempt, DialerContact
 from callcenter.dialer import store
 from callcenter.dialer.contacts import ColumnMap
 from callcenter.dialer.rules import CallingWindow, Disposition, RetryRule
 from callcenter.dialer.services import AMD_ARG, AMD_CONTEXT, DIALER_ARG, DialerService
+from callcenter.dialer.settings import CampaignSpec
 from callcenter.errors import AriError
 from callcenter.users import services as users
 from tests.unit.test_acd import FakeControl, FakeTimers, Prompts, queue

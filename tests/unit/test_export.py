@@ -23,7 +23,7 @@ import psycopg
 import pytest
 from sqlalchemy import select
 
-from callcenter.config import ExportSettings, PathsSettings, Settings
+from callcenter.config import PathsSettings, Settings
 from callcenter.db.engine import Database
 from callcenter.db.models import (
     AcdAttempt,
@@ -44,6 +44,7 @@ from callcenter.export.cli import register
 from callcenter.export.daily import export_day, export_missing_days, missing_days
 from callcenter.export.queue_calls import QUEUE_HEADER, UserInfo, queue_call_rows
 from callcenter.export.scheduler import ExportScheduler
+from callcenter.export.settings import ExportSettings
 from tests.support.postgres import Cluster, find_bin
 
 DAY = date(2025, 3, 10)

@@ -12,7 +12,7 @@ import pytest
 from callcenter.acd.panel import AcdPanel
 from callcenter.acd.scope import load_directory, wallboard_filter
 from callcenter.acd.services import AcdService
-from callcenter.config import QueueSpec
+from callcenter.acd.settings import QueueSpec
 from callcenter.db.engine import Database
 from callcenter.errors import ActionRefused
 from callcenter.users import services as users

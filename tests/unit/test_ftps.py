@@ -26,11 +26,11 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 
-from callcenter.config import FtpsSettings
 from callcenter.db.engine import Database
 from callcenter.errors import ProvisioningError
 from callcenter.ftps.accounts import AdminAccounts
 from callcenter.ftps.server import FtpAccount, FtpsServer, ensure_certificate
+from callcenter.ftps.settings import FtpsSettings
 from callcenter.users.services import add_user, find_user
 from callcenter.users.throttle import FORGET_AFTER, LoginThrottle
 from tests.support.sipp import free_tcp_port

@@ -16,13 +16,13 @@ from callcenter.acd.panel import AcdPanel
 from callcenter.acd.services import AcdService
 from callcenter.ari.routing import ChannelRouter
 from callcenter.bus import Bus
-from callcenter.config import MonitorGroupSpec
 from callcenter.db.engine import Database
 from callcenter.errors import AriNotFound, UserError
 from callcenter.monitor import groups
 from callcenter.monitor.direct import DirectCalls
 from callcenter.monitor.groups import Permissions
 from callcenter.monitor.services import LiveLeg, Mode, MonitorError, MonitorService, UserRef
+from callcenter.monitor.settings import MonitorGroupSpec
 from callcenter.users import services as users
 
 USERS = {"2001": UserRef(1, "2001", "Alice"), "2002": UserRef(2, "2002", "Bob"),

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.acd.model import AcdCall, Agent, Direction
-from callcenter.config import RecordingSettings
 from callcenter.db.engine import Database
 from callcenter.db.models import Recording, RecordingPause
 from callcenter.db.writer import RecordWriter
@@ -21,6 +20,7 @@ from callcenter.errors import AriNotFound
 from callcenter.recording.naming import recording_file_name, safe_field
 from callcenter.recording.policy import combined, should_record
 from callcenter.recording.services import RecordingService
+from callcenter.recording.settings import RecordingSettings
 from callcenter.users import services as users
 from callcenter.users import units
 

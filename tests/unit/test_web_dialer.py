@@ -25,7 +25,7 @@ from callcenter.acd.panel import AcdPanel, parse_callback_at
 from callcenter.acd.records import AcdRecorder, DayFigures
 from callcenter.acd.scope import UnitDirectory
 from callcenter.acd.services import AcdService
-from callcenter.config import AcdSettings, PauseReason
+from callcenter.acd.settings import AcdSettings, PauseReason
 from callcenter.errors import ActionRefused
 from callcenter.users.units import Scope
 from callcenter.web.backend import PanelUser

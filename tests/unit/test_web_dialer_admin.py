@@ -21,7 +21,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from callcenter.admin.backend import AdminService
-from callcenter.config import CampaignSpec
 from callcenter.db.engine import Database
 from callcenter.db.models import (
     DialerAttempt,
@@ -34,6 +33,7 @@ from callcenter.db.models import (
     User,
 )
 from callcenter.dialer import store
+from callcenter.dialer.settings import CampaignSpec
 from callcenter.users import units
 from callcenter.users.services import add_user
 from callcenter.web import admin as web_admin
