@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
 
 from callcenter import metrics
 from callcenter.acd import records as acd_records
@@ -34,11 +33,10 @@ from callcenter.calls.services import CallService
 from callcenter.cdr.rates import RateTable, load_rates
 from callcenter.config import Settings
 from callcenter.db.engine import Database
-from callcenter.db.models import User
 from callcenter.db.writer import RecordWriter
 from callcenter.dialer import stasis as dialer_stasis
 from callcenter.dialer.services import DialerService
-from callcenter.errors import AmiError, AriError, AsteriskError
+from callcenter.errors import AriError, AsteriskError
 from callcenter.export.scheduler import ExportScheduler
 from callcenter.ftps.accounts import AdminAccounts
 from callcenter.ftps.server import FtpsServer
@@ -55,6 +53,7 @@ from callcenter.recording.services import RecordingService
 from callcenter.secrets import Secrets, load_or_create
 from callcenter.users import first_start
 from callcenter.users import services as users
+from callcenter.users.directory import UserDirectory
 from callcenter.users.presence import PhonePresence
 from callcenter.users.throttle import LoginThrottle
 from callcenter.web.app import make_app
@@ -75,23 +74,25 @@ class Controller:
             self.secrets.ari_password, settings.asterisk.app,
             request_timeout=settings.ari.request_timeout, reconnect_min=settings.ari.reconnect_min,
             reconnect_max=settings.ari.reconnect_max)
-        self.presence = PhonePresence()
         self.ami = AmiClient("127.0.0.1", settings.asterisk.ami_port, self.secrets.ami_user,
-                             self.secrets.ami_password, on_login=self._ami_resync)
-        self.ami.on_event("DeviceStateChange", self._device_state)
+                             self.secrets.ami_password)
+        self.bus = Bus()
+        self.router = ChannelRouter(self.ari.channels_in_app)
+        self.directory = UserDirectory()
+        self.presence = PhonePresence(self.bus, self.directory.is_user, self.ami.device_states)
+        self.ami.on_event("DeviceStateChange", self.presence.on_device_state)
+        self.ami.on_login(self.presence.resync)
         library = self.layout.root / "usr/share/asterisk/sounds" if self.layout.root else \
             Path("/usr/share/asterisk/sounds")
         self.prompts = PromptCatalog(Path(settings.paths.sounds_dir).resolve(), self.layout.ast("sounds"), library)
         self.flows = FlowRegistry(Path(settings.paths.ivr_dir).resolve(), self.prompts.exists)
-        self.bus = Bus()
-        self.router = ChannelRouter(self.ari.channels_in_app)
         self.ivr = IvrService(self.ari, self.flows, self.prompts, PathWriter(self.db), self.db,
                               panel_url=f"http://127.0.0.1:{settings.web.port}", bus=self.bus,
                               claims=self.router.claims_for("ivr"))
         self.acd_writer = RecordWriter(self.db, "ACD records")
         self.acd = AcdService(self.ari, AcdRecorder(self.acd_writer), settings.acd, settings.pause_reasons,
                               settings.wrapup_codes, self.prompts, dial_timeout=settings.asterisk.dial_timeout,
-                              extensions=lambda: set(self._user_names), card_lookup=self._customer_card,
+                              extensions=self.directory.extensions, card_lookup=self._customer_card,
                               phone_state=lambda extension: self.presence.states.get(extension, ""))
         self.acd.ivr_start = lambda channel, flow, caller, did: self.ivr.start(channel, flow, caller, did, True)
         self.recording = RecordingService(
@@ -113,8 +114,8 @@ class Controller:
         self.panel.monitor = self.monitor
         self.panel.dialer = self.dialer
         self.panel.phone_states = lambda: self.presence.states
-        self.panel.user_names = lambda: self._user_names
-        self.panel.user_ids = lambda: self._user_ids
+        self.panel.user_names = lambda: self.directory.names
+        self.panel.user_ids = lambda: self.directory.ids
         self.calls = CallService(self.ari, settings.dids, self.prompts, self.bus)
         # Each feature's channels on the router. The order is the order of resync after a reconnect: the
         # ACD and the dialer settle theirs before the call service adopts what nobody holds.
@@ -138,8 +139,6 @@ class Controller:
         self._db_error = ""
         # The passwords this start generated, until the banner has shown them once.
         self._first_start: list[first_start.Account] | None = None
-        self._user_names: dict[str, str] = {}
-        self._user_ids: dict[str, int] = {}
 
     # -- start and stop -----------------------------------------------------------------------------
 
@@ -213,15 +212,6 @@ class Controller:
                 return acd_records.customer_card(session, number)
         return await asyncio.to_thread(lookup)
 
-    def _device_state(self, event: dict[str, str]) -> None:
-        self.presence.device_state(event.get("Device", ""), event.get("State", ""))
-        extension = self.presence.extension_of(event.get("Device", ""))
-        if extension in self._user_names:  # a user's phone: the wallboard's direct calls follow it
-            self.monitor.direct.device_state(extension, event.get("State", ""))
-        if event.get("State") == "NOT_INUSE":
-            # A phone that just hung up may be the free agent a waiting caller needs.
-            asyncio.get_running_loop().create_task(self.acd.dispatch())
-
     def _load_rates(self) -> RateTable:
         cdr = self.settings.cdr
         path = Path(cdr.rates_file)
@@ -236,8 +226,8 @@ class Controller:
         return table
 
     def _user_ref(self, extension: str) -> UserRef | None:
-        user_id = self._user_ids.get(extension)
-        return UserRef(user_id, extension, self._user_names.get(extension, extension)) if user_id else None
+        user_id = self.directory.ids.get(extension)
+        return UserRef(user_id, extension, self.directory.names.get(extension, extension)) if user_id else None
 
     def _acd_leg(self, extension: str) -> LiveLeg | None:
         leg = self.acd.live_leg(extension)
@@ -254,10 +244,7 @@ class Controller:
 
     def _render(self) -> list[str]:
         with self.db.session() as session:
-            sip_users = users.sip_users(session)
-            self._user_ids = {ext: user_id for ext, user_id in session.execute(
-                select(User.extension, User.id).where(User.extension.is_not(None))) if ext}
-        self._user_names = {u.extension: u.name for u in sip_users}
+            sip_users = self.directory.reload(session)
         return self.renderer.render(sip_users)
 
     async def _wait_for_asterisk(self) -> None:
@@ -385,15 +372,6 @@ class Controller:
         log.info("IVR flows reloaded: %s; %d problem(s)", ", ".join(report.loaded) or "none changed",
                  len(report.problems))
 
-    async def _ami_resync(self) -> None:
-        try:
-            events = await self.ami.action({"Action": "DeviceStateList"})
-        except AmiError as exc:
-            log.warning("device state resync failed: %s", exc)
-            return
-        self.presence.replace_all(events)
-        self.monitor.direct.replace_all({e: s for e, s in self.presence.states.items() if e in self._user_names})
-
     async def reload_users(self) -> list[str]:
         """Renders the user-dependent files again and reloads what changed; calls go on."""
         changed = await asyncio.to_thread(self._render)
@@ -430,7 +408,7 @@ class Controller:
             "sip": f"udp {self.settings.sip.bind}:{self.settings.sip.port}",
             "stasis_calls": len(self.calls.calls),
             "phones": [{"extension": ext, "name": name, "state": self.presence.states.get(ext, "UNAVAILABLE")}
-                       for ext, name in sorted(self._user_names.items())],
+                       for ext, name in sorted(self.directory.names.items())],
         }
 
     def banner(self) -> str:

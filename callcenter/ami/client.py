@@ -49,8 +49,7 @@ EventCallback = Callable[[dict[str, str]], Awaitable[None] | None]
 
 
 class AmiClient:
-    def __init__(self, host: str, port: int, user: str, secret: str,
-                 on_login: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(self, host: str, port: int, user: str, secret: str) -> None:
         self.manager = Manager(
             host=host, port=port, username=user, secret=secret, events="on",
             ping_delay=10, ping_interval=10, reconnect_timeout=1,
@@ -60,7 +59,7 @@ class AmiClient:
         self.logged_in = asyncio.Event()
         self.fully_booted = asyncio.Event()
         self.last_error = "not connected yet"
-        self._on_login = on_login
+        self._on_login: list[Callable[[], Awaitable[None]]] = []
         self._down_logged = False
         self._tasks: set[asyncio.Future[None]] = set()
         self.manager.register_event("FullyBooted", self._booted)
@@ -80,6 +79,14 @@ class AmiClient:
             return callback(dict(message))
         self.manager.register_event(pattern, adapter)
 
+    def on_login(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Runs after every login (the first and each reconnect): where a feature resyncs what it follows."""
+        self._on_login.append(callback)
+
+    async def device_states(self) -> list[dict[str, str]]:
+        """DeviceStateList: one DeviceStateChange-like event per device Asterisk knows."""
+        return await self.action({"Action": "DeviceStateList"})
+
     def _logged_in(self, _manager: Manager) -> None:
         self.logged_in.set()
         self.last_error = ""
@@ -87,8 +94,8 @@ class AmiClient:
         if self._down_logged:
             log.info("AMI connection back")
             self._down_logged = False
-        if self._on_login is not None:
-            task = asyncio.ensure_future(self._on_login())
+        for callback in self._on_login:
+            task = asyncio.ensure_future(callback())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 

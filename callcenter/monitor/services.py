@@ -39,6 +39,7 @@ from callcenter.errors import AriError, AriNotFound, CallcenterError
 from callcenter.monitor.direct import DirectCalls
 from callcenter.monitor.events import FEATURE_PREFIX, SNOOP_ARG, SUPERVISOR_ARG, MonitorByCode
 from callcenter.monitor.groups import Permissions
+from callcenter.users.events import PhoneStateChanged, PhoneStatesReplaced
 from callcenter.users.units import unit_when_written
 
 log = logging.getLogger(__name__)
@@ -131,8 +132,10 @@ class MonitorService:
         self.notify = notify
         self.sessions: dict[str, Session] = {}
         self.by_channel: dict[str, Session] = {}  # supervisor and snoop channels
-        # Calls users make without the ACD (the wallboard's direct calls): fed with device states.
+        # Calls users make without the ACD (the wallboard's direct calls): fed with their phones' states.
         self.direct = DirectCalls(lambda extension: control.endpoint_channels("PJSIP", extension), notify)
+        bus.subscribe(PhoneStateChanged, lambda event: self.direct.device_state(event.extension, event.state))
+        bus.subscribe(PhoneStatesReplaced, lambda event: self.direct.replace_all(event.states))
 
     # -- entry points -------------------------------------------------------------------------------
 

@@ -8,7 +8,9 @@ from aiohttp import WSMsgType, web
 from callcenter.ami.client import AmiClient, _ForgetUnlessIdempotent, _Utf8Protocol
 from callcenter.ari.client import AriClient
 from callcenter.ari.events import ChannelDtmfReceived, PlaybackFinished, StasisStart, parse_event
-from callcenter.errors import AriError, AriNotFound
+from callcenter.bus import Bus
+from callcenter.errors import AmiError, AriError, AriNotFound
+from callcenter.users.events import PhoneStateChanged, PhoneStatesReplaced
 from callcenter.users.presence import PhonePresence
 
 
@@ -171,3 +173,30 @@ def test_phone_presence_follows_device_states() -> None:
     presence.replace_all([{"Event": "DeviceStateChange", "Device": "PJSIP/2002", "State": "INUSE"},
                           {"Event": "DeviceStateListComplete"}])
     assert presence.states == {"2002": "INUSE"}
+
+
+async def test_phone_presence_tells_the_bus_about_users_phones_only_and_resyncs_after_login() -> None:
+    """Before: the composition root (app.py _device_state, _ami_resync) handed device states to monitoring
+    and the ACD itself."""
+    bus = Bus()
+    heard: list[object] = []
+    bus.subscribe(PhoneStateChanged, heard.append)
+    bus.subscribe(PhoneStatesReplaced, heard.append)
+
+    async def device_list() -> list[dict[str, str]]:
+        return [{"Event": "DeviceStateChange", "Device": "PJSIP/2001", "State": "INUSE"},
+                {"Event": "DeviceStateChange", "Device": "PJSIP/pstn", "State": "NOT_INUSE"}]
+
+    presence = PhonePresence(bus, lambda extension: extension.isdigit(), device_list)
+    await presence.on_device_state({"Device": "PJSIP/2002", "State": "RINGING"})
+    await presence.on_device_state({"Device": "PJSIP/pstn", "State": "INUSE"})  # a trunk, no user
+    await presence.resync()
+    assert heard == [PhoneStateChanged("2002", "RINGING"), PhoneStatesReplaced({"2001": "INUSE"})]
+    assert presence.states == {"2001": "INUSE", "pstn": "NOT_INUSE"}
+
+    async def ami_down() -> list[dict[str, str]]:
+        raise AmiError("AMI not connected: refused")
+
+    presence.device_states = ami_down
+    await presence.resync()  # logged, what we knew stays
+    assert presence.states == {"2001": "INUSE", "pstn": "NOT_INUSE"}
