@@ -30,17 +30,12 @@ from callcenter.acd.settings import (
 )
 from callcenter.calls.settings import DidRoute, check_did_routes, parse_dids
 from callcenter.cdr.settings import CdrSettings
-from callcenter.dialer.settings import ABANDON_WINDOWS, CampaignSpec, parse_campaigns
+from callcenter.dialer.settings import CampaignSpec, parse_campaigns
 from callcenter.export.settings import ExportSettings
 from callcenter.ftps.settings import FtpsSettings
 from callcenter.monitor.settings import MonitorGroupSpec, parse_monitor_groups
 from callcenter.recording.settings import RecordingSettings, parse_recording_agents
 from callcenter.settings_file import SettingsFile, opt
-
-# TRANSITION: re-exported until every caller imports them from the feature's settings module.
-__all__ = ["ABANDON_WINDOWS", "AcdSettings", "CampaignSpec", "CdrSettings", "DidRoute", "ExportSettings",
-           "FtpsSettings", "MonitorGroupSpec", "PauseReason", "QueueSpec", "RecordingSettings", "Settings",
-           "load_settings"]
 
 
 @dataclass(frozen=True)
@@ -144,6 +139,9 @@ class Settings:
         return self.var_dir / "files"
 
 
+# Sections of single keys (the dataclass fields of Settings) are built by the generic loader, environment
+# overrides included; tables have a shape of their own and their feature's parse_* function reads them.
+# A new feature adds its field to Settings and, for a table, its name here and one parse_* call below.
 TABLES = ("dids", "queues", "pause_reasons", "wrapup_codes", "recording_agents", "monitor_groups", "campaigns")
 SECTIONS: dict[str, type] = {
     f.name: typing.get_type_hints(Settings)[f.name]
@@ -167,7 +165,7 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     campaigns = parse_campaigns(source, queues, wrapup_codes)
     settings = Settings(**sections, dids=dids, queues=queues, pause_reasons=pause_reasons, wrapup_codes=wrapup_codes,
                         recording_agents=recording_agents, monitor_groups=monitor_groups, campaigns=campaigns,
-                        source=source.source)
+                        source=source.origin)
     if settings.ari.reconnect_min > settings.ari.reconnect_max:
         raise source.error("[ari] reconnect_min", "must not exceed reconnect_max",
                            source.line_of("ari", "reconnect_min"))

@@ -162,7 +162,7 @@ class SettingsFile:
         return cls(file, text, data, overrides)
 
     @property
-    def source(self) -> str:
+    def origin(self) -> str:
         """What the settings came from, for logs: the file, or ``<defaults>`` when it was absent or empty."""
         return self.file if self.text else "<defaults>"
 

@@ -1,9 +1,11 @@
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from callcenter.config import load_settings
 from callcenter.errors import ConfigError
+from callcenter.settings_file import SettingsFile, opt
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -122,3 +124,23 @@ def test_a_campaign_takes_its_defaults_and_the_retry_defaults_for_what_it_leaves
         "predictive", 25, 2.5, ("30d", "24h"), 5)
     assert (spec.retries["busy"].delay, spec.retries["busy"].max_attempts) == (120, 4)
     assert spec.retries["no_answer"].delay == 3600 and str(spec.hours) == "08:00-21:00"
+
+
+@dataclass(frozen=True)
+class _Widget:
+    size: int = opt(3, lo=1, hi=9)
+    colour: str = opt("red", choices=("red", "blue"))
+
+
+def test_the_loader_reads_a_features_section_and_table_without_knowing_the_feature(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[widget]\nsize = 5\n\n[widgets.a]\nx = 1\n")
+    source = SettingsFile.read(config, {"CALLCENTER_WIDGET__COLOUR": "blue"}, sections=["widget"], tables=["widgets"])
+    assert source.section("widget", _Widget) == _Widget(size=5, colour="blue")
+    assert source.table("widgets", {}) == {"a": {"x": 1}}
+    assert source.table("gadgets", {"b": 2}) == {"b": 2}
+    error = source.error("[widgets.a] x", "must be 2", source.line_of("widgets.a", "x"))
+    assert str(error) == f"{config}:5: [widgets.a] x: must be 2"
+    with pytest.raises(ConfigError, match=r"env CALLCENTER_WIDGET__SIZE: must be at most 9"):
+        SettingsFile.read(config, {"CALLCENTER_WIDGET__SIZE": "10"}, sections=["widget"], tables=["widgets"]).section(
+            "widget", _Widget)
