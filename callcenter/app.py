@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from callcenter import metrics
+from callcenter.acd import http as acd_http
 from callcenter.acd import records as acd_records
 from callcenter.acd import stasis as acd_stasis
 from callcenter.acd.model import CustomerCard
@@ -24,6 +23,7 @@ from callcenter.ami.client import AmiClient
 from callcenter.ari.client import AriClient
 from callcenter.ari.routing import ChannelRouter
 from callcenter.asterisk.layout import AsteriskLayout, resolve_layout
+from callcenter.asterisk.lifecycle import AsteriskLifecycle
 from callcenter.asterisk.process import AsteriskProcess
 from callcenter.asterisk.render import RELOAD_MODULE, Renderer
 from callcenter.bus import Bus
@@ -36,7 +36,7 @@ from callcenter.db.engine import Database
 from callcenter.db.writer import RecordWriter
 from callcenter.dialer import stasis as dialer_stasis
 from callcenter.dialer.services import DialerService
-from callcenter.errors import AriError, AsteriskError
+from callcenter.errors import AriError
 from callcenter.export.scheduler import ExportScheduler
 from callcenter.ftps.accounts import AdminAccounts
 from callcenter.ftps.server import FtpsServer
@@ -52,7 +52,9 @@ from callcenter.recording import stasis as recording_stasis
 from callcenter.recording.services import RecordingService
 from callcenter.secrets import Secrets, load_or_create
 from callcenter.users import first_start
+from callcenter.users import http as users_http
 from callcenter.users import services as users
+from callcenter.users.accounts import UserAccounts
 from callcenter.users.directory import UserDirectory
 from callcenter.users.presence import PhonePresence
 from callcenter.users.throttle import LoginThrottle
@@ -68,7 +70,6 @@ class Controller:
         self.db = Database(settings.database_url)
         self.layout: AsteriskLayout = resolve_layout(settings, instance)
         self.renderer = Renderer(settings, self.layout, self.secrets)
-        self.asterisk = AsteriskProcess(self.layout, settings.var_dir / "log" / f"asterisk-{self.layout.instance}.log")
         self.ari = AriClient(
             f"http://127.0.0.1:{settings.asterisk.http_port}", self.secrets.ari_user,
             self.secrets.ari_password, settings.asterisk.app,
@@ -109,13 +110,10 @@ class Controller:
                                       user_by_extension=self._user_ref, acd_leg=self._acd_leg,
                                       bus=self.bus, claims=self.router.claims_for("monitor"),
                                       dial_timeout=settings.asterisk.dial_timeout, notify=self.acd.notify)
-        self.panel = AcdPanel(self.acd, self.db, self.flows.names)
-        self.panel.recording = self.recording
-        self.panel.monitor = self.monitor
-        self.panel.dialer = self.dialer
-        self.panel.phone_states = lambda: self.presence.states
-        self.panel.user_names = lambda: self.directory.names
-        self.panel.user_ids = lambda: self.directory.ids
+        self.accounts = UserAccounts(self.db)
+        self.panel = AcdPanel(self.acd, self.db, self.flows.names, users=self.accounts, recording=self.recording,
+                              monitor=self.monitor, dialer=self.dialer, phone_states=lambda: self.presence.states,
+                              user_names=lambda: self.directory.names, user_ids=lambda: self.directory.ids)
         self.calls = CallService(self.ari, settings.dids, self.prompts, self.bus)
         # Each feature's channels on the router. The order is the order of resync after a reconnect: the
         # ACD and the dialer settle theirs before the call service adopts what nobody holds.
@@ -129,6 +127,9 @@ class Controller:
         self.ingestor = CelIngestor(self.layout.cel_log, self.db,
                                     {did: route.name for did, route in settings.dids.items()},
                                     self.rates, settings.acd.trunk)
+        self.asterisk = AsteriskLifecycle(
+            AsteriskProcess(self.layout, settings.var_dir / "log" / f"asterisk-{self.layout.instance}.log"),
+            self.layout, self.ami, self.ari, settings.asterisk, self.ingestor.settle_after_restart)
         self.scheduler = ExportScheduler(self.db, settings.files_dir, settings.export)
         # One count of failed logins for the panel and FTPS: guesses spread over both are counted together.
         self.login_throttle = LoginThrottle()
@@ -136,7 +137,6 @@ class Controller:
                                self.login_throttle) if settings.ftps.enabled else None
         self._tasks: list[asyncio.Task[Any]] = []
         self._web: web.AppRunner | None = None
-        self._db_error = ""
         # The passwords this start generated, until the banner has shown them once.
         self._first_start: list[first_start.Account] | None = None
 
@@ -148,22 +148,23 @@ class Controller:
         self.flows.reload()
         self._check_dids()
         changed = await asyncio.to_thread(self._render)
-        if self.settings.asterisk.manage:
-            await self._start_asterisk()
-        await self._wait_for_asterisk()
-        if self.asterisk.adopted_pid is not None or not self.settings.asterisk.manage:
+        if self.asterisk.manage:
+            await self.asterisk.start()
+        await self.asterisk.wait_ready()
+        if self.asterisk.adopted:
             # Asterisk was already running: what we rendered just now must reach it.
             for module in dict.fromkeys(RELOAD_MODULE[n] for n in changed if n in RELOAD_MODULE):
                 await self.ari.reload_module(module)
         self._tasks.append(asyncio.create_task(self.ari.run(self.router.dispatch, self.router.connected),
                                                name="ari"))
-        self._tasks.append(asyncio.create_task(self._ingest_loop(), name="cel-ingest"))
+        self._tasks.append(asyncio.create_task(self.ingestor.run(self.settings.cdr.poll_interval),
+                                               name="cel-ingest"))
         self._tasks.append(asyncio.create_task(self.ivr.writer.run(), name="ivr-paths"))
         self._tasks.append(asyncio.create_task(self.acd_writer.run(), name="acd-records"))
         self._tasks.append(asyncio.create_task(self.flows.watch(), name="ivr-watch"))
         self._tasks.append(asyncio.create_task(self.recording.run_sweeper(), name="recording-sweeper"))
-        if self.settings.asterisk.manage:
-            self._tasks.append(asyncio.create_task(self._watch_asterisk(), name="asterisk-watch"))
+        if self.asterisk.manage:
+            self._tasks.append(asyncio.create_task(self.asterisk.watch(), name="asterisk-watch"))
         await asyncio.wait_for(self.ari.connected.wait(), self.settings.asterisk.boot_timeout)
         await self._start_web()
         self._tasks.append(asyncio.create_task(self.dialer.run(), name="dialer"))
@@ -247,29 +248,15 @@ class Controller:
             sip_users = self.directory.reload(session)
         return self.renderer.render(sip_users)
 
-    async def _wait_for_asterisk(self) -> None:
-        """Until AMI says FullyBooted and ARI answers; fails early if the managed Asterisk exits."""
-        deadline = time.monotonic() + self.settings.asterisk.boot_timeout
-        await self.ami.connect()
-        while time.monotonic() < deadline:
-            if self.settings.asterisk.manage and not self.asterisk.running:
-                raise AsteriskError(f"Asterisk exited during start-up; see {self.asterisk.log_file} and "
-                                    f"{self.layout.host('log', 'messages.log')}")
-            if self.ami.fully_booted.is_set():
-                with contextlib.suppress(AriError):
-                    await self.ari.asterisk_info()
-                    return
-            await asyncio.sleep(0.1)
-        raise AsteriskError(f"Asterisk was not ready within {self.settings.asterisk.boot_timeout:.0f} s "
-                            f"(AMI: {self.ami.last_error or 'ok'}); see {self.asterisk.log_file}")
-
     async def _start_web(self) -> None:
-        app = make_app(self.health, self.status, backend=self.panel, session_key=self.secrets.session_key,
+        app = make_app(self.health, self.status, accounts=self.accounts, session_key=self.secrets.session_key,
                        secure_cookies=self.settings.web.secure_cookies, metrics_token=self.secrets.metrics_token,
-                       demo=self.settings.web.demo, throttle=self.login_throttle,
+                       demo=self.settings.web.demo,
                        admin=AdminService(self.db, self.settings.files_dir,
                                           on_monitor_groups_changed=self.reload_monitor_groups,
                                           campaigns=self.settings.campaigns))
+        users_http.install(app, self.accounts, self.login_throttle)
+        acd_http.install(app, self.panel)
         self._web = web.AppRunner(app, access_log=None)
         await self._web.setup()
         site = web.TCPSite(self._web, self.settings.web.bind, self.settings.web.port)
@@ -297,68 +284,12 @@ class Controller:
             await self.acd_writer.flush()
         self.ami.close()
         await self.ari.close()
-        if self.settings.asterisk.manage:
-            await self.asterisk.stop()
+        await self.asterisk.stop()
         # Whatever Asterisk logged up to its exit goes in before we leave.
         with contextlib.suppress(Exception):
             while await asyncio.to_thread(self.ingestor.poll):
                 pass
         self.db.dispose()
-
-    async def _start_asterisk(self, stopped_at: datetime | None = None) -> None:
-        """Starts (or adopts) Asterisk. A fresh start means every call the ledger still has open
-        died with the previous Asterisk: their events are read to the end and they are closed at
-        ``stopped_at`` (when we saw it die; else their last event), so each gets its CDR."""
-        await self.asterisk.start()
-        if self.asterisk.adopted_pid is None:
-            await asyncio.to_thread(self._close_lost_calls, stopped_at)
-
-    def _close_lost_calls(self, stopped_at: datetime | None) -> None:
-        while self.ingestor.poll():
-            pass
-        closed = self.ingestor.close_lost_calls(stopped_at)
-        if closed:
-            log.warning("closed %d call(s) lost when Asterisk stopped, with their CDRs", closed)
-
-    async def _watch_asterisk(self) -> None:
-        """Restarts a managed Asterisk that died (crash, kill): calls resume on the new one."""
-        delay = 1.0
-        while True:
-            code = await self.asterisk.wait_exit()
-            stopped_at = datetime.now(UTC)
-            started = time.monotonic()
-            log.error("Asterisk exited with code %s; restarting it (see %s)", code, self.asterisk.log_file)
-            await asyncio.sleep(delay)
-            try:
-                await self._start_asterisk(stopped_at)
-            except Exception:
-                log.exception("restarting Asterisk failed")
-            # A crash loop backs off; a long healthy run resets the delay.
-            delay = 1.0 if time.monotonic() - started > 60 else min(delay * 2, 30.0)
-
-    # -- background work ----------------------------------------------------------------------------
-
-    async def _ingest_loop(self) -> None:
-        delay = self.settings.cdr.poll_interval
-        failing = False
-        while True:
-            try:
-                count = await asyncio.to_thread(self.ingestor.poll)
-                if failing:
-                    log.info("database back: call events are stored again")
-                    failing = False
-                self._db_error = ""
-                delay = self.settings.cdr.poll_interval
-            except Exception as exc:  # the database went away: nothing is lost, we read on later
-                self._db_error = f"{type(exc).__name__}: {exc}"
-                metrics.LEDGER_ERRORS.inc()
-                if not failing:
-                    log.error("storing call events failed (%s); retrying", self._db_error)
-                    failing = True
-                count = 0
-                delay = min(5.0, max(delay * 2, 0.5))
-            if count == 0:
-                await asyncio.sleep(delay)
 
     def _check_dids(self) -> None:
         for did, route in self.settings.dids.items():
@@ -398,7 +329,8 @@ class Controller:
         report["ami"] = {"ok": ami_ok, **({} if ami_ok else {"error": self.ami.last_error})}
         try:
             await asyncio.wait_for(asyncio.to_thread(self.db.ping), 2)
-            report["database"] = {"ok": not self._db_error, **({"error": self._db_error} if self._db_error else {})}
+            error = self.ingestor.error
+            report["database"] = {"ok": not error, **({"error": error} if error else {})}
         except Exception as exc:
             report["database"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         return report

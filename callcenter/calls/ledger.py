@@ -8,6 +8,7 @@ after a restart it reads on from the last committed position.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -332,6 +333,40 @@ class CelIngestor:
         self.trunk = trunk
         self.bad_lines = 0
         self._committed: tuple[int, int, int] | None = None  # (device, inode, offset) last stored
+        self.error = ""  # why storing failed last, until it works again (the health check shows it)
+
+    async def run(self, poll_interval: float) -> None:
+        """Reads the log for ever. When the database is away nothing is lost: the file stays where it is
+        and is read on from the last stored offset once the database is back."""
+        delay = poll_interval
+        failing = False
+        while True:
+            try:
+                count = await asyncio.to_thread(self.poll)
+                if failing:
+                    log.info("database back: call events are stored again")
+                    failing = False
+                self.error = ""
+                delay = poll_interval
+            except Exception as exc:  # the database went away: we read on later
+                self.error = f"{type(exc).__name__}: {exc}"
+                metrics.LEDGER_ERRORS.inc()
+                if not failing:
+                    log.error("storing call events failed (%s); retrying", self.error)
+                    failing = True
+                count = 0
+                delay = min(5.0, max(delay * 2, 0.5))
+            if count == 0:
+                await asyncio.sleep(delay)
+
+    def settle_after_restart(self, stopped_at: datetime | None) -> None:
+        """Asterisk started afresh: every call still open died with the previous one. Its events are read
+        to the end, then each such call is closed (at ``stopped_at``, else its last event) with its CDR."""
+        while self.poll():
+            pass
+        closed = self.close_lost_calls(stopped_at)
+        if closed:
+            log.warning("closed %d call(s) lost when Asterisk stopped, with their CDRs", closed)
 
     def _unchanged(self, stat: os.stat_result) -> bool:
         return self._committed == (stat.st_dev, stat.st_ino, stat.st_size)
