@@ -6,8 +6,9 @@ Writes go through a ``RecordWriter`` (in order, in the background, kept while th
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.acd.model import AcdCall, Agent, AgentState, Attempt, CustomerCard
 from callcenter.acd.settings import QueueSpec
+from callcenter.db.engine import Database
 from callcenter.db.models import (
     AcdAttempt,
     AcdDestination,
@@ -261,3 +263,38 @@ class AcdRecorder:
 def today_window(now: datetime) -> tuple[datetime, datetime]:
     start = start_of_day(now)
     return start, start + timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class LoadedState:
+    """Everything the ACD starts from: the queues, their agents, today's figures, recent handle times and
+    the open callbacks (``AcdService.load``)."""
+
+    queues: dict[str, QueueSpec]
+    agents: dict[int, Agent]
+    figures: dict[str, DayFigures]
+    handle_times: dict[str, list[float]]
+    callbacks: list[dict[str, Any]]
+
+
+def load_state(db: Database, specs: Mapping[str, QueueSpec], estimate_calls: int, now: datetime) -> LoadedState:
+    """The configured queues into the database (problems logged), then the ACD's state from it. Blocking:
+    run it in a thread."""
+    with db.session() as session:
+        for problem in sync_queues(session, specs):
+            log.warning("%s", problem)
+    with db.session() as session:
+        queues = load_queues(session)
+        return LoadedState(queues, load_agents(session, queues, now), load_figures(session, queues, now),
+                           {name: recent_handle_times(session, name, estimate_calls) for name in queues},
+                           open_callbacks(session, limit=10_000))
+
+
+def card_lookup(db: Database) -> Callable[[str], Awaitable[CustomerCard | None]]:
+    """The caller's card for an offer (name, last calls...), read off the event loop."""
+    async def lookup(number: str) -> CustomerCard | None:
+        def read() -> CustomerCard | None:
+            with db.session() as session:
+                return customer_card(session, number)
+        return await asyncio.to_thread(read)
+    return lookup

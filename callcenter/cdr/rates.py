@@ -12,11 +12,16 @@ A bad row is reported with its line and skipped; the good rows are used.
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
+
+from callcenter.cdr.settings import CdrSettings
+
+log = logging.getLogger(__name__)
 
 CHARGE_PLACES = Decimal("0.0001")
 _PREFIX = re.compile(r"^[0-9]{1,16}$")
@@ -104,3 +109,17 @@ def load_rates(path: Path, *, country_code: str = "", increment: int = 1,
                 continue
             rates[prefix] = Rate(prefix, destination[:120], per_minute)
     return RateTable(rates, country_code, increment, minimum), problems
+
+
+def load_rate_table(settings: CdrSettings) -> RateTable:
+    """The configured rate table; bad rows are logged and skipped, a missing file gives no rates."""
+    path = Path(settings.rates_file)
+    table, problems = load_rates(path, country_code=settings.country_code, increment=settings.billing_increment,
+                                 minimum=settings.billing_minimum)
+    for problem in problems:
+        log.error("rate table: %s (row skipped)", problem)
+    if path.exists():
+        log.info("rate table %s: %d prefixes", path, len(table.rates))
+    else:
+        log.info("no rate table at %s: trunk calls get no rate or charge", path)
+    return table
