@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from callcenter.ari.events import StasisStart
 from callcenter.ari.routing import ChannelHandlers, ChannelRouter
-from callcenter.dialer.services import AMD_ARG, DIALER_ARG, DialerService
+from callcenter.dialer.placement import AMD_ARG, DIALER_ARG
+from callcenter.dialer.services import DialerService
 
 
 def register(router: ChannelRouter, dialer: DialerService) -> None:

@@ -25,7 +25,7 @@ def session_legs(world: World) -> dict[str, str]:
 
 async def open_line(world: World, extension: str) -> str:
     """The dialer calls the agent's phone for the campaign; the agent answers. The leg's channel."""
-    await world.dialer._keep_sessions()
+    await world.dialer.campaign_loop.keep_sessions()
     leg = session_legs(world)[f"PJSIP/{extension}"]
     await world.acd.channel_entered(leg)
     return leg
@@ -35,14 +35,14 @@ async def test_a_campaign_login_calls_the_phone_once_and_keeps_the_line(world: W
     session_mode(world)
     agent = world.agents["2001"]
     await world.acd.login(agent.user_id)
-    await world.dialer._keep_sessions()
+    await world.dialer.campaign_loop.keep_sessions()
     (leg,) = session_legs(world).values()
     # Being called: not free for the campaign's people, and the panel says so.
     runtime = world.dialer.campaigns["spring"]
     assert world.dialer.snapshot(runtime, world.dialer.clock()).ready == 0
     session = world.acd.session_of(agent.user_id)
     assert session is not None and not session.up and session.label == "campaign spring"
-    await world.dialer._keep_sessions()
+    await world.dialer.campaign_loop.keep_sessions()
     assert len(session_legs(world)) == 1, "one call to the phone, not one per tick"
     await world.acd.channel_entered(leg)
     bridge = f"acd-agent-{agent.user_id}"
@@ -84,7 +84,7 @@ async def test_a_session_campaign_waits_for_session_agents_only(world: World) ->
     session_mode(world)
     for ext in ("2001", "2002"):
         await world.acd.login(world.agents[ext].user_id)
-    await world.dialer._keep_sessions()
+    await world.dialer.campaign_loop.keep_sessions()
     await world.acd.channel_entered(session_legs(world)["PJSIP/2001"])
     await a_person_waits(world)
     assert [cid for cid in world.rung() if not cid.startswith("acd-session-")] == []
@@ -113,12 +113,12 @@ async def test_a_phone_that_does_not_take_the_session_call_is_never_left_ready(w
     session_mode(world)
     agent = world.agents["2001"]
     await world.acd.login(agent.user_id)
-    await world.dialer._keep_sessions()
+    await world.dialer.campaign_loop.keep_sessions()
     leg = session_legs(world)["PJSIP/2001"]
     await world.acd.channel_gone(leg, 19)  # no answer
     assert agent.state is AgentState.LOGGED_OUT
     assert world.acd.messages[agent.user_id].startswith("Your phone did not answer the call for campaign spring")
-    await world.dialer._keep_sessions()
+    await world.dialer.campaign_loop.keep_sessions()
     assert len(session_legs(world)) == 1, "a logged-out agent is not called again"
 
 
@@ -132,7 +132,7 @@ async def test_stopping_the_campaign_or_logging_out_hangs_the_line_up(world: Wor
     assert ("hangup", legs["2001"]) in [e[:2] for e in world.control.log]
     assert world.acd.session_of(first.user_id) is None
     await world.dialer.stop_campaign("spring", by="test")
-    await world.dialer._keep_sessions()
+    await world.dialer.campaign_loop.keep_sessions()
     assert ("hangup", legs["2002"]) in [e[:2] for e in world.control.log]
     # Our own hang-up is not a dropped line: the agent stays logged in, with no message.
     await world.acd.channel_gone(legs["2002"], 16)

@@ -300,7 +300,8 @@ EDGE = [
 
 def test_the_windows_count_people_when_they_answered_and_end_now_for_today(db: Database) -> None:
     """Before: calendar UTC days by the time the call was placed; today's 24-hour window began at midnight."""
-    from callcenter.dialer.services import CampaignRuntime, DialerService, windows_of
+    from callcenter.dialer.loop import replay
+    from callcenter.dialer.state import CampaignRuntime, windows_of
     from callcenter.dialer.store import history
 
     with db.session() as session:
@@ -330,7 +331,7 @@ def test_the_windows_count_people_when_they_answered_and_end_now_for_today(db: D
     # The pacer's ledger, rebuilt from the same rows as the controller does at start-up, agrees.
     runtime = CampaignRuntime(spec, Estimates(), AbandonLedger(0.03, windows_of(spec), 0.1))
     for attempt in past:
-        DialerService._replay(runtime, attempt)
+        replay(runtime, attempt)
     ledger = runtime.ledger.rates(now.timestamp())
     assert day.rate == pytest.approx(100 * ledger["24h"].rate) and day.reached == pytest.approx(
         ledger["24h"].answered + ledger["24h"].estimated_false_positives)

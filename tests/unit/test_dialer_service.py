@@ -22,8 +22,9 @@ from callcenter.db.engine import Database
 from callcenter.db.models import DialerAttempt, DialerContact
 from callcenter.dialer import store
 from callcenter.dialer.contacts import ColumnMap
+from callcenter.dialer.placement import AMD_ARG, AMD_CONTEXT, DIALER_ARG
 from callcenter.dialer.rules import CallingWindow, Disposition, RetryRule
-from callcenter.dialer.services import AMD_ARG, AMD_CONTEXT, DIALER_ARG, DialerService
+from callcenter.dialer.services import DialerService
 from callcenter.dialer.settings import CampaignSpec
 from callcenter.errors import AriError
 from callcenter.users import services as users
@@ -90,7 +91,7 @@ class World:
             return found
 
     async def pace(self) -> None:
-        await self.dialer._pace(self.dialer.campaigns["spring"])
+        await self.dialer.campaign_loop.pace(self.dialer.campaigns["spring"])
 
 
 @pytest.fixture(scope="module")
@@ -266,8 +267,8 @@ async def test_the_acds_callback_list_feeds_a_callback_campaign_and_is_closed_wh
                                           "queue": "sales", "reason": "abandoned", "count": 1, "last_at": ""},
                            "anonymous": {"id": "anonymous", "number": "anonymous", "name": "", "queue": None,
                                          "reason": "abandoned", "count": 1, "last_at": ""}}
-    world.dialer._feed_callbacks(runtime)
-    world.dialer._feed_callbacks(runtime)  # once per number
+    world.dialer.campaign_loop.feed_callbacks(runtime)
+    world.dialer.campaign_loop.feed_callbacks(runtime)  # once per number
     mia = world.contact("+48221110009")
     assert (mia.name, mia.timezones, mia.status) == ("Missed Mia", "Europe/Warsaw", "pending")
     assert '"callback_number": "221110009"' in mia.fields

@@ -11,7 +11,7 @@ after a few seconds), a person is passed on (unless AMD takes them for a machine
 hung up). A person passed on needs an agent within 2 s of the verdict, or the call is abandoned; a
 connected call talks, the agent wraps up and is ready again. Times are lognormal by mean and sd.
 
-The model feeds `Estimates` and `AbandonLedger` as the dialer service does (services.py): the outcome
+The model feeds `Estimates` and `AbandonLedger` as the dialer service does (placement.py): the outcome
 and ring time when known, the AMD time, talk and wrap-up times as they end; ``human_answered`` with the
 verdict time once a person is connected, ``abandoned`` once they are not, ``machine_answered`` when an
 agent drops a machine the AMD let through. The reported figures are the model's truth: people only (a
