@@ -111,7 +111,7 @@ class Controller:
                                       bus=self.bus, claims=self.router.claims_for("monitor"),
                                       dial_timeout=settings.asterisk.dial_timeout, notify=self.acd.notify)
         self.accounts = UserAccounts(self.db)
-        self.panel = AcdPanel(self.acd, self.db, self.flows.names, users=self.accounts, recording=self.recording,
+        self.panel = AcdPanel(self.acd, self.db, self.flows.names, accounts=self.accounts, recording=self.recording,
                               monitor=self.monitor, dialer=self.dialer, phone_states=lambda: self.presence.states,
                               user_names=lambda: self.directory.names, user_ids=lambda: self.directory.ids)
         self.calls = CallService(self.ari, settings.dids, self.prompts, self.bus)

@@ -1,5 +1,7 @@
-"""The panel's view of the ACD (``PanelBackend``): who may log in, what the agent page and the
-wallboard show, and the actions agents and supervisors take. Views are built from memory.
+"""The ACD's panel service (acd/http.py ``PanelBackend``): what the agent page and the wallboard show, and
+the actions agents and supervisors take. Views are built from memory; what every agent's view shares (pause
+reasons, wrap-up codes, callbacks, transfer targets) is built once per ACD version (``FloorLists``).
+Logins, sessions and passwords are the users' (users/accounts.py).
 
 Campaign calls (the outbound dialer, ``callcenter/dialer``) add the contact's list columns to the call
 card, a preview card for preview mode, the callback time an agent picks at wrap-up and the campaigns'
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -21,13 +24,8 @@ from callcenter.dialer.pacing import over_target_figures
 from callcenter.errors import ActionRefused
 from callcenter.monitor.services import Mode, MonitorError, MonitorService, UserRef
 from callcenter.recording.services import RecordingService
-from callcenter.users import services as users
+from callcenter.users.accounts import PanelUser, UserAccounts
 from callcenter.users.units import Scope, supervisor_scope
-from callcenter.web.backend import PanelUser
-
-
-def _as_panel_user(user: User) -> PanelUser:
-    return PanelUser(user.id, user.login, user.name, user.extension, tuple(user.role_list), user.session_epoch)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -52,6 +50,25 @@ class PanelDialer(Protocol):
     async def stop_campaign(self, name: str, by: str) -> None: ...
 
 
+class UserLookup(Protocol):
+    """Who a user is (users/accounts.py ``UserAccounts``): the panel names supervisors and agents by login."""
+
+    async def user(self, user_id: int) -> PanelUser | None: ...
+
+
+@dataclass(frozen=True)
+class FloorLists:
+    """The parts of the agent view that are the same for every agent, built once per ACD version."""
+
+    key: tuple[int, tuple[str, ...]]  # (ACD version, IVR flows): the flows reload without a version change
+    pause_reasons: list[dict[str, Any]]
+    wrapup_codes: list[dict[str, str]]
+    callbacks: list[dict[str, Any]]
+    agents: list[tuple[int, dict[str, str]]]  # (user id, transfer target) of every logged-in agent
+    queues: list[dict[str, str]]
+    ivr: list[dict[str, str]]
+
+
 def parse_callback_at(raw: str, now: datetime) -> datetime:
     """The wrap-up's "Call back at" (ISO 8601 with the browser's UTC offset, ``2026-12-01T14:30:00+01:00``)
     as an aware UTC datetime; ActionRefused when it is not a time, has no offset, is past or over a year ahead."""
@@ -73,63 +90,27 @@ def parse_callback_at(raw: str, now: datetime) -> datetime:
 
 
 class AcdPanel:
-    def __init__(self, acd: AcdService, db: Database, ivr_flows: Callable[[], list[str]]) -> None:
+    def __init__(self, acd: AcdService, db: Database, ivr_flows: Callable[[], list[str]], *,
+                 accounts: UserLookup | None = None, recording: RecordingService | None = None,
+                 monitor: MonitorService | None = None, dialer: PanelDialer | None = None,
+                 phone_states: Callable[[], Mapping[str, str]] = dict,
+                 user_names: Callable[[], Mapping[str, str]] = dict,
+                 user_ids: Callable[[], Mapping[str, int]] = dict) -> None:
         self.acd = acd
         self.db = db
         self.ivr_flows = ivr_flows
-        # Recording of connected calls (set by the composition root): state and pause/resume.
-        self.recording: RecordingService | None = None
-        # Monitoring and what it needs to know about users and phones (set by the composition root).
-        self.monitor: MonitorService | None = None
-        self.phone_states: Callable[[], Mapping[str, str]] = dict
-        self.user_names: Callable[[], Mapping[str, str]] = dict
-        self.user_ids: Callable[[], Mapping[str, int]] = dict
-        # The outbound dialer (set by the composition root): previews, dispositions, campaigns.
-        self.dialer: PanelDialer | None = None
-
-    # -- users --------------------------------------------------------------------------------------
-
-    def _panel_user(self, user_id: int) -> PanelUser | None:
-        with self.db.session() as session:
-            user = session.get(User, user_id)
-            return _as_panel_user(user) if user is not None and not user.disabled else None
-
-    async def authenticate(self, login: str, password: str) -> PanelUser | None:
-        def check() -> PanelUser | None:
-            with self.db.session() as session:
-                user = users.check_login(session, login, password)
-                return _as_panel_user(user) if user is not None else None
-        return await asyncio.to_thread(check)
-
-    async def account(self, typed: str) -> str:
-        def read() -> str:
-            with self.db.session() as session:
-                return users.account_key(session, typed)
-        return await asyncio.to_thread(read)
-
-    async def end_sessions(self, user_id: int) -> None:
-        def end() -> None:
-            with self.db.session() as session:
-                users.end_sessions(session, user_id)
-        await asyncio.to_thread(end)
-
-    async def user(self, user_id: int) -> PanelUser | None:
-        return await asyncio.to_thread(self._panel_user, user_id)
-
-    async def change_password(self, user_id: int, old: str, new: str) -> int:
-        def change() -> int:
-            with self.db.session() as session:
-                user = session.get(User, user_id)
-                if user is None or not users.verify_password(user.password_hash, old):
-                    raise ActionRefused("The current password is wrong.", 403)
-                if len(new) < 10:
-                    raise ActionRefused("The new password needs at least 10 characters.")
-                if new == old:
-                    raise ActionRefused("The new password must differ from the current one.")
-                user.password_hash = users.hash_password(new)
-                user.session_epoch += 1  # whoever else was logged in with the old password is out
-                return user.session_epoch
-        return await asyncio.to_thread(change)
+        # Who a user is (their login, for the logs of supervisors' and agents' actions).
+        self.accounts: UserLookup = accounts if accounts is not None else UserAccounts(db)
+        # Recording of connected calls: state and pause/resume.
+        self.recording = recording
+        # Monitoring and what it needs to know about users and phones.
+        self.monitor = monitor
+        self.phone_states = phone_states
+        self.user_names = user_names
+        self.user_ids = user_ids
+        # The outbound dialer: previews, dispositions, campaigns.
+        self.dialer = dialer
+        self._floor: FloorLists | None = None
 
     # -- views --------------------------------------------------------------------------------------
 
@@ -167,6 +148,7 @@ class AcdPanel:
             raise ActionRefused("You are not an agent with an extension; ask an admin.", 403)
         call = agent.current
         last = agent.last_call
+        floor = self.floor_lists()
         return {
             "agent": {
                 "id": agent.user_id, "name": agent.name, "extension": agent.extension, "state": agent.state.value,
@@ -182,18 +164,37 @@ class AcdPanel:
             "preview": self.dialer.preview_for(user_id) if self.dialer is not None else None,
             "session": self._session_view(user_id),
             "message": self.acd.messages.get(user_id),
-            "pause_reasons": [{"code": r.code, "label": r.label, "needs_approval": r.needs_approval}
-                              for r in self.acd.pause_reasons.values()],
-            "wrapup_codes": [{"code": code, "label": label} for code, label in self.acd.wrapup_codes.items()],
-            "callbacks": sorted(self.acd.callbacks.values(), key=lambda c: str(c["last_at"]), reverse=True)[:100],
+            "pause_reasons": floor.pause_reasons,
+            "wrapup_codes": floor.wrapup_codes,
+            "callbacks": floor.callbacks,
             "transfer_targets": {
-                "agent": [{"id": a.extension, "label": f"{a.name} ({a.extension}) - {a.state.value.replace('_', ' ')}"}
-                          for a in sorted(self.acd.agents.values(), key=lambda a: a.extension)
-                          if a is not agent and a.logged_in],
-                "queue": [{"id": name, "label": name} for name in sorted(self.acd.queues)],
-                "ivr": [{"id": name, "label": name} for name in self.ivr_flows()],
+                "agent": [target for other, target in floor.agents if other != agent.user_id],
+                "queue": floor.queues,
+                "ivr": floor.ivr,
             },
         }
+
+    def floor_lists(self) -> FloorLists:
+        """What every agent's view shares, built again only when the ACD's version (or the IVR flows) moved:
+        50 agents' views after one change sort the callbacks and label the agents once, not 50 times."""
+        flows = tuple(self.ivr_flows())
+        key = (self.acd.version, flows)
+        if self._floor is not None and self._floor.key == key:
+            return self._floor
+        acd = self.acd
+        self._floor = FloorLists(
+            key=key,
+            pause_reasons=[{"code": r.code, "label": r.label, "needs_approval": r.needs_approval}
+                           for r in acd.pause_reasons.values()],
+            wrapup_codes=[{"code": code, "label": label} for code, label in acd.wrapup_codes.items()],
+            callbacks=sorted(acd.callbacks.values(), key=lambda c: str(c["last_at"]), reverse=True)[:100],
+            agents=[(a.user_id, {"id": a.extension,
+                                 "label": f"{a.name} ({a.extension}) - {a.state.value.replace('_', ' ')}"})
+                    for a in sorted(acd.agents.values(), key=lambda a: a.extension) if a.logged_in],
+            queues=[{"id": name, "label": name} for name in sorted(acd.queues)],
+            ivr=[{"id": name, "label": name} for name in flows],
+        )
+        return self._floor
 
     def _session_view(self, user_id: int) -> dict[str, Any] | None:
         """The agent's kept phone line (a session-mode campaign), while there is one."""
@@ -315,7 +316,7 @@ class AcdPanel:
         call = agent.current if agent is not None else None
         if call is None or self.recording is None or self.recording.state(call.record_id) is None:
             raise ActionRefused("Your call is not being recorded.")
-        who = await self.user(user_id)
+        who = await self.accounts.user(user_id)
         by = who.login if who is not None else str(user_id)
         changed = await (self.recording.pause(call.record_id, by, "agent") if paused
                          else self.recording.resume(call.record_id, by))
@@ -356,7 +357,7 @@ class AcdPanel:
 
     async def supervisor_action(self, user_id: int, action: str, params: Mapping[str, str]) -> None:
         """Every action is checked against the supervisor's scope first, read afresh."""
-        supervisor = await self.user(user_id)
+        supervisor = await self.accounts.user(user_id)
         name = supervisor.login if supervisor else str(user_id)
         if action.startswith("monitor_"):
             if action == "monitor_start":

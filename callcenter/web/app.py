@@ -1,5 +1,10 @@
-"""The HTTP face: health, metrics, a status page and, given a backend, the agent panel and wallboard
-(panel.py)."""
+"""The web application every feature's pages are installed on: ``make_app`` builds it with what all of them
+share (sessions and guards: guards.py; templates: pages.py; security headers: headers.py; static files;
+the end of the event streams at shutdown) and its own routes: health, metrics, a status page,
+/api/phones and the demo IVR's balance lookup.
+
+The composition root (callcenter/app.py) then installs each feature's pages, e.g.
+``users_http.install(webapp, accounts, throttle)`` and ``acd_http.install(webapp, panel)``."""
 
 from __future__ import annotations
 
@@ -7,15 +12,17 @@ import asyncio
 import hmac
 import html
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from callcenter.users.throttle import LoginThrottle
 from callcenter.web.admin import add_admin
-from callcenter.web.backend import AdminBackend, PanelBackend
-from callcenter.web.panel import PANEL, SUPERVISOR, add_panel, allowed, current_login
+from callcenter.web.backend import AdminBackend
+from callcenter.web.guards import SUPERVISOR, WEB, Accounts, WebState, allowed, current_login
+from callcenter.web.headers import add_headers, protect
+from callcenter.web.pages import add_pages
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 StatusReport = Callable[[], dict[str, Any]]
@@ -23,6 +30,7 @@ HEALTH: web.AppKey[HealthCheck] = web.AppKey("health")
 STATUS: web.AppKey[StatusReport] = web.AppKey("status")
 METRICS_TOKEN: web.AppKey[str] = web.AppKey("metrics_token", str)
 NEEDS_LOGIN = "Log in as a supervisor or admin, or send Authorization: Bearer <metrics_token>"
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 async def may_read_status(request: web.Request) -> bool:
@@ -32,7 +40,7 @@ async def may_read_status(request: web.Request) -> bool:
     given = request.headers.get("Authorization", "")
     if token and given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), token.encode()):
         return True
-    if PANEL not in request.app:
+    if WEB not in request.app:
         return False
     login = await current_login(request)
     return login is not None and allowed(login.user, SUPERVISOR)
@@ -70,7 +78,7 @@ async def index(request: web.Request) -> web.Response:
 </head><body><h1>Call centre controller</h1>
 <h2>Health</h2><table>{rows}</table>
 {details}
-{'<p><a href="/login">Agent panel and wallboard</a></p>' if PANEL in request.app else ''}
+{'<p><a href="/login">Agent panel and wallboard</a></p>' if WEB in request.app else ''}
 </body></html>"""
     return web.Response(text=body, content_type="text/html")
 
@@ -96,30 +104,38 @@ async def demo_balance(request: web.Request) -> web.Response:
 
 
 def make_app(health_check: HealthCheck, status: Callable[[], dict[str, Any]], *,
-             backend: PanelBackend | None = None, session_key: str = "",
-             secure_cookies: bool = False, admin: AdminBackend | None = None, metrics_token: str = "",
-             demo: bool = False, throttle: LoginThrottle | None = None) -> web.Application:
-    """The web application. With a ``backend`` it also serves the panel (login, /agent, /wallboard and
-    their APIs); ``session_key`` (hex, at least 16 bytes) signs its session cookies, and
-    ``secure_cookies`` marks them Secure even on plain HTTP (behind a TLS proxy). With ``admin`` too, the
-    admin pages (/admin/recordings, /admin/cdr, /admin/retention, /admin/units, /admin/monitoring:
-    web/admin.py). /metrics and /api/phones need ``metrics_token`` as a bearer token or a supervisor's
-    session; ``demo`` adds the demo IVR's /demo/balance; ``throttle`` is the login throttle the panel
-    shares with FTPS."""
+             accounts: Accounts | None = None, session_key: str = "", secure_cookies: bool = False,
+             metrics_token: str = "", demo: bool = False, admin: AdminBackend | None = None) -> web.Application:
+    """The web application. With ``accounts`` (the user behind a session: users/accounts.py) it has
+    sessions, so features can install their pages on it (``guard``); ``session_key`` (hex, at least 16
+    bytes) signs the session cookies, and ``secure_cookies`` marks them Secure even on plain HTTP (behind a
+    TLS proxy). /metrics and /api/phones need ``metrics_token`` as a bearer token or a supervisor's
+    session; ``demo`` adds the demo IVR's /demo/balance. ``admin`` installs the admin pages (web/admin.py;
+    they need the login pages: users/http.py) until they move to their features."""
     app = web.Application()
     app[HEALTH] = health_check
     app[STATUS] = status
     app[METRICS_TOKEN] = metrics_token
+    add_pages(app)
+    add_headers(app)
     app.router.add_get("/", index)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/phones", api_phones)
     if demo:
         app.router.add_get("/demo/balance", demo_balance)
-    if backend is not None:
-        add_panel(app, backend, session_key, secure_cookies, throttle)
+    if accounts is not None:
+        app[WEB] = WebState(accounts, session_key, secure_cookies)
+        app.on_shutdown.append(_close_streams)
+        app.router.add_static("/static/", STATIC_DIR)
     if admin is not None:
-        if backend is None:
-            raise ValueError("the admin pages need the panel: give a backend too")
+        if accounts is None:
+            raise ValueError("the admin pages need the panel: give the accounts too")
+        protect(app, "/admin/")
         add_admin(app, admin)
     return app
+
+
+async def _close_streams(app: web.Application) -> None:
+    """Ends the open event streams, so a graceful shutdown does not wait for them."""
+    app[WEB].closing.set()

@@ -1,92 +1,18 @@
-"""What the panel needs from the rest of the controller. The web layer knows only these protocols; the
-composition root (app.py) hands it the real implementations (``PanelBackend``: callcenter/acd/panel.py,
-``AdminBackend``: callcenter/admin/backend.py), unit tests a fake or the real one on SQLite.
-
-Views are plain JSON-able dicts (documented in docs/panel.md); actions raise ``ActionRefused`` with a
-message meant for the user (shown in the page, HTTP 400/403/404 by its ``http_status``).
+"""What the admin pages need from the rest of the controller. The web layer knows only this protocol; the
+composition root (app.py) hands it the real implementation (``AdminBackend``: callcenter/admin/backend.py),
+unit tests a fake or the real one on SQLite. (The panel's ``PanelBackend`` is acd/http.py's now, its user
+``PanelUser`` users/accounts.py's.)
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Hashable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class PanelUser:
-    id: int
-    login: str
-    name: str
-    extension: str | None
-    roles: tuple[str, ...]
-    session_epoch: int = 0  # a session issued under another epoch has ended (web/sessions.py)
-
-    def has(self, role: str) -> bool:
-        return role in self.roles
-
-
-class ViewFilter(Protocol):
-    """The part of the wallboard one supervisor may see; supervisors with the same ``key`` see the same."""
-
-    @property
-    def key(self) -> Hashable: ...
-
-    @property
-    def apply(self) -> Callable[[dict[str, Any]], dict[str, Any]]: ...
-
-
-class PanelBackend(Protocol):
-    async def authenticate(self, login: str, password: str) -> PanelUser | None:
-        """The user when the login and password match, else None (argon2, off the event loop)."""
-
-    async def user(self, user_id: int) -> PanelUser | None:
-        """The user behind a session (None when removed or disabled since)."""
-
-    async def account(self, typed: str) -> str:
-        """One name per account for the login throttle (a login typed as the extension is the same)."""
-
-    async def end_sessions(self, user_id: int) -> None:
-        """Ends every session of the user, everywhere and across restarts (logout)."""
-
-    async def change_password(self, user_id: int, old: str, new: str) -> int:
-        """Changes the password and ends every session of the user; returns the new session epoch.
-        Raises ActionRefused (403) when ``old`` is wrong, (400) when ``new`` is too weak."""
-
-    def agent_view(self, user_id: int) -> dict[str, Any]:
-        """Everything the agent page shows: agent state, call card, wrap-up and pause choices,
-        callbacks, transfer targets. Cheap: built from memory."""
-
-    def wallboard(self) -> dict[str, Any]:
-        """Per-queue and per-agent figures for the wallboard (docs/wallboard.md: figures and formulas), all
-        of them: each viewer is shown them through their ``wallboard_filter``."""
-
-    async def wallboard_filter(self, user_id: int) -> ViewFilter:
-        """What of the wallboard this supervisor may see (their units' queues, agents and campaigns), read
-        from the database now."""
-
-    async def agent_action(self, user_id: int, action: str, params: Mapping[str, str]) -> None:
-        """An agent acts on their own state or call (login, ready, pause, wrapup, dial, hold...)."""
-
-    async def supervisor_action(self, user_id: int, action: str, params: Mapping[str, str]) -> None:
-        """A supervisor approves or denies a pause, logs an agent out, or monitors a call (``monitor_start``
-        {extension, mode}, ``monitor_mode`` {mode}, ``monitor_stop``)."""
-
-    def monitor_view(self, user_id: int) -> dict[str, Any]:
-        """The supervisor's own monitoring: ``{"session": null | {"id", "agent", "agent_name", "mode":
-        silent|whisper|barge, "state": ringing|active}, "can_monitor": bool}``. Cheap: built from memory;
-        every change of it grows ``version``."""
-
-    @property
-    def version(self) -> int:
-        """Grows on every change the panel could show."""
-
-    async def wait_change(self, version: int, timeout: float) -> int:
-        """Returns the current version as soon as it differs from ``version`` (or at ``timeout``)."""
 
 
 # --- the admin pages (web/admin.py) ------------------------------------------------------------------

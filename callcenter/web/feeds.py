@@ -1,8 +1,12 @@
-"""Server-Sent Events for the panel: one open stream, and the wallboard feed every viewer shares.
+"""Server-Sent Events plumbing for any page: one open stream (``EventStream``), and views computed once
+per version of what they show and shared by every stream that shows them.
 
-The wallboard is computed once per backend version by one producer task (``WallboardFeed.run``) and
-serialized once per version and scope (``text``): viewers with the same scope share one string; each
-only waits for the version to change and writes its string to its socket.
+``Changes`` is a source that counts its changes (the ACD's ``version`` and ``wait_change``).
+``SharedFeed`` is one view every viewer shares (the wallboard): computed once per version by one producer
+task (``SharedFeed.run``) and serialized once per version and scope (``text_for``): viewers with the same
+scope share one string; each only waits for the version to change and writes its string to its socket.
+``PersonalViews`` is one view per user (the agent page): computed and serialized at most once per user and
+version, however many of that user's streams (tabs) and requests ask.
 """
 
 from __future__ import annotations
@@ -11,17 +15,34 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Hashable, Iterator
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
-
-from callcenter.web.backend import PanelBackend, ViewFilter
 
 log = logging.getLogger(__name__)
 
 PING_INTERVAL = 15.0
 T = TypeVar("T")
+
+
+class Changes(Protocol):
+    @property
+    def version(self) -> int:
+        """Grows on every change a view could show."""
+
+    async def wait_change(self, version: int, timeout: float) -> int:
+        """Returns the current version as soon as it differs from ``version`` (or at ``timeout``)."""
+
+
+class ViewFilter(Protocol):
+    """The part of a shared view one viewer may see; viewers with the same ``key`` see the same."""
+
+    @property
+    def key(self) -> Hashable: ...
+
+    @property
+    def apply(self) -> Callable[[dict[str, Any]], dict[str, Any]]: ...
 
 
 def to_json(view: Any) -> str:
@@ -70,19 +91,22 @@ class EventStream:
         await self.response.write(b": ping\n\n")
 
 
-class WallboardFeed:
-    """``backend.wallboard()`` as JSON text, computed once per backend version and shared by all viewers.
+class SharedFeed:
+    """``compute()`` as JSON text, computed once per version of ``changes`` and shared by all viewers.
 
     ``seq`` grows each time the text changes; ``next(seq)`` waits for a newer one. A single producer
-    (``run``) follows the backend's version while at least one viewer watches; ``snapshot`` brings the
-    text up to date on demand (a new viewer, GET /api/wallboard) and computes only if the version moved.
+    (``run``) follows the version while at least one viewer watches; ``snapshot`` brings the text up to
+    date on demand (a new viewer, a GET of the view) and computes only if the version moved.
     """
 
-    def __init__(self, backend: PanelBackend, ping_interval: float = PING_INTERVAL) -> None:
-        self._backend = backend
+    def __init__(self, changes: Changes, compute: Callable[[], dict[str, Any]],
+                 ping_interval: float = PING_INTERVAL, name: str = "feed") -> None:
+        self._changes = changes
+        self._compute = compute
+        self.name = name
         self.ping_interval = ping_interval
         self._version: int | None = None
-        self.text = ""  # the whole wallboard, unfiltered
+        self.text = ""  # the whole view, unfiltered
         self.view: dict[str, Any] = {}
         self._texts: dict[object, str] = {}  # this seq's text per filter key
         self.seq = 0
@@ -92,9 +116,9 @@ class WallboardFeed:
         self._watched = asyncio.Event()
 
     def snapshot(self) -> tuple[int, str]:
-        version = self._backend.version
+        version = self._changes.version
         if version != self._version:
-            view = self._backend.wallboard()
+            view = self._compute()
             text = to_json(view)
             self._version = version
             self.computed += 1
@@ -106,7 +130,7 @@ class WallboardFeed:
         return self.seq, self.text
 
     def text_for(self, view_filter: ViewFilter) -> str:
-        """The current wallboard as one viewer may see it, serialized once per seq and filter key."""
+        """The current view as one viewer may see it, serialized once per seq and filter key."""
         text = self._texts.get(view_filter.key)
         if text is None:
             text = self.text if view_filter.key == "all" else to_json(view_filter.apply(self.view))
@@ -133,22 +157,44 @@ class WallboardFeed:
                 self._watched.clear()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """The producer: while someone watches, waits for the next backend version and publishes it."""
+        """The producer: while someone watches, waits for the next version and publishes it."""
         failing = False
         while not stop.is_set():
             if not self.viewers:
                 await wait_first(self._watched.wait(), stop, None)
                 continue
             try:
-                since = self._version if self._version is not None else self._backend.version
-                await wait_first(self._backend.wait_change(since, self.ping_interval), stop, None)
+                since = self._version if self._version is not None else self._changes.version
+                await wait_first(self._changes.wait_change(since, self.ping_interval), stop, None)
                 if self.viewers and not stop.is_set():
                     self.snapshot()
                 if failing:
-                    log.info("wallboard: the backend answers again")
+                    log.info("%s: the backend answers again", self.name)
                     failing = False
             except Exception:
                 if not failing:
-                    log.exception("wallboard: the backend failed; retrying every second")
+                    log.exception("%s: the backend failed; retrying every second", self.name)
                     failing = True
                 await wait_first(stop.wait(), stop, 1.0)
+
+
+class PersonalViews:
+    """``compute(user_id)`` as (event, JSON text), computed at most once per user and version of ``changes``:
+    every stream (and tab) of one user shares it, and a stream that gets back the text it sent last sends
+    nothing. ``computed`` counts the computations."""
+
+    def __init__(self, changes: Changes, compute: Callable[[int], tuple[str, str]]) -> None:
+        self._changes = changes
+        self._compute = compute
+        self._texts: dict[int, tuple[int, str, str]] = {}  # user id: (version, event, text)
+        self.computed = 0
+
+    def get(self, user_id: int) -> tuple[str, str]:
+        version = self._changes.version
+        cached = self._texts.get(user_id)
+        if cached is not None and cached[0] == version:
+            return cached[1], cached[2]
+        event, text = self._compute(user_id)
+        self.computed += 1
+        self._texts[user_id] = (version, event, text)
+        return event, text

@@ -2,7 +2,7 @@
 run ``playwright install``), an aiohttp app served from a thread for tests without Asterisk, and logging
 in through the panel's own form.
 
-    with serve(lambda: make_app(...)) as server, chromium() as browser:
+    with serve(lambda: build_app(...)) as server, chromium() as browser:  # tests/support/webapp.py
         page = browser.new_page()
         log_in(page, server.url, "2001", "secret")
 

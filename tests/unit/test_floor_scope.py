@@ -110,8 +110,7 @@ class FloorDialer:
 async def test_supervisor_actions_are_refused_outside_their_scope_checked_afresh(db: Database) -> None:
     """Before: any supervisor could log out any agent, approve any pause and start any campaign."""
     acd, dialer = FloorAcd(), FloorDialer()
-    panel = AcdPanel(cast(AcdService, acd), db, list)
-    panel.dialer = cast(Any, dialer)
+    panel = AcdPanel(cast(AcdService, acd), db, list, dialer=cast(Any, dialer))
     agent_ids = ids(db)
     nina, alice, bob = agent_ids["2005"], agent_ids["2001"], agent_ids["2002"]
     await panel.supervisor_action(nina, "approve_pause", {"agent_id": str(alice)})

@@ -1,4 +1,4 @@
-"""The panel's logins and sessions on the real backend (AcdPanel on SQLite, not a fake): argon2 checks
+"""The panel's logins and sessions on the real backend (UserAccounts on SQLite, not a fake): argon2 checks
 for unknown logins, sessions that end everywhere and stay ended across a restart, the shared login
 throttle, who may read /metrics and /api/phones, and bodies read only after the role check."""
 
@@ -19,9 +19,10 @@ from callcenter.admin.backend import AdminService
 from callcenter.db.engine import Database
 from callcenter.users import services as users
 from callcenter.users import units
-from callcenter.web.app import make_app
-from callcenter.web.panel import SESSION_COOKIE
-from tests.unit.test_web import KEY, attempt_login, healthy, login, status
+from callcenter.users.accounts import UserAccounts
+from callcenter.web.guards import SESSION_COOKIE
+from tests.support.webapp import build_app
+from tests.unit.test_web import attempt_login, login
 
 Client = TestClient[web.Request, web.Application]
 TOKEN = "metrics-token-for-tests-0123456789"
@@ -41,10 +42,9 @@ def db(tmp_path: Path) -> Database:
 
 
 def app_on(db: Database, tmp_path: Path) -> web.Application:
-    # Only the users part of AcdPanel is used here: logins, sessions, passwords.
+    # Only the users' part is used here: logins, sessions, passwords (and the pages they land on).
     panel = AcdPanel(cast(AcdService, None), db, list)
-    return make_app(healthy, status, backend=panel, session_key=KEY, metrics_token=TOKEN,
-                    admin=AdminService(db, tmp_path / "files"))
+    return build_app(panel, accounts=UserAccounts(db), metrics_token=TOKEN, admin=AdminService(db, tmp_path / "files"))
 
 
 @pytest.fixture

@@ -18,15 +18,19 @@ import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
+from callcenter.acd.http import PANEL
 from callcenter.acd.scope import WallboardFilter
 from callcenter.errors import ActionRefused
+from callcenter.users.accounts import PanelUser
+from callcenter.users.http import LOGINS
 from callcenter.users.throttle import LoginThrottle
 from callcenter.web.app import make_app
-from callcenter.web.backend import PanelUser
-from callcenter.web.panel import LOGIN_CSRF_COOKIE, PANEL, SESSION_COOKIE
+from callcenter.web.guards import LOGIN_CSRF_COOKIE, SESSION_COOKIE, WEB
 from callcenter.web.sessions import SessionSigner
+from tests.support.webapp import KEY, build_app, healthy, status
 
-KEY = "5e" * 32
+__all__ = ["KEY", "FakeBackend", "healthy", "login", "panel_app", "read_event", "status"]
+
 NOW = "2030-01-01T09:00:00+00:00"
 
 
@@ -172,16 +176,8 @@ class FakeBackend:
         return self._version
 
 
-async def healthy() -> dict[str, Any]:
-    return {"db": {"ok": True}}
-
-
-def status() -> dict[str, Any]:
-    return {"phones": [], "stasis_calls": 0, "sip": "ok"}
-
-
 def panel_app(backend: FakeBackend, **kwargs: Any) -> web.Application:
-    return make_app(healthy, status, backend=backend, session_key=KEY, **kwargs)
+    return build_app(backend, **kwargs)
 
 
 @pytest.fixture
@@ -271,9 +267,9 @@ async def test_without_a_backend_there_is_no_panel_and_the_old_routes_work() -> 
 
 def test_a_panel_needs_a_real_session_key(backend: FakeBackend) -> None:
     with pytest.raises(ValueError, match="session key"):
-        make_app(healthy, status, backend=backend)
+        make_app(healthy, status, accounts=backend)
     with pytest.raises(ValueError, match="hex"):
-        make_app(healthy, status, backend=backend, session_key="not hex")
+        make_app(healthy, status, accounts=backend, session_key="not hex")
 
 
 async def test_status_page_links_to_the_panel(client: Client) -> None:
@@ -303,7 +299,7 @@ async def test_session_cookie_is_httponly_strict_and_signed(client: Client) -> N
     assert "Max-Age=43200" in header
     assert "Secure" not in header
     value = header.split(";")[0].split("=", 1)[1]
-    session = client.app[PANEL].signer.verify(value)
+    session = client.app[WEB].signer.verify(value)
     assert session is not None and session.user_id == 1 and session.expires_at - session.issued_at == 12 * 3600
 
 
@@ -334,7 +330,7 @@ async def test_wrong_login_or_password_says_which_neither(client: Client, backen
 
 def throttled_clock(client: Client, start: float = 1000.0) -> list[float]:
     now = [start]
-    client.app[PANEL].throttle = LoginThrottle(clock=lambda: now[0])
+    client.app[LOGINS].throttle = LoginThrottle(clock=lambda: now[0])
     return now
 
 
@@ -362,9 +358,9 @@ async def test_failures_slow_an_account_down_but_never_lock_its_owner_out(client
     assert (await attempt_login(client, "boss-pw", "boss")).status == 303, "other accounts are not slowed"
     # An attacker who keeps guessing just after every delay makes the delay grow to its cap, no more:
     for _ in range(12):
-        now[0] += client.app[PANEL].throttle.wait_for("127.0.0.1", "2001")
+        now[0] += client.app[LOGINS].throttle.wait_for("127.0.0.1", "2001")
         assert (await attempt_login(client, "wrong")).status == 401
-    assert 0 < client.app[PANEL].throttle.wait_for("127.0.0.1", "2001") <= 300
+    assert 0 < client.app[LOGINS].throttle.wait_for("127.0.0.1", "2001") <= 300
     now[0] += 300
     assert (await attempt_login(client, "alice-pw")).status == 303
 
@@ -418,7 +414,7 @@ async def test_tampered_forged_and_expired_cookies_are_refused(client: Client) -
     body, signature = good.split(".")
     other_key = SessionSigner(bytes.fromhex("11" * 32))
     forged = other_key.issue(1, 0)[1]
-    signer = client.app[PANEL].signer
+    signer = client.app[WEB].signer
     real_clock = signer.clock
     signer.clock = lambda: real_clock() - 13 * 3600
     expired = signer.issue(1, 0)[1]
@@ -436,14 +432,14 @@ async def test_tampered_forged_and_expired_cookies_are_refused(client: Client) -
 
 async def test_logout_revokes_the_session(client: Client) -> None:
     me = await login(client, "2001", "alice-pw")
-    other = client.app[PANEL].signer.issue(1, 0)[1]  # the same user in another browser
+    other = client.app[WEB].signer.issue(1, 0)[1]  # the same user in another browser
     response = await client.post("/logout", data={"csrf": me.csrf}, allow_redirects=False)
     assert response.status == 303 and response.headers["Location"] == "/login"
     cleared = set_cookie(response, SESSION_COOKIE)
     assert cleared is not None and ("Max-Age=0" in cleared or "expires=" in cleared.lower())
     client.session.cookie_jar.update_cookies({SESSION_COOKIE: me.cookie})
     assert (await client.get("/api/agent")).status == 401
-    assert client.app[PANEL].signer.verify(me.cookie) is not None, "still signed, refused only as revoked"
+    assert client.app[WEB].signer.verify(me.cookie) is not None, "still signed, refused only as revoked"
     client.session.cookie_jar.update_cookies({SESSION_COOKIE: other})
     assert (await client.get("/api/agent")).status == 401, "logout ends the user's sessions everywhere"
 
@@ -577,7 +573,7 @@ async def test_password_change(client: Client, backend: FakeBackend) -> None:
     assert weak.status == 400 and "at least 8" in await weak.text()
     refused = await client.post("/password", data={"csrf": "x", "old": "alice-pw", "new": "a" * 9, "repeat": "a" * 9})
     assert refused.status == 403
-    elsewhere = client.app[PANEL].signer.issue(1, 0)[1]  # a session in another browser
+    elsewhere = client.app[WEB].signer.issue(1, 0)[1]  # a session in another browser
     done = await change("alice-pw", "new-password", "new-password")
     assert done.status == 200 and "Your password was changed" in await done.text()
     assert backend.passwords["2001"] == "new-password"

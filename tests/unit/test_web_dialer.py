@@ -27,8 +27,8 @@ from callcenter.acd.scope import UnitDirectory
 from callcenter.acd.services import AcdService
 from callcenter.acd.settings import AcdSettings, PauseReason
 from callcenter.errors import ActionRefused
+from callcenter.users.accounts import PanelUser
 from callcenter.users.units import Scope
-from callcenter.web.backend import PanelUser
 from tests.support.browser import ServedApp, chromium, log_in, needs_chromium, serve
 from tests.unit.test_acd import FakeControl, FakeTimers, FakeWriter, Prompts, queue
 from tests.unit.test_web import FakeBackend, login, panel_app
@@ -121,10 +121,10 @@ class FakeDialer:
 
 
 class Panel(AcdPanel):
-    """The real panel; users come from test_web's fake instead of the database."""
+    """The real panel; users come from test_web's fake instead of the database (it is its own accounts)."""
 
     def __init__(self, acd: AcdService) -> None:
-        super().__init__(acd, None, list)  # type: ignore[arg-type]  # the database is only for users
+        super().__init__(acd, None, list, accounts=self)  # type: ignore[arg-type]  # no database
         fake = FakeBackend()
         self.users, self.passwords = fake.users, fake.passwords
 
