@@ -3,7 +3,8 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from callcenter.db.models import Base
+import callcenter.db.models  # noqa: F401  (every table registers itself on Base.metadata)
+from callcenter.db.base import Base
 
 config = context.config
 target_metadata = Base.metadata
