@@ -51,6 +51,7 @@ class FakeBackend:
         self.calls: dict[int, dict[str, Any] | None] = {}
         self.actions: list[tuple[int, str, dict[str, str]]] = []
         self.wallboard_calls = 0
+        self.agent_view_calls = 0
         self.authentications = 0
         self._version = 1
         self._changed = asyncio.Event()
@@ -110,6 +111,7 @@ class FakeBackend:
         return self._new_epoch(user_id)
 
     def agent_view(self, user_id: int) -> dict[str, Any]:
+        self.agent_view_calls += 1
         user = self.users[user_id]
         if not user.has("agent"):
             raise ActionRefused("You are not an agent", 403)
@@ -664,6 +666,23 @@ async def test_agent_events_send_the_view_now_and_on_each_change(client: Client,
     event, data = await read_event(stream)
     assert '"state":"on_call"' in data
     stream.close()
+
+
+async def test_an_agents_streams_share_one_view_per_change(client: Client, backend: FakeBackend) -> None:
+    """Before: every open stream (a tab) built and serialised the agent's whole view on every change."""
+    await login(client, "2001", "alice-pw")
+    tabs = [await client.get("/api/agent/events") for _ in range(5)]
+    first = [await read_event(tab) for tab in tabs]
+    assert {event for event, _ in first} == {"view"} and len({data for _, data in first}) == 1
+    assert backend.agent_view_calls == 1
+    backend.set_state(1, "ready")
+    second = [await read_event(tab) for tab in tabs]
+    assert len({data for _, data in second}) == 1 and '"state":"ready"' in second[0][1]
+    assert backend.agent_view_calls == 2, "one view for the five streams of one change"
+    view = await (await client.get("/api/agent")).json()
+    assert json.dumps(view, separators=(",", ":"), ensure_ascii=False) == second[0][1]
+    for tab in tabs:
+        tab.close()
 
 
 async def test_agent_events_end_when_the_session_is_revoked(client: Client, backend: FakeBackend) -> None:
