@@ -28,7 +28,9 @@ from typing import Protocol
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from callcenter.acd.events import CallConnected, CallEnding
 from callcenter.acd.model import AcdCall, Direction
+from callcenter.bus import Bus
 from callcenter.db.engine import Database
 from callcenter.db.models import Recording, RecordingPause
 from callcenter.db.writer import RecordWriter
@@ -97,7 +99,7 @@ class Converted:
 
 class RecordingService:
     def __init__(self, control: RecordingControl, writer: RecordWriter, db: Database, settings: RecordingSettings,
-                 *, files_dir: Path, spool_dir: Path, agent_policies: dict[str, str],
+                 *, bus: Bus, files_dir: Path, spool_dir: Path, agent_policies: dict[str, str],
                  queue_policies: Callable[[str], str], draw: Callable[[], float] | None = None) -> None:
         self.control = control
         self.writer = writer
@@ -118,8 +120,11 @@ class RecordingService:
         self._queue: list[_Job] = []
         self._workers: set[asyncio.Task[None]] = set()
         self.finished = asyncio.Event()  # set after every conversion: tests and bench wait on it
+        # The ACD's calls: one put through is recorded if its policy says so; one ending stops its recording.
+        bus.subscribe(CallConnected, lambda event: self.connected(event.call) if event.bridged else None)
+        bus.subscribe(CallEnding, lambda event: self.ended(event.call))
 
-    # -- the ACD's hooks ----------------------------------------------------------------------------
+    # -- the ACD's calls (bus events) -----------------------------------------------------------------
 
     def policy_for(self, call: AcdCall) -> str:
         agent = call.agent

@@ -3,6 +3,7 @@ would be asked of ARI, fake timers fire when the test says."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,11 +11,24 @@ from typing import Any
 import pytest
 
 from callcenter.acd import strategies
-from callcenter.acd.model import Agent, AgentState, CallState
+from callcenter.acd.events import (
+    AgentStateChanged,
+    CallConnected,
+    CallEnded,
+    CallEnding,
+    CallOffered,
+    CallQueued,
+    CallWrappedUp,
+    EnterQueue,
+    ToggleAgentLogin,
+)
+from callcenter.acd.model import AcdCall, Agent, AgentState, CallState
 from callcenter.acd.records import AcdRecorder, DayFigures
 from callcenter.acd.services import AcdService
 from callcenter.acd.settings import AcdSettings, PauseReason, QueueSpec
-from callcenter.errors import ActionRefused, AriError
+from callcenter.bus import Bus
+from callcenter.errors import ActionRefused, AriError, AriNotFound
+from callcenter.ivr.events import StartIvr
 
 
 class FakeControl:
@@ -98,7 +112,8 @@ def make(queues: list[QueueSpec], *, missed_limit: int = 3,
     control, timers = FakeControl(), FakeTimers()
     acd = AcdService(control, AcdRecorder(FakeWriter()), AcdSettings(missed_limit=missed_limit),  # type: ignore[arg-type]
                      {"break": PauseReason("break", "Break"), "training": PauseReason("training", "Training", True)},
-                     {"sale": "Sale"}, Prompts(), timers, extensions=lambda: set(AGENTS), phone_state=phone_state)
+                     {"sale": "Sale"}, Prompts(), timers, bus=Bus(), extensions=lambda: set(AGENTS),
+                     phone_state=phone_state)
     agents = {}
     for n, (ext, name) in enumerate(AGENTS.items(), start=1):
         agent = Agent(n, ext, name, since=timers.now(), idle_since=timers.now())
@@ -496,3 +511,96 @@ async def test_a_holding_bridge_left_on_an_adopted_asterisk_is_used_as_it_is() -
     assert call is not None and call.parked
     assert ("bridge_moh", "acd-hold-q", "default") in control.log
     assert ("add_to_bridge", "acd-hold-q", "cust-1") in control.log
+
+
+# -- the bus: what the ACD tells other features, and what it does when asked ---------------------------------
+
+
+async def test_a_queue_call_tells_the_bus_each_step_in_order() -> None:
+    acd, control, timers = make([queue("q", {"2001": 1})])
+    await log_in(acd, timers, "2001")
+    seen: list[tuple[Any, ...]] = []
+
+    def bridge_gone(call: AcdCall) -> bool:
+        return ("destroy_bridge", f"acd-call-{call.record_id}") in control.log
+
+    acd.bus.subscribe(CallQueued, lambda e: seen.append(("queued", e.call.number)))
+    acd.bus.subscribe(CallOffered, lambda e: seen.append(("offered", e.agent.extension)))
+    # Connected once both parties are in the call's bridge, before a hold or a transfer waiting on it.
+    acd.bus.subscribe(CallConnected, lambda e: seen.append((
+        "connected", e.bridged, e.campaign, ("add_to_bridge", f"acd-call-{e.call.record_id}", "cust-1") in control.log,
+        e.call.linking is not None and not e.call.linking.is_set())))
+    # Ending before the channels and the bridge go, ended after them.
+    acd.bus.subscribe(CallEnding, lambda e: seen.append(("ending", bridge_gone(e.call))))
+    acd.bus.subscribe(CallEnded, lambda e: seen.append(("ended", e.outcome, e.campaign, bridge_gone(e.call))))
+    acd.bus.subscribe(CallWrappedUp, lambda e: seen.append(("wrapped up", e.code, e.campaign)))
+    await acd.enqueue("cust-1", "q", "+4930123")
+    await answer(acd, control, "PJSIP/2001")
+    await acd.channel_gone("cust-1")
+    await acd.wrapup(agent(acd, "2001").user_id, "sale", "")
+    assert seen == [("queued", "+4930123"), ("offered", "2001"), ("connected", True, None, True, True),
+                    ("ending", False), ("ended", "answered", None, True), ("wrapped up", "sale", None)]
+
+
+async def test_a_party_gone_while_being_bridged_is_connected_unbridged_and_a_waiting_hang_up_is_abandoned() -> None:
+    acd, control, timers = make([queue("q", {"2001": 1})])
+    await log_in(acd, timers, "2001")
+    seen: list[tuple[Any, ...]] = []
+    acd.bus.subscribe(CallConnected, lambda e: seen.append(("connected", e.bridged, e.campaign)))
+    acd.bus.subscribe(CallEnded, lambda e: seen.append(("ended", e.outcome, e.campaign)))
+
+    async def gone(bridge_id: str, channel_id: str) -> None:
+        if bridge_id.startswith("acd-call-"):
+            raise AriNotFound("POST", f"/bridges/{bridge_id}/addChannel", 400, "Channel not found")
+    await acd.enqueue("cust-1", "q", "100", campaign="spring")  # a person the dialer reached
+    control.add_to_bridge = gone  # type: ignore[method-assign]
+    await answer(acd, control, "PJSIP/2001")
+    await acd.channel_gone("cust-1")
+    await acd.pause(agent(acd, "2001").user_id, "break")
+    await acd.enqueue("cust-2", "q", "200")
+    await acd.channel_gone("cust-2")
+    assert seen == [("connected", False, "spring"), ("ended", "answered", "spring"), ("ended", "abandoned", None)]
+
+
+async def test_agent_state_changes_reach_the_bus_in_order_after_the_step() -> None:
+    acd, control, timers = make([queue("q", {"2001": 1})])
+    changes: list[tuple[str, AgentState, AgentState, str]] = []
+    acd.bus.subscribe(AgentStateChanged, lambda e: changes.append((e.agent.extension, e.previous, e.state, e.detail)))
+    await log_in(acd, timers, "2001")
+    await acd.enqueue("cust-1", "q", "100")
+    await answer(acd, control, "PJSIP/2001")
+    await asyncio.sleep(0)
+    assert [(p, s) for _, p, s, _ in changes] == [(AgentState.LOGGED_OUT, AgentState.READY),
+                                                  (AgentState.READY, AgentState.RINGING),
+                                                  (AgentState.RINGING, AgentState.ON_CALL)]
+    assert changes[0] == ("2001", AgentState.LOGGED_OUT, AgentState.READY, "login")
+
+
+async def test_the_acd_serves_queue_entry_and_the_login_code() -> None:
+    acd, control, _timers = make([queue("q", {"2001": 1})])
+    assert await acd.bus.ask(EnterQueue("cust-1", "q", "+4930123", "Grace", "555", answered=False, priority=5))
+    call = acd.channels["cust-1"].call
+    assert (call.number, call.name, call.did, call.priority) == ("+4930123", "Grace", "555", 5)
+    assert ("answer", "cust-1") in control.log
+    assert not await acd.bus.ask(EnterQueue("cust-2", "nope", "100"))
+    assert await acd.bus.ask(ToggleAgentLogin("2001")) == "agent-loginok"
+    assert agent(acd, "2001").logged_in
+    assert await acd.bus.ask(ToggleAgentLogin("2001")) == "agent-alreadyon"  # ringing for cust-1: stays
+    assert await acd.bus.ask(ToggleAgentLogin("2999")) is None
+
+
+async def test_overflow_to_an_ivr_flow_asks_the_ivr() -> None:
+    acd, control, _timers = make([queue("q", {"2001": 1}, overflow="ivr:menu")])
+    asked: list[StartIvr] = []
+    loaded = {"menu": True}
+
+    async def start(request: StartIvr) -> bool:
+        asked.append(request)
+        return loaded.get(request.flow, False)
+    acd.bus.serve(StartIvr, start)
+    await acd.enqueue("cust-1", "q", "+4930123", did="555")
+    assert asked == [StartIvr("cust-1", "menu", "+4930123", "555")]
+    assert "cust-1" not in acd.channels and not control.calls_of("hangup")
+    loaded.clear()  # the flow was unloaded meanwhile: the caller is hung up
+    await acd.enqueue("cust-2", "q", "200")
+    assert ("cust-2",) in [c[:1] for c in control.calls_of("hangup")]

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.acd.model import AcdCall, Agent, Direction
+from callcenter.bus import Bus
 from callcenter.db.engine import Database
 from callcenter.db.models import Recording, RecordingPause
 from callcenter.db.writer import RecordWriter
@@ -97,8 +98,9 @@ async def test_recorded_call_is_converted_placed_and_linked_into_the_unit(db: Da
     spool, files = tmp_path / "spool", tmp_path / "files"
     fake = FakeAsterisk(spool)
     writer = RecordWriter(db, "test records")
-    service = RecordingService(fake, writer, db, RecordingSettings(policy="never", bitrate=24), files_dir=files,
-                               spool_dir=spool, agent_policies={"2003": "always"}, queue_policies=lambda q: "")
+    service = RecordingService(fake, writer, db, RecordingSettings(policy="never", bitrate=24), bus=Bus(),
+                               files_dir=files, spool_dir=spool, agent_policies={"2003": "always"},
+                               queue_policies=lambda q: "")
     call = queue_call(user_id)
     await service.connected(call)
     assert fake.calls[0][0] == "record" and service.state(call.record_id) == {"active": True, "paused": False}
@@ -134,8 +136,8 @@ async def test_a_unit_change_applies_to_the_next_recording_at_once_and_not_to_ea
     spool, files = tmp_path / "spool", tmp_path / "files"
     fake = FakeAsterisk(spool)
     writer = RecordWriter(db, "test records")
-    service = RecordingService(fake, writer, db, RecordingSettings(policy="always", bitrate=24), files_dir=files,
-                               spool_dir=spool, agent_policies={}, queue_policies=lambda q: "")
+    service = RecordingService(fake, writer, db, RecordingSettings(policy="always", bitrate=24), bus=Bus(),
+                               files_dir=files, spool_dir=spool, agent_policies={}, queue_policies=lambda q: "")
     first = queue_call(user_id, "1764489909.1")
     await service.connected(first)
     with db.session() as session:  # moved while the service runs, as the units page does
@@ -160,16 +162,16 @@ async def test_policy_never_records_nothing_and_a_lost_wav_is_converted_by_the_s
     spool, files = tmp_path / "spool", tmp_path / "files"
     fake = FakeAsterisk(spool)
     writer = RecordWriter(db, "test records")
-    service = RecordingService(fake, writer, db, RecordingSettings(policy="always"), files_dir=files,
+    service = RecordingService(fake, writer, db, RecordingSettings(policy="always"), bus=Bus(), files_dir=files,
                                spool_dir=spool, agent_policies={}, queue_policies=lambda q: "never")
     await service.connected(queue_call(user_id))
     assert fake.calls == []
     # A recording whose call ended while the controller was down: a row, a WAV nobody converted.
-    recording = RecordingService(fake, writer, db, RecordingSettings(policy="always"), files_dir=files,
+    recording = RecordingService(fake, writer, db, RecordingSettings(policy="always"), bus=Bus(), files_dir=files,
                                  spool_dir=spool, agent_policies={}, queue_policies=lambda q: "")
     await recording.connected(queue_call(user_id))
     await writer.flush()
-    restarted = RecordingService(fake, writer, db, RecordingSettings(), files_dir=files, spool_dir=spool,
+    restarted = RecordingService(fake, writer, db, RecordingSettings(), bus=Bus(), files_dir=files, spool_dir=spool,
                                  agent_policies={}, queue_policies=lambda q: "")
     assert await restarted.sweep() == 0  # the WAV is still fresh: maybe a call going on
     for wav in spool.glob("*.wav"):
@@ -188,8 +190,8 @@ async def test_recordings_ending_together_share_ffmpeg_runs_and_a_bad_file_fails
     spool, files = tmp_path / "spool", tmp_path / "files"
     fake = FakeAsterisk(spool)
     writer = RecordWriter(db, "test records")
-    service = RecordingService(fake, writer, db, RecordingSettings(policy="always", workers=2), files_dir=files,
-                               spool_dir=spool, agent_policies={}, queue_policies=lambda q: "")
+    service = RecordingService(fake, writer, db, RecordingSettings(policy="always", workers=2), bus=Bus(),
+                               files_dir=files, spool_dir=spool, agent_policies={}, queue_policies=lambda q: "")
     runs: list[int] = []
     real_exec = asyncio.create_subprocess_exec
 
