@@ -18,8 +18,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from callcenter.acd.events import CallConnected, CallEnded, CallWrappedUp, campaign_calls
 from callcenter.acd.model import AcdCall, Agent
-from callcenter.acd.services import AcdService, LoopTimers, Timers
+from callcenter.acd.services import AcdService
+from callcenter.bus import Bus
 from callcenter.db.engine import Database
 from callcenter.db.writer import RecordWriter
 from callcenter.dialer.loop import CampaignLoop
@@ -28,11 +30,12 @@ from callcenter.dialer.placement import DialerControl, Placement, PromptMedia
 from callcenter.dialer.previews import Previews
 from callcenter.dialer.settings import CampaignSpec
 from callcenter.dialer.state import CampaignRuntime, DialerState
+from callcenter.timers import LoopTimers, Timers
 
 
 class DialerService:
     def __init__(self, control: DialerControl, acd: AcdService, db: Database, writer: RecordWriter,
-                 campaigns: Mapping[str, CampaignSpec], prompts: PromptMedia, *, default_trunk: str,
+                 campaigns: Mapping[str, CampaignSpec], prompts: PromptMedia, *, default_trunk: str, bus: Bus,
                  timers: Timers | None = None, tick: float = 1.0) -> None:
         self.control = control
         self.acd = acd
@@ -47,6 +50,10 @@ class DialerService:
         self.placement = Placement(self.state, control, prompts, default_trunk=default_trunk)
         self.previews = Previews(self.state, default_trunk=default_trunk)
         self.campaign_loop = CampaignLoop(self.state, self.placement, self.previews, tick=tick)
+        # What the ACD tells the dialer about the calls of its campaigns.
+        bus.subscribe(CallConnected, campaign_calls(self.connected))
+        bus.subscribe(CallEnded, campaign_calls(self.ended))
+        bus.subscribe(CallWrappedUp, campaign_calls(self.wrapped_up))
 
     # -- campaigns (loop.py) ------------------------------------------------------------------------------
 

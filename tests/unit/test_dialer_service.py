@@ -18,6 +18,7 @@ from callcenter.acd.model import Agent
 from callcenter.acd.records import AcdRecorder, DayFigures
 from callcenter.acd.services import AcdService
 from callcenter.acd.settings import AcdSettings
+from callcenter.bus import Bus
 from callcenter.db.engine import Database
 from callcenter.db.models import DialerAttempt, DialerContact
 from callcenter.dialer import store
@@ -118,15 +119,15 @@ async def world(template: Path, tmp_path: Path) -> World:
         store.import_list(session, "spring", "list.csv", csv.splitlines(keepends=True), ColumnMap(number="phone"),
                           region="PL", timezone=None, by="test", now=timers.now())
     control = Control()
+    bus = Bus()
     acd = AcdService(control, AcdRecorder(Writer(db)), AcdSettings(), {}, {"sale": "Sale", "dnc": "Remove me"},  # type: ignore[arg-type]
-                     Prompts(), timers)
+                     Prompts(), timers, bus=bus)
     out = queue("out", {"2001": 1, "2002": 1})
     agents = {ext: Agent(user_id, ext, ext, since=timers.now(), idle_since=timers.now(), skills={"out": 1})
               for ext, user_id in ids.items()}
     acd.load({"out": out}, {a.user_id: a for a in agents.values()}, {"out": DayFigures()}, {}, [])
     dialer = DialerService(control, acd, db, Writer(db), {"spring": SPEC}, Prompts(), default_trunk="pstn",  # type: ignore[arg-type]
-                           timers=timers)
-    acd.dialer = dialer
+                           bus=bus, timers=timers)
     dialer.campaigns["spring"].running = True
     return World(db, acd, dialer, control, timers, agents)
 
@@ -287,7 +288,7 @@ async def test_a_restart_rebuilds_the_abandon_windows_from_the_attempts(world: W
     await a_person_waits(world)
     await world.timers.advance(2.0)  # abandoned
     again = DialerService(world.control, world.acd, world.db, Writer(world.db), {"spring": SPEC}, Prompts(),  # type: ignore[arg-type]
-                          default_trunk="pstn", timers=world.timers)
+                          default_trunk="pstn", bus=Bus(), timers=world.timers)
     again.load()
     rates = again.campaigns["spring"].ledger.rates(again.clock())
     assert (rates["30d"].answered, rates["30d"].abandoned) == (1, 1)

@@ -20,12 +20,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from callcenter.acd.events import CallConnected, CallEnded, CallWrappedUp, campaign_calls
 from callcenter.acd.model import AcdCall, Agent, AgentState, CallState, CustomerCard
 from callcenter.acd.panel import AcdPanel, parse_callback_at
 from callcenter.acd.records import AcdRecorder, DayFigures
 from callcenter.acd.scope import UnitDirectory
 from callcenter.acd.services import AcdService
 from callcenter.acd.settings import AcdSettings, PauseReason
+from callcenter.bus import Bus
 from callcenter.errors import ActionRefused
 from callcenter.users.accounts import PanelUser
 from callcenter.users.units import Scope
@@ -176,8 +178,9 @@ class World:
 
 def make_world(*, dialer: bool = True) -> World:
     control, timers = FakeControl(), FakeTimers()
+    bus = Bus()
     acd = AcdService(control, AcdRecorder(FakeWriter()), AcdSettings(),  # type: ignore[arg-type]
-                     {"break": PauseReason("break", "Break")}, CODES, Prompts(), timers,
+                     {"break": PauseReason("break", "Break")}, CODES, Prompts(), timers, bus=bus,
                      extensions=lambda: {"2001", "2005"})
     agents = {ALICE: Agent(ALICE, "2001", "Alice Agent", since=timers.now(), idle_since=timers.now()),
               SAM: Agent(SAM, "2005", "Sam Both", since=timers.now(), idle_since=timers.now())}
@@ -187,7 +190,9 @@ def make_world(*, dialer: bool = True) -> World:
     fake = FakeDialer(acd)
     panel = Panel(acd)
     if dialer:
-        acd.dialer = fake
+        bus.subscribe(CallConnected, campaign_calls(fake.connected))
+        bus.subscribe(CallEnded, campaign_calls(fake.ended))
+        bus.subscribe(CallWrappedUp, campaign_calls(fake.wrapped_up))
         panel.dialer = fake
     return World(panel, acd, control, timers, fake)
 
