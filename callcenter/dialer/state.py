@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import update
 
 from callcenter.acd.model import Agent, CustomerCard
-from callcenter.acd.services import AcdService, Timers
+from callcenter.acd.services import AcdService
 from callcenter.db.engine import Database
 from callcenter.db.models import DialerAttempt
 from callcenter.db.writer import RecordWriter
@@ -25,6 +25,7 @@ from callcenter.dialer.pacing import AbandonLedger, ProgressivePacer, Window
 from callcenter.dialer.predictive import PredictivePacer
 from callcenter.dialer.rules import DEFAULT_RETRIES, after_attempt
 from callcenter.dialer.settings import ABANDON_WINDOWS, CampaignSpec
+from callcenter.timers import Timers
 
 log = logging.getLogger(__name__)
 
