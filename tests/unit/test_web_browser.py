@@ -4,6 +4,7 @@ backend of test_web.py: no Asterisk needed. Skipped, saying why, where chromium 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -148,6 +149,10 @@ def test_wallboard_fits_a_wall_screen_and_follows_the_backend(
         expect(alice.locator(".state")).to_have_text("On call")
         page.click('#approvals [data-testid="approve-pause"]')
         expect(page.locator("#message")).to_be_hidden()
+        for _ in range(50):  # the click's POST may still be on its way
+            if server.call(lambda: backend.actions):
+                break
+            time.sleep(0.1)
         assert server.call(lambda: backend.actions[-1]) == (3, "approve_pause", {"agent_id": "1"})
     assert page_errors == []
 
