@@ -18,7 +18,6 @@ from callcenter.acd.model import CustomerCard
 from callcenter.acd.panel import AcdPanel
 from callcenter.acd.records import AcdRecorder
 from callcenter.acd.services import AcdService
-from callcenter.admin.backend import AdminService
 from callcenter.ami.client import AmiClient
 from callcenter.ari.client import AriClient
 from callcenter.ari.routing import ChannelRouter
@@ -30,11 +29,15 @@ from callcenter.bus import Bus
 from callcenter.calls import stasis as calls_stasis
 from callcenter.calls.ledger import CelIngestor
 from callcenter.calls.services import CallService
+from callcenter.cdr import http as cdr_http
+from callcenter.cdr.queries import CdrQueries
 from callcenter.cdr.rates import RateTable, load_rates
 from callcenter.config import Settings
 from callcenter.db.engine import Database
 from callcenter.db.writer import RecordWriter
+from callcenter.dialer import http as dialer_http
 from callcenter.dialer import stasis as dialer_stasis
+from callcenter.dialer.admin import DialerAdmin
 from callcenter.dialer.services import DialerService
 from callcenter.errors import AriError
 from callcenter.export.scheduler import ExportScheduler
@@ -45,19 +48,28 @@ from callcenter.ivr.prompts import PromptCatalog
 from callcenter.ivr.records import PathWriter
 from callcenter.ivr.registry import FlowRegistry
 from callcenter.ivr.services import IvrService
+from callcenter.monitor import http as monitor_http
 from callcenter.monitor import stasis as monitor_stasis
+from callcenter.monitor.admin import MonitorAdmin
 from callcenter.monitor.groups import Permissions, load_permissions, sync_groups
 from callcenter.monitor.services import LiveLeg, MonitorService, UserRef
+from callcenter.recording import http as recording_http
 from callcenter.recording import stasis as recording_stasis
+from callcenter.recording.queries import RecordingQueries
 from callcenter.recording.services import RecordingService
+from callcenter.retention import http as retention_http
+from callcenter.retention.admin import RetentionAdmin
 from callcenter.secrets import Secrets, load_or_create
-from callcenter.users import first_start
+from callcenter.users import first_start, units_http
 from callcenter.users import http as users_http
 from callcenter.users import services as users
+from callcenter.users.access import AdminScopes
 from callcenter.users.accounts import UserAccounts
 from callcenter.users.directory import UserDirectory
 from callcenter.users.presence import PhonePresence
 from callcenter.users.throttle import LoginThrottle
+from callcenter.users.units_admin import UnitsAdmin
+from callcenter.web import admin_pages
 from callcenter.web.app import make_app
 
 log = logging.getLogger(__name__)
@@ -235,7 +247,8 @@ class Controller:
         return LiveLeg(*leg) if leg is not None else None
 
     def reload_monitor_groups(self) -> None:
-        """Permission groups from the database (after the admin page or the CLI changed them)."""
+        """Permission groups from the database (after the admin page or the CLI changed them); it reads the
+        database, so callers run it in a worker thread."""
         with self.db.session() as session:
             self.monitor.permissions = load_permissions(session)
 
@@ -251,12 +264,17 @@ class Controller:
     async def _start_web(self) -> None:
         app = make_app(self.health, self.status, accounts=self.accounts, session_key=self.secrets.session_key,
                        secure_cookies=self.settings.web.secure_cookies, metrics_token=self.secrets.metrics_token,
-                       demo=self.settings.web.demo,
-                       admin=AdminService(self.db, self.settings.files_dir,
-                                          on_monitor_groups_changed=self.reload_monitor_groups,
-                                          campaigns=self.settings.campaigns))
+                       demo=self.settings.web.demo)
         users_http.install(app, self.accounts, self.login_throttle)
         acd_http.install(app, self.panel)
+        files = self.settings.files_dir
+        admin_pages.install(app, AdminScopes(self.db))
+        recording_http.install(app, RecordingQueries(self.db, files))
+        cdr_http.install(app, CdrQueries(self.db))
+        retention_http.install(app, RetentionAdmin(self.db, files))
+        units_http.install(app, UnitsAdmin(self.db))
+        monitor_http.install(app, MonitorAdmin(self.db, on_groups_changed=self.reload_monitor_groups))
+        dialer_http.install(app, DialerAdmin(self.db, files, campaigns=self.settings.campaigns))
         self._web = web.AppRunner(app, access_log=None)
         await self._web.setup()
         site = web.TCPSite(self._web, self.settings.web.bind, self.settings.web.port)

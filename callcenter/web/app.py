@@ -18,10 +18,8 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from callcenter.web.admin import add_admin
-from callcenter.web.backend import AdminBackend
 from callcenter.web.guards import SUPERVISOR, WEB, Accounts, WebState, allowed, current_login
-from callcenter.web.headers import add_headers, protect
+from callcenter.web.headers import add_headers
 from callcenter.web.pages import add_pages
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
@@ -105,13 +103,12 @@ async def demo_balance(request: web.Request) -> web.Response:
 
 def make_app(health_check: HealthCheck, status: Callable[[], dict[str, Any]], *,
              accounts: Accounts | None = None, session_key: str = "", secure_cookies: bool = False,
-             metrics_token: str = "", demo: bool = False, admin: AdminBackend | None = None) -> web.Application:
+             metrics_token: str = "", demo: bool = False) -> web.Application:
     """The web application. With ``accounts`` (the user behind a session: users/accounts.py) it has
     sessions, so features can install their pages on it (``guard``); ``session_key`` (hex, at least 16
     bytes) signs the session cookies, and ``secure_cookies`` marks them Secure even on plain HTTP (behind a
     TLS proxy). /metrics and /api/phones need ``metrics_token`` as a bearer token or a supervisor's
-    session; ``demo`` adds the demo IVR's /demo/balance. ``admin`` installs the admin pages (web/admin.py;
-    they need the login pages: users/http.py) until they move to their features."""
+    session; ``demo`` adds the demo IVR's /demo/balance."""
     app = web.Application()
     app[HEALTH] = health_check
     app[STATUS] = status
@@ -128,11 +125,6 @@ def make_app(health_check: HealthCheck, status: Callable[[], dict[str, Any]], *,
         app[WEB] = WebState(accounts, session_key, secure_cookies)
         app.on_shutdown.append(_close_streams)
         app.router.add_static("/static/", STATIC_DIR)
-    if admin is not None:
-        if accounts is None:
-            raise ValueError("the admin pages need the panel: give the accounts too")
-        protect(app, "/admin/")
-        add_admin(app, admin)
     return app
 
 

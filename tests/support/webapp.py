@@ -3,7 +3,7 @@ features' pages a test passes (login and password: users/http.py; the agent page
 acd/http.py).
 
     app = build_app(backend)                      # a fake that is both the accounts and the panel
-    app = build_app(panel, accounts=UserAccounts(db), admin=AdminService(db, files))
+    app = build_app(panel, accounts=UserAccounts(db))   # then install_admin(app, ...): tests/support/admin.py
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def build_app(panel: acd_http.PanelBackend | None = None, *, accounts: users_htt
     """``make_app`` with the login pages and, given ``panel``, the agent page and the wallboard.
     ``accounts`` defaults to the panel itself when it plays both parts (test_web's ``FakeBackend``), else to
     the real accounts on the panel's database (``AcdPanel.db``). Other keywords go to ``make_app``
-    (``admin``, ``metrics_token``, ``secure_cookies``, ``demo``)."""
+    (``metrics_token``, ``secure_cookies``, ``demo``)."""
     if accounts is None:
         if hasattr(panel, "authenticate"):
             accounts = panel  # type: ignore[assignment]

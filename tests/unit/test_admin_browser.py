@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from callcenter.admin.backend import AdminService
 from callcenter.db.engine import Database
 from callcenter.db.models import User
-from callcenter.web.app import make_app
-from callcenter.web.backend import PanelUser
+from callcenter.users.accounts import PanelUser
+from tests.support.admin import admin_features, install_admin
 from tests.support.browser import ServedApp, chromium, log_in, needs_chromium, serve
-from tests.unit.test_web import KEY, FakeBackend, healthy, panel_app, status
+from tests.support.webapp import build_app
+from tests.unit.test_web import FakeBackend, panel_app
 from tests.unit.test_web_admin import USERS, password, seed
 from tests.unit.test_web_browser import watch
 
@@ -50,7 +50,7 @@ def admin_server(tmp_path: Path) -> Iterator[ServedApp]:
         panel = FakeBackend()
         panel.users = users
         panel.passwords = {name: password(name) for name in USERS}
-        return make_app(healthy, status, backend=panel, session_key=KEY, admin=AdminService(db, files))
+        return install_admin(build_app(panel), admin_features(db, files))
 
     with serve(make) as server:
         yield server

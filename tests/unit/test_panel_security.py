@@ -15,12 +15,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from callcenter.acd.panel import AcdPanel
 from callcenter.acd.services import AcdService
-from callcenter.admin.backend import AdminService
 from callcenter.db.engine import Database
 from callcenter.users import services as users
 from callcenter.users import units
 from callcenter.users.accounts import UserAccounts
 from callcenter.web.guards import SESSION_COOKIE
+from tests.support.admin import admin_features, install_admin
 from tests.support.webapp import build_app
 from tests.unit.test_web import attempt_login, login
 
@@ -44,7 +44,8 @@ def db(tmp_path: Path) -> Database:
 def app_on(db: Database, tmp_path: Path) -> web.Application:
     # Only the users' part is used here: logins, sessions, passwords (and the pages they land on).
     panel = AcdPanel(cast(AcdService, None), db, list)
-    return build_app(panel, accounts=UserAccounts(db), metrics_token=TOKEN, admin=AdminService(db, tmp_path / "files"))
+    return install_admin(build_app(panel, accounts=UserAccounts(db), metrics_token=TOKEN),
+                         admin_features(db, tmp_path / "files"))
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The admin pages (web/admin.py) on the real AdminService and a migrated SQLite database: what a top
+"""The admin pages (recording/, cdr/, retention/ and users/ http.py on web/admin_pages.py) on the real
+services and a migrated SQLite database: what a top
 admin and a unit admin see of recordings and CDRs, the audio (Range) and CSV downloads, retention
 settings and "delete all", organisational units, refusals, bad input and the agent's recording buttons.
 
@@ -20,16 +21,21 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
-from callcenter.admin import backend as admin_backend
-from callcenter.admin.backend import AdminService
+from callcenter.cdr import queries as cdr_queries
+from callcenter.cdr.http import CDRS
+from callcenter.cdr.queries import CdrFilters, CdrQueries
 from callcenter.db.engine import Database
 from callcenter.db.models import Call, Cdr, CdrUser, PurgeLog, Recording, User
 from callcenter.users import units
+from callcenter.users.access import AdminScopes
+from callcenter.users.accounts import PanelUser
 from callcenter.users.services import add_user
-from callcenter.web.admin import ADMIN
+from callcenter.web import admin_pages
+from callcenter.web.admin_pages import ADMIN
 from callcenter.web.app import make_app
-from callcenter.web.backend import CdrFilters, PanelUser
-from tests.unit.test_web import KEY, FakeBackend, healthy, login, status
+from tests.support.admin import admin_features, install_admin
+from tests.support.webapp import build_app
+from tests.unit.test_web import FakeBackend, healthy, login, status
 
 Client = TestClient[web.Request, web.Application]
 
@@ -143,7 +149,7 @@ async def world(template: Path, tmp_path: Path) -> AsyncIterator[World]:
         panel.users = {u.id: PanelUser(u.id, u.login, u.name, u.extension, tuple(u.role_list))
                        for u in session.scalars(select(User))}
     panel.passwords = {name: password(name) for name in USERS}
-    app = make_app(healthy, status, backend=panel, session_key=KEY, admin=AdminService(db, tmp_path / "files"))
+    app = install_admin(build_app(panel), admin_features(db, tmp_path / "files"))
     async with TestClient(TestServer(app)) as client:
         yield World(db, tmp_path / "files", panel, client)
     db.dispose()
@@ -202,7 +208,7 @@ async def test_unit_admin_sees_and_hears_only_their_units_recordings(world: Worl
 async def test_audio_answers_range_requests_and_downloads_as_attachment(
         world: World, caplog: pytest.LogCaptureFixture) -> None:
     await world.login("root")
-    caplog.set_level(logging.INFO, logger="callcenter.web.admin")
+    caplog.set_level(logging.INFO, logger="callcenter.recording.http")
     whole = await world.client.get("/admin/recordings/rec-s1/audio")
     assert whole.status == 200 and await whole.read() == AUDIO
     assert whole.headers["Content-Type"] == "audio/mpeg" and whole.headers["Accept-Ranges"] == "bytes"
@@ -217,7 +223,7 @@ async def test_audio_answers_range_requests_and_downloads_as_attachment(
     assert download.status == 200 and await download.read() == AUDIO
     assert download.headers["Content-Disposition"] == 'attachment; filename="rec-s1.mp3"'
     assert download.headers["Content-Security-Policy"].startswith("default-src 'self'")
-    logged = [r.getMessage() for r in caplog.records if r.name == "callcenter.web.admin"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "callcenter.recording.http"]
     assert "admin: root downloads recording rec-s1" in logged
     assert logged.count("admin: root plays recording rec-s1") == 1  # seeking (Range) is not logged again
 
@@ -311,7 +317,7 @@ CSV_3 = '3,2030-01-03 11:00:00,trunk1,2001,"""Alice, A."" <2001>",+4930999,,30,2
 
 
 async def test_cdr_csv_download_is_the_exact_file_of_the_search(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(admin_backend, "CSV_CHUNK_ROWS", 1)  # one chunk per row: the streaming path
+    monkeypatch.setattr(cdr_queries, "CSV_CHUNK_ROWS", 1)  # one chunk per row: the streaming path
     await world.login("nadmin")
     response = await world.client.get("/admin/cdr.csv?from=2030-01-01&to=2030-01-31")
     assert response.status == 200
@@ -330,9 +336,9 @@ async def test_cdr_csv_download_is_the_exact_file_of_the_search(world: World, mo
 
 
 async def test_cdr_csv_closes_its_query_when_the_reader_stops(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(admin_backend, "CSV_CHUNK_ROWS", 1)
-    service = world.client.app[ADMIN].backend
-    assert isinstance(service, AdminService)
+    monkeypatch.setattr(cdr_queries, "CSV_CHUNK_ROWS", 1)
+    service = world.client.app[CDRS]
+    assert isinstance(service, CdrQueries)
     chunks = service.cdr_csv_chunks(world.ids()["root"], CdrFilters())
     assert (await anext(chunks)).startswith(b"id,calldate")
     assert world.db.engine.pool.checkedout() == 1
@@ -519,9 +525,9 @@ async def test_removing_a_unit_can_move_its_managers_to_another(world: World) ->
 # --- wiring and the agent page -----------------------------------------------------------------------
 
 def test_admin_pages_need_the_panel(tmp_path: Path) -> None:
-    service = AdminService(Database(f"sqlite:///{tmp_path / 'x.db'}"), tmp_path)
+    scopes = AdminScopes(Database(f"sqlite:///{tmp_path / 'x.db'}"))
     with pytest.raises(ValueError, match="need the panel"):
-        make_app(healthy, status, admin=service)
+        admin_pages.install(make_app(healthy, status), scopes)
 
 
 async def test_agent_page_has_the_recording_indicator_and_buttons(world: World) -> None:

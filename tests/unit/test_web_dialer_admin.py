@@ -1,5 +1,5 @@
-"""The dialer's admin pages (web/admin.py: campaigns, list import, report, do-not-call list) on the real
-AdminService and a migrated SQLite database: the two-step import with bad rows, duplicates and
+"""The dialer's admin pages (dialer/http.py: campaigns, list import, report, do-not-call list) on the real
+DialerAdmin and a migrated SQLite database: the two-step import with bad rows, duplicates and
 do-not-call numbers reported by line, the report and its CSV, adding and removing do-not-call numbers,
 and who may see what (top admins only).
 
@@ -20,7 +20,6 @@ from aiohttp import FormData, web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
-from callcenter.admin.backend import AdminService
 from callcenter.db.engine import Database
 from callcenter.db.models import (
     DialerAttempt,
@@ -32,15 +31,16 @@ from callcenter.db.models import (
     QueueMember,
     User,
 )
+from callcenter.dialer import http as dialer_http
 from callcenter.dialer import store
+from callcenter.dialer.http import DIALER
 from callcenter.dialer.settings import CampaignSpec
 from callcenter.users import units
+from callcenter.users.accounts import PanelUser
 from callcenter.users.services import add_user
-from callcenter.web import admin as web_admin
-from callcenter.web.admin import ADMIN
-from callcenter.web.app import make_app
-from callcenter.web.backend import PanelUser
-from tests.unit.test_web import KEY, FakeBackend, healthy, login, status
+from tests.support.admin import admin_features, install_admin
+from tests.support.webapp import build_app
+from tests.unit.test_web import FakeBackend, login
 from tests.unit.test_web_admin import error_of
 
 Client = TestClient[web.Request, web.Application]
@@ -153,12 +153,11 @@ async def make_world(template: Path, tmp_path: Path) -> AsyncIterator[Factory]:
             panel.users = {u.id: PanelUser(u.id, u.login, u.name, u.extension, tuple(u.role_list))
                            for u in session.scalars(select(User))}
         panel.passwords = {name: password(name) for name in USERS}
-        service = AdminService(db, tmp_path / "files", campaigns=CAMPAIGNS)
-        client: Client = TestClient(TestServer(make_app(healthy, status, backend=panel, session_key=KEY,
-                                                        admin=service)))
+        features = admin_features(db, tmp_path / "files", campaigns=CAMPAIGNS)
+        client: Client = TestClient(TestServer(install_admin(build_app(panel), features)))
         await client.start_server()
         clients.append(client)
-        client.app[ADMIN].today = lambda: TODAY
+        client.app[DIALER].today = lambda: TODAY
         return World(db, tmp_path / "dialer-uploads", client)
 
     yield make
@@ -261,7 +260,7 @@ async def test_import_reports_every_row_not_taken_with_its_line(world: World) ->
 
 
 async def test_problems_are_paged_by_line(world: World) -> None:
-    world.client.app[ADMIN].problems_per_page = 4
+    world.client.app[DIALER].problems_per_page = 4
     csrf = await world.login("root")
     response = await world.client.post("/admin/campaigns/sales/upload", data=upload(csrf, LIST_CSV.encode()))
     token = token_of(await response.text())
@@ -329,7 +328,7 @@ async def test_bad_files_are_refused_with_a_message(world: World) -> None:
 
 async def test_a_file_too_large_comes_back_with_a_message(make_world: Factory,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(web_admin, "LIST_UPLOAD_MAX", 2048)
+    monkeypatch.setattr(dialer_http, "LIST_UPLOAD_MAX", 2048)
     world = await make_world()
     csrf = await world.login("root")
     response = await world.client.post("/admin/campaigns/sales/upload", allow_redirects=False,

@@ -2,12 +2,14 @@
 
 The wallboard's live calls, the monitor actions, ``/api/supervisor/monitor`` and the ``event: monitor``
 of the wallboard stream run on a fake PanelBackend (test_web's, with monitoring); the permission groups
-page and the monitoring log on the real AdminService and a migrated SQLite database."""
+page and the monitoring log (monitor/http.py) on the real MonitorAdmin and a migrated SQLite database."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
+import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,18 +21,19 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from callcenter.admin.backend import AdminService
+from callcenter.acd.http import PANEL
 from callcenter.db.engine import Database
 from callcenter.db.models import MonitorEvent, MonitorGroup, MonitorSession, User
 from callcenter.errors import ActionRefused
 from callcenter.monitor import groups
+from callcenter.monitor.admin import MonitorAdmin
+from callcenter.users.accounts import PanelUser
 from callcenter.users.services import add_user
-from callcenter.web.admin import ADMIN
-from callcenter.web.app import make_app
-from callcenter.web.backend import PanelUser
-from callcenter.web.panel import PANEL
+from callcenter.web.admin_pages import ADMIN
+from tests.support.admin import admin_features, install_admin
 from tests.support.browser import ServedApp, chromium, log_in, needs_chromium, serve
-from tests.unit.test_web import KEY, NOW, FakeBackend, healthy, login, panel_app, read_event, status
+from tests.support.webapp import build_app
+from tests.unit.test_web import NOW, FakeBackend, login, panel_app, read_event
 from tests.unit.test_web_admin import USERS, World, error_of, password, seed
 from tests.unit.test_web_browser import watch
 
@@ -297,8 +300,8 @@ async def world(template: Path, tmp_path: Path) -> AsyncIterator[AdminWorld]:
                        for u in session.scalars(select(User))}
     panel.passwords = {name: password(name) for name in [*USERS, *SUPERVISORS]}
     changes: list[str] = []
-    service = AdminService(db, tmp_path, on_monitor_groups_changed=lambda: changes.append("reload"))
-    app = make_app(healthy, status, backend=panel, session_key=KEY, admin=service)
+    features = admin_features(db, tmp_path, on_monitor_groups_changed=lambda: changes.append("reload"))
+    app = install_admin(build_app(panel), features)
     async with TestClient(TestServer(app)) as client:
         yield AdminWorld(db, tmp_path, panel, client, changes)
     db.dispose()
@@ -443,7 +446,7 @@ async def test_a_unit_admin_sees_the_sessions_of_their_units_users(world: AdminW
 
 
 async def test_the_service_checks_the_scope_itself(world: AdminWorld) -> None:
-    service = AdminService(world.db, world.files)
+    service = MonitorAdmin(world.db)
     ids = world.ids()
     with pytest.raises(ActionRefused, match="top admin"):
         await service.save_monitor_group(ids["nadmin"], "x", ["2005"], ["*"])
@@ -452,6 +455,25 @@ async def test_the_service_checks_the_scope_itself(world: AdminWorld) -> None:
     with world.db.session() as session:
         assert session.scalar(select(MonitorGroup)) is None
 
+
+async def test_saving_a_group_reloads_the_permissions_off_the_event_loop(world: AdminWorld) -> None:
+    """The reload reads the database: it runs in a worker thread while the loop goes on (it ran on the
+    event loop before, blocking every call and page until it was done)."""
+    loop = asyncio.get_running_loop()
+    loop_thread = threading.get_ident()
+    seen: list[tuple[int, bool]] = []  # (thread, whether the loop ran meanwhile) of each reload
+
+    def reload() -> None:
+        ran = threading.Event()
+        loop.call_soon_threadsafe(ran.set)
+        seen.append((threading.get_ident(), ran.wait(2)))
+
+    service = MonitorAdmin(world.db, on_groups_changed=reload)
+    ids = world.ids()
+    await service.save_monitor_group(ids["root"], "floor-1", ["2005"], ["*"])
+    await service.remove_monitor_group(ids["root"], "floor-1")
+    assert len(seen) == 2
+    assert all(thread != loop_thread and loop_ran for thread, loop_ran in seen), seen
 
 # --- in a browser ---------------------------------------------------------------------------------------
 
