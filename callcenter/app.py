@@ -14,7 +14,6 @@ from aiohttp import web
 from callcenter.acd import http as acd_http
 from callcenter.acd import records as acd_records
 from callcenter.acd import stasis as acd_stasis
-from callcenter.acd.model import CustomerCard
 from callcenter.acd.panel import AcdPanel
 from callcenter.acd.records import AcdRecorder
 from callcenter.acd.services import AcdService
@@ -25,13 +24,14 @@ from callcenter.asterisk.layout import AsteriskLayout, resolve_layout
 from callcenter.asterisk.lifecycle import AsteriskLifecycle
 from callcenter.asterisk.process import AsteriskProcess
 from callcenter.asterisk.render import RELOAD_MODULE, Renderer
+from callcenter.banner import startup_banner
 from callcenter.bus import Bus
 from callcenter.calls import stasis as calls_stasis
 from callcenter.calls.ledger import CelIngestor
 from callcenter.calls.services import CallService
 from callcenter.cdr import http as cdr_http
 from callcenter.cdr.queries import CdrQueries
-from callcenter.cdr.rates import RateTable, load_rates
+from callcenter.cdr.rates import load_rate_table
 from callcenter.config import Settings
 from callcenter.db.engine import Database
 from callcenter.db.writer import RecordWriter
@@ -39,7 +39,6 @@ from callcenter.dialer import http as dialer_http
 from callcenter.dialer import stasis as dialer_stasis
 from callcenter.dialer.admin import DialerAdmin
 from callcenter.dialer.services import DialerService
-from callcenter.errors import AriError
 from callcenter.export.scheduler import ExportScheduler
 from callcenter.ftps.accounts import AdminAccounts
 from callcenter.ftps.server import FtpsServer
@@ -60,6 +59,7 @@ from callcenter.recording.services import RecordingService
 from callcenter.retention import http as retention_http
 from callcenter.retention.admin import RetentionAdmin
 from callcenter.secrets import Secrets, load_or_create
+from callcenter.status import ControllerStatus
 from callcenter.users import first_start, units_http
 from callcenter.users import http as users_http
 from callcenter.users import services as users
@@ -101,26 +101,25 @@ class Controller:
         self.flows = FlowRegistry(Path(settings.paths.ivr_dir).resolve(), self.prompts.exists)
         self.ivr = IvrService(self.ari, self.flows, self.prompts, PathWriter(self.db), self.db,
                               panel_url=f"http://127.0.0.1:{settings.web.port}", bus=self.bus,
-                              claims=self.router.claims_for("ivr"))
+                              claims=self.router.claims_for(ivr_stasis.FEATURE))
         self.acd_writer = RecordWriter(self.db, "ACD records")
         self.acd = AcdService(self.ari, AcdRecorder(self.acd_writer), settings.acd, settings.pause_reasons,
-                              settings.wrapup_codes, self.prompts, dial_timeout=settings.asterisk.dial_timeout,
-                              extensions=self.directory.extensions, card_lookup=self._customer_card,
+                              settings.wrapup_codes, self.prompts, bus=self.bus,
+                              claims=self.router.claims_for(acd_stasis.FEATURE),
+                              dial_timeout=settings.asterisk.dial_timeout, extensions=self.directory.extensions,
+                              card_lookup=acd_records.card_lookup(self.db),
                               phone_state=lambda extension: self.presence.states.get(extension, ""))
-        self.acd.ivr_start = lambda channel, flow, caller, did: self.ivr.start(channel, flow, caller, did, True)
         self.recording = RecordingService(
-            self.ari, self.acd_writer, self.db, settings.recording, files_dir=settings.files_dir,
+            self.ari, self.acd_writer, self.db, settings.recording, bus=self.bus, files_dir=settings.files_dir,
             spool_dir=self.layout.host("spool", "recording"), agent_policies=dict(settings.recording_agents),
-            queue_policies=self._queue_recording_policy)
-        self.acd.recording = self.recording
+            queue_policies=lambda queue: settings.queues[queue].record if queue in settings.queues else "",
+            campaign_policies=lambda name: settings.campaigns[name].record if name in settings.campaigns else "")
         self.dialer = DialerService(self.ari, self.acd, self.db, self.acd_writer, settings.campaigns, self.prompts,
-                                    default_trunk=settings.acd.trunk)
-        self.acd.dialer = self.dialer
-        self.recording.campaign_policies = lambda name: (
-            settings.campaigns[name].record if name in settings.campaigns else "")
+                                    default_trunk=settings.acd.trunk, bus=self.bus,
+                                    claims=self.router.claims_for(dialer_stasis.FEATURE))
         self.monitor = MonitorService(self.ari, self.acd_writer, Permissions({}),
                                       user_by_extension=self._user_ref, acd_leg=self._acd_leg,
-                                      bus=self.bus, claims=self.router.claims_for("monitor"),
+                                      bus=self.bus, claims=self.router.claims_for(monitor_stasis.FEATURE),
                                       dial_timeout=settings.asterisk.dial_timeout, notify=self.acd.notify)
         self.accounts = UserAccounts(self.db)
         self.panel = AcdPanel(self.acd, self.db, self.flows.names, accounts=self.accounts, recording=self.recording,
@@ -135,7 +134,7 @@ class Controller:
         recording_stasis.register(self.router, self.recording)
         ivr_stasis.register(self.router, self.ivr)
         calls_stasis.register(self.router, self.calls, self.ari)
-        self.rates = self._load_rates()
+        self.rates = load_rate_table(settings.cdr)
         self.ingestor = CelIngestor(self.layout.cel_log, self.db,
                                     {did: route.name for did, route in settings.dids.items()},
                                     self.rates, settings.acd.trunk)
@@ -145,6 +144,8 @@ class Controller:
         self.scheduler = ExportScheduler(self.db, settings.files_dir, settings.export)
         # One count of failed logins for the panel and FTPS: guesses spread over both are counted together.
         self.login_throttle = LoginThrottle()
+        self.status = ControllerStatus(self.ari, self.ami, self.db, self.ingestor, self.calls, self.directory,
+                                       self.presence, settings.sip)
         self.ftps = FtpsServer(settings.ftps, settings.var_dir, AdminAccounts(self.db, settings.files_dir),
                                self.login_throttle) if settings.ftps.enabled else None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -197,46 +198,14 @@ class Controller:
                                             c.panel_password or "") for c in created]
             first_start.write(self.settings.var_dir, accounts, datetime.now(UTC))
             self._first_start = accounts
-        self._load_acd()
+        state = acd_records.load_state(self.db, self.settings.queues, self.settings.acd.estimate_calls,
+                                       datetime.now(UTC))
+        self.acd.load(state.queues, state.agents, state.figures, state.handle_times, state.callbacks)
         self.dialer.load()
         with self.db.session() as session:
             for problem in sync_groups(session, self.settings.monitor_groups):
                 log.warning("%s", problem)
         self.reload_monitor_groups()
-
-    def _load_acd(self) -> None:
-        """Queues from the configuration into the database, then the ACD's state from it."""
-        now = datetime.now(UTC)
-        with self.db.session() as session:
-            for problem in acd_records.sync_queues(session, self.settings.queues):
-                log.warning("%s", problem)
-        with self.db.session() as session:
-            queues = acd_records.load_queues(session)
-            agents = acd_records.load_agents(session, queues, now)
-            figures = acd_records.load_figures(session, queues, now)
-            handle_times = {name: acd_records.recent_handle_times(session, name, self.settings.acd.estimate_calls)
-                            for name in queues}
-            callbacks = acd_records.open_callbacks(session, limit=10_000)
-        self.acd.load(queues, agents, figures, handle_times, callbacks)
-
-    async def _customer_card(self, number: str) -> CustomerCard | None:
-        def lookup() -> CustomerCard | None:
-            with self.db.session() as session:
-                return acd_records.customer_card(session, number)
-        return await asyncio.to_thread(lookup)
-
-    def _load_rates(self) -> RateTable:
-        cdr = self.settings.cdr
-        path = Path(cdr.rates_file)
-        table, problems = load_rates(path, country_code=cdr.country_code, increment=cdr.billing_increment,
-                                     minimum=cdr.billing_minimum)
-        for problem in problems:
-            log.error("rate table: %s (row skipped)", problem)
-        if path.exists():
-            log.info("rate table %s: %d prefixes", path, len(table.rates))
-        else:
-            log.info("no rate table at %s: trunk calls get no rate or charge", path)
-        return table
 
     def _user_ref(self, extension: str) -> UserRef | None:
         user_id = self.directory.ids.get(extension)
@@ -252,17 +221,14 @@ class Controller:
         with self.db.session() as session:
             self.monitor.permissions = load_permissions(session)
 
-    def _queue_recording_policy(self, queue: str) -> str:
-        spec = self.settings.queues.get(queue)
-        return spec.record if spec is not None else ""
-
     def _render(self) -> list[str]:
         with self.db.session() as session:
             sip_users = self.directory.reload(session)
         return self.renderer.render(sip_users)
 
     async def _start_web(self) -> None:
-        app = make_app(self.health, self.status, accounts=self.accounts, session_key=self.secrets.session_key,
+        app = make_app(self.status.health, self.status.status, accounts=self.accounts,
+                       session_key=self.secrets.session_key,
                        secure_cookies=self.settings.web.secure_cookies, metrics_token=self.secrets.metrics_token,
                        demo=self.settings.web.demo)
         users_http.install(app, self.accounts, self.login_throttle)
@@ -335,57 +301,13 @@ class Controller:
 
     # -- reporting ----------------------------------------------------------------------------------
 
-    async def health(self) -> dict[str, Any]:
-        report: dict[str, Any] = {}
-        try:
-            await asyncio.wait_for(self.ari.asterisk_info(), 2)
-            ari_ok = self.ari.connected.is_set()
-            report["ari"] = {"ok": ari_ok, **({} if ari_ok else {"error": self.ari.last_error})}
-        except (AriError, TimeoutError) as exc:
-            report["ari"] = {"ok": False, "error": str(exc)}
-        ami_ok = self.ami.logged_in.is_set()
-        report["ami"] = {"ok": ami_ok, **({} if ami_ok else {"error": self.ami.last_error})}
-        try:
-            await asyncio.wait_for(asyncio.to_thread(self.db.ping), 2)
-            error = self.ingestor.error
-            report["database"] = {"ok": not error, **({"error": error} if error else {})}
-        except Exception as exc:
-            report["database"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        return report
-
-    def status(self) -> dict[str, Any]:
-        return {
-            "sip": f"udp {self.settings.sip.bind}:{self.settings.sip.port}",
-            "stasis_calls": len(self.calls.calls),
-            "phones": [{"extension": ext, "name": name, "state": self.presence.states.get(ext, "UNAVAILABLE")}
-                       for ext, name in sorted(self.directory.names.items())],
-        }
-
     def banner(self) -> str:
         """What `callcenter run` prints (to the terminal, never to a log) once the controller is ready.
         Passwords only on the first start, and only once."""
         with self.db.session() as session:
             listed = [(u.extension, u.name) for u in users.list_users(session) if u.extension]
         shown, self._first_start = self._first_start, None
-        return banner(self.settings, listed, shown)
-
-
-def banner(settings: Settings, extensions: list[tuple[str, str]], shown: list[first_start.Account] | None) -> str:
-    s = settings
-    lines = [
-        "",
-        "Call centre is running.",
-        f"  SIP (UDP):   {s.sip.bind}:{s.sip.port}  (register a softphone with user = extension)",
-        f"  Panel:       http://{s.web.bind}:{s.web.port}/   health: /health   metrics: /metrics",
-    ]
-    if s.ftps.enabled:
-        lines.append(f"  FTPS:        {s.ftps.bind}:{s.ftps.port}  (explicit TLS, admin logins; CDRs, QueueCalls, "
-                     f"Recordings from {s.files_dir})")
-    lines += first_start.banner(s.var_dir, extensions, shown)
-    lines += [f"  DIDs:        {did} -> {route.name} ({route.route})" for did, route in s.dids.items()]
-    lines.append(f"  Try: call {next(iter(s.dids), '1000')} from 2001, or 2002 from 2001. "
-                 "Stop with Ctrl-C.")
-    return "\n".join(lines)
+        return startup_banner(self.settings, listed, shown)
 
 
 def lock_path(settings: Settings) -> Path:

@@ -13,8 +13,10 @@ Three kinds of traffic, all in-process and on the event loop:
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
@@ -36,6 +38,9 @@ class Bus:
     def __init__(self) -> None:
         self._subscribers: dict[type, list[Subscriber]] = {}
         self._servers: dict[type, Callable[[Any], Awaitable[Any]]] = {}
+        # ``post``: events from synchronous code, published in order on one task of their own.
+        self._posted: deque[object] = deque()
+        self._posting: asyncio.Task[None] | None = None
 
     # -- domain events ------------------------------------------------------------------------------
 
@@ -53,6 +58,20 @@ class Bus:
                     await result
             except Exception:
                 log.exception("%s failed to handle %s", getattr(handler, "__qualname__", handler), event)
+
+    def post(self, event: object) -> None:
+        """Publishes from code that may not await (a state change made before a step's first await):
+        subscribers hear it soon after, on their own task, in the order of posting. Nothing is queued
+        while nobody subscribes to the type."""
+        if not self.has_subscribers(type(event)):
+            return
+        self._posted.append(event)
+        if self._posting is None or self._posting.done():
+            self._posting = asyncio.get_running_loop().create_task(self._publish_posted(), name="bus-post")
+
+    async def _publish_posted(self) -> None:
+        while self._posted:
+            await self.publish(self._posted.popleft())
 
     # -- requests -----------------------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ class AgentStates(AcdCore):
             self._cancel_timer("wrapup", str(agent.user_id))
         self.recorder.agent_state(agent, previous, now, detail)
         metrics.ACD_AGENT_STATES.labels(state.value).inc()
-        self.later_events.post(AgentStateChanged(agent, previous, state, reason, detail, now))
+        self.bus.post(AgentStateChanged(agent, previous, state, reason, detail, now))
         self.notify()
 
     def _settle(self, agent: Agent, detail: str = "") -> None:

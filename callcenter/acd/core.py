@@ -24,7 +24,7 @@ from callcenter.acd.model import AcdCall, Agent, AgentState, Attempt, CustomerCa
 from callcenter.acd.records import AcdRecorder, DayFigures
 from callcenter.acd.sessions import AgentSessions, SessionControl
 from callcenter.acd.settings import AcdSettings, PauseReason, QueueSpec
-from callcenter.bus import Bus
+from callcenter.bus import Bus, ChannelClaims
 from callcenter.errors import ActionRefused
 from callcenter.timers import Timers
 
@@ -85,35 +85,13 @@ class QueueRuntime:
         return f"acd-hold-{self.spec.name}"
 
 
-class LaterEvents:
-    """Publishes the events of synchronous steps (an agent's state changes before the step's first
-    ``await``): in order, one after the other, on a task of their own. Nothing is queued for an event
-    type nobody subscribes to."""
-
-    def __init__(self, bus: Bus) -> None:
-        self.bus = bus
-        self._pending: deque[object] = deque()
-        self._task: asyncio.Task[None] | None = None
-
-    def post(self, event: object) -> None:
-        if not self.bus.has_subscribers(type(event)):
-            return
-        self._pending.append(event)
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._drain())
-
-    async def _drain(self) -> None:
-        while self._pending:
-            await self.bus.publish(self._pending.popleft())
-
-
 class AcdCore(ABC):
     # -- the state every part shares (made by AcdService.__init__) ----------------------------------------
 
     control: AcdControl
     recorder: AcdRecorder
     bus: Bus
-    later_events: LaterEvents
+    claims: ChannelClaims
     settings: AcdSettings
     pause_reasons: dict[str, PauseReason]
     wrapup_codes: dict[str, str]
@@ -172,6 +150,7 @@ class AcdCore(ABC):
         """The ACD handles this channel from now on (as ``role`` in ``call``): every channel the ACD
         takes comes through here, an agent's kept session line too (``role`` "session", no call: the
         sessions keep it)."""
+        self.claims.take(channel_id)  # its keys, playbacks and end come to the ACD (ari/routing.py)
         if call is not None:
             self.channels[channel_id] = Channel(role, call, attempt)
 

@@ -29,11 +29,9 @@ from collections.abc import Callable, Mapping
 from callcenter.acd.agents import AgentStates
 from callcenter.acd.connection import Connection
 from callcenter.acd.core import (
-    ACD_ARG,
     CAUSE_OUTCOMES,
     AcdControl,
     CardLookup,
-    LaterEvents,
     PromptMedia,
 )
 from callcenter.acd.delivery import Delivery
@@ -45,12 +43,10 @@ from callcenter.acd.records import AcdRecorder, start_of_day
 from callcenter.acd.sessions import AgentSessions
 from callcenter.acd.settings import AcdSettings, PauseReason
 from callcenter.acd.transfers import Transfers
-from callcenter.bus import Bus
+from callcenter.bus import Bus, ChannelClaims
 from callcenter.errors import AriError
 from callcenter.timers import LoopTimers, Timers
-
-# Timers and LoopTimers live in callcenter/timers.py; named here until dialer/state.py imports them from there.
-__all__ = ["ACD_ARG", "AcdControl", "AcdService", "LoopTimers", "PromptMedia", "Timers"]
+from callcenter.users.events import PhoneStateChanged
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +54,14 @@ log = logging.getLogger(__name__)
 class AcdService(AgentStates, Delivery, Connection, Transfers, Overflow, Figures):
     def __init__(self, control: AcdControl, recorder: AcdRecorder, settings: AcdSettings,
                  pause_reasons: Mapping[str, PauseReason], wrapup_codes: Mapping[str, str],
-                 prompts: PromptMedia, timers: Timers | None = None, *, bus: Bus, dial_timeout: int = 30,
+                 prompts: PromptMedia, timers: Timers | None = None, *, bus: Bus, claims: ChannelClaims,
+                 dial_timeout: int = 30,
                  default_wrapup: int = 15, extensions: Callable[[], set[str]] = set,
                  card_lookup: CardLookup | None = None, phone_state: Callable[[str], str] | None = None) -> None:
         self.control = control
         self.recorder = recorder
         self.bus = bus
-        self.later_events = LaterEvents(bus)
+        self.claims = claims
         self.settings = settings
         self.pause_reasons = dict(pause_reasons)
         self.wrapup_codes = dict(wrapup_codes)
@@ -94,6 +91,12 @@ class AcdService(AgentStates, Delivery, Connection, Transfers, Overflow, Figures
                                                          request.caller_name, request.did, request.answered,
                                                          request.priority))
         bus.serve(ToggleAgentLogin, lambda request: self.toggle_login(request.extension))
+        bus.subscribe(PhoneStateChanged, self._phone_state_changed)
+
+    async def _phone_state_changed(self, event: PhoneStateChanged) -> None:
+        if event.state == "NOT_INUSE":
+            # A phone that just hung up may be the free agent a waiting caller needs.
+            await self.dispatch()
 
     # -- what other features and Asterisk's events call -------------------------------------------------
 

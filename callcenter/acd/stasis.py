@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from callcenter.acd.services import ACD_ARG, AcdService
+from callcenter.acd.core import ACD_ARG
+from callcenter.acd.services import AcdService
 from callcenter.ari.events import StasisStart
 from callcenter.ari.routing import ChannelHandlers, ChannelRouter
 

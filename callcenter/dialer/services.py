@@ -21,7 +21,7 @@ from typing import Any
 from callcenter.acd.events import CallConnected, CallEnded, CallWrappedUp, campaign_calls
 from callcenter.acd.model import AcdCall, Agent
 from callcenter.acd.services import AcdService
-from callcenter.bus import Bus
+from callcenter.bus import Bus, ChannelClaims
 from callcenter.db.engine import Database
 from callcenter.db.writer import RecordWriter
 from callcenter.dialer.loop import CampaignLoop
@@ -36,7 +36,7 @@ from callcenter.timers import LoopTimers, Timers
 class DialerService:
     def __init__(self, control: DialerControl, acd: AcdService, db: Database, writer: RecordWriter,
                  campaigns: Mapping[str, CampaignSpec], prompts: PromptMedia, *, default_trunk: str, bus: Bus,
-                 timers: Timers | None = None, tick: float = 1.0) -> None:
+                 claims: ChannelClaims, timers: Timers | None = None, tick: float = 1.0) -> None:
         self.control = control
         self.acd = acd
         self.db = db
@@ -45,7 +45,7 @@ class DialerService:
         self.default_trunk = default_trunk
         self.timers: Timers = timers or LoopTimers()
         self.tick = tick
-        self.state = DialerState(acd, db, writer, self.timers, campaigns)
+        self.state = DialerState(acd, db, writer, self.timers, campaigns, claims)
         self.campaigns: dict[str, CampaignRuntime] = self.state.campaigns
         self.placement = Placement(self.state, control, prompts, default_trunk=default_trunk)
         self.previews = Previews(self.state, default_trunk=default_trunk)

@@ -8,6 +8,8 @@ from callcenter.ari.routing import ChannelHandlers, ChannelRouter
 from callcenter.dialer.placement import AMD_ARG, DIALER_ARG
 from callcenter.dialer.services import DialerService
 
+FEATURE = "dialer"
+
 
 def register(router: ChannelRouter, dialer: DialerService) -> None:
     async def started(event: StasisStart) -> None:
@@ -19,5 +21,5 @@ def register(router: ChannelRouter, dialer: DialerService) -> None:
     async def destroyed(channel_id: str, cause: int) -> None:
         await dialer.channel_destroyed(channel_id, cause)
 
-    router.register("dialer", ChannelHandlers(started=started, playback_finished=playback_finished,
+    router.register(FEATURE, ChannelHandlers(started=started, playback_finished=playback_finished,
                                               destroyed=destroyed), stasis_args=(DIALER_ARG, AMD_ARG))

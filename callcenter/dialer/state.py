@@ -16,6 +16,7 @@ from sqlalchemy import update
 
 from callcenter.acd.model import Agent, CustomerCard
 from callcenter.acd.services import AcdService
+from callcenter.bus import ChannelClaims
 from callcenter.db.engine import Database
 from callcenter.db.models import DialerAttempt
 from callcenter.db.writer import RecordWriter
@@ -89,8 +90,9 @@ class DialerState:
     the same campaigns and lookups through this object, so what one part records the others see."""
 
     def __init__(self, acd: AcdService, db: Database, writer: RecordWriter, timers: Timers,
-                 campaigns: Mapping[str, CampaignSpec]) -> None:
+                 campaigns: Mapping[str, CampaignSpec], claims: ChannelClaims) -> None:
         self.acd = acd
+        self.claims = claims
         self.db = db
         self.writer = writer
         self.timers = timers
@@ -122,6 +124,7 @@ class DialerState:
         self.live[attempt.id] = attempt
         if attempt.channel_id:
             self.by_channel[attempt.channel_id] = attempt
+            self.claims.take(attempt.channel_id)  # before it rings: a call nobody answers ends here too
 
     def timer(self, attempt: LiveAttempt, delay: float, action: Callable[[], Awaitable[None]]) -> None:
         if attempt.cancel_timer is not None:

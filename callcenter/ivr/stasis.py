@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+FEATURE = "ivr"
+
 # Where each IVR exit continues in the dialplan (dialplan/extensions.conf.j2); a queue exit stays in
 # the app and goes to the ACD.
 HAND_OVER_CONTEXTS = {"extension": "users", "voicemail": "ivr-voicemail"}
@@ -158,5 +160,5 @@ def register(router: ChannelRouter, ivr: IvrService) -> None:
         await ivr.resync(channel_ids)
         return []  # the call service still holds these channels: it settles them after us
 
-    router.register("ivr", ChannelHandlers(dtmf=dtmf, playback_started=playback_started,
+    router.register(FEATURE, ChannelHandlers(dtmf=dtmf, playback_started=playback_started,
                                            playback_finished=playback_finished, ended=ended, resync=resync))

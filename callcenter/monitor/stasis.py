@@ -12,6 +12,8 @@ from callcenter.monitor.services import MonitorService
 
 log = logging.getLogger(__name__)
 
+FEATURE = "monitor"
+
 
 def register(router: ChannelRouter, monitor: MonitorService) -> None:
     async def started(event: StasisStart) -> None:
@@ -29,5 +31,5 @@ def register(router: ChannelRouter, monitor: MonitorService) -> None:
     async def gone(channel_id: str, _cause: int = 0) -> None:
         await monitor.channel_gone(channel_id)
 
-    router.register("monitor", ChannelHandlers(started=started, dtmf=dtmf, ended=gone, destroyed=gone),
+    router.register(FEATURE, ChannelHandlers(started=started, dtmf=dtmf, ended=gone, destroyed=gone),
                     stasis_args=(SNOOP_ARG, SUPERVISOR_ARG))

@@ -100,7 +100,8 @@ class Converted:
 class RecordingService:
     def __init__(self, control: RecordingControl, writer: RecordWriter, db: Database, settings: RecordingSettings,
                  *, bus: Bus, files_dir: Path, spool_dir: Path, agent_policies: dict[str, str],
-                 queue_policies: Callable[[str], str], draw: Callable[[], float] | None = None) -> None:
+                 queue_policies: Callable[[str], str], campaign_policies: Callable[[str], str] = lambda _campaign: "",
+                 draw: Callable[[], float] | None = None) -> None:
         self.control = control
         self.writer = writer
         self.db = db
@@ -109,8 +110,7 @@ class RecordingService:
         self.spool_dir = spool_dir
         self.agent_policies = agent_policies
         self.queue_policies = queue_policies
-        # The dialer's campaigns: name -> policy (set by the composition root).
-        self.campaign_policies: Callable[[str], str] = lambda campaign: ""
+        self.campaign_policies = campaign_policies  # the dialer's campaigns: name -> policy
         self.draw = draw
         self.live: dict[str, LiveRecording] = {}  # by recording id
         # Recordings told to stop, until Asterisk says the file is closed (RecordingFinished).

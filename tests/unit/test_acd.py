@@ -29,6 +29,8 @@ from callcenter.acd.settings import AcdSettings, PauseReason, QueueSpec
 from callcenter.bus import Bus
 from callcenter.errors import ActionRefused, AriError, AriNotFound
 from callcenter.ivr.events import StartIvr
+from callcenter.users.events import PhoneStateChanged
+from tests.support import routing
 
 
 class FakeControl:
@@ -107,13 +109,16 @@ def queue(name: str, members: dict[str, int], **kwargs: Any) -> QueueSpec:
 AGENTS = {"2001": "Alice", "2002": "Bob", "2003": "Carol"}
 
 
-def make(queues: list[QueueSpec], *, missed_limit: int = 3,
-         phone_state: Callable[[str], str] | None = None) -> tuple[AcdService, FakeControl, FakeTimers]:
+ROUTER = routing.router()  # what the ACDs of these tests claim: their own channel ids never clash
+
+
+def make(queues: list[QueueSpec], *, missed_limit: int = 3, phone_state: Callable[[str], str] | None = None,
+         bus: Bus | None = None) -> tuple[AcdService, FakeControl, FakeTimers]:
     control, timers = FakeControl(), FakeTimers()
     acd = AcdService(control, AcdRecorder(FakeWriter()), AcdSettings(missed_limit=missed_limit),  # type: ignore[arg-type]
                      {"break": PauseReason("break", "Break"), "training": PauseReason("training", "Training", True)},
-                     {"sale": "Sale"}, Prompts(), timers, bus=Bus(), extensions=lambda: set(AGENTS),
-                     phone_state=phone_state)
+                     {"sale": "Sale"}, Prompts(), timers, bus=bus or Bus(), claims=ROUTER.claims_for("acd"),
+                     extensions=lambda: set(AGENTS), phone_state=phone_state)
     agents = {}
     for n, (ext, name) in enumerate(AGENTS.items(), start=1):
         agent = Agent(n, ext, name, since=timers.now(), idle_since=timers.now())
@@ -363,6 +368,31 @@ async def test_unregistered_phone_is_not_offered_calls() -> None:
     await log_in(acd, timers, "2001", "2002")
     await acd.enqueue("c1", "q", "100")
     assert ringing_endpoints(control) == ["PJSIP/2002"]
+
+
+async def test_a_phone_that_becomes_free_gets_the_waiting_caller() -> None:
+    """Before: the composition root (app.py _device_state) started the dispatch itself."""
+    states = {"2001": "INUSE"}
+    bus = Bus()
+    acd, control, timers = make([queue("q", {"2001": 1})], phone_state=lambda e: states.get(e, ""), bus=bus)
+    await log_in(acd, timers, "2001")
+    await acd.enqueue("c-free", "q", "100")
+    assert ringing_endpoints(control) == []  # busy on a call of its own
+    states["2001"] = "NOT_INUSE"
+    await bus.publish(PhoneStateChanged("2001", "RINGING"))
+    assert ringing_endpoints(control) == []
+    await bus.publish(PhoneStateChanged("2001", "NOT_INUSE"))
+    assert ringing_endpoints(control) == ["PJSIP/2001"]
+
+
+async def test_every_channel_the_acd_handles_is_claimed_so_its_events_come_to_the_acd() -> None:
+    acd, control, timers = make([queue("q", {"2001": 1, "2002": 1})])
+    await log_in(acd, timers, "2001")
+    ROUTER.take("c-claimed", "calls")  # came in on a DID
+    await acd.enqueue("c-claimed", "q", "100")
+    ring = next(c for c, e in control.originated() if e == "PJSIP/2001")
+    assert ROUTER.owner("c-claimed") == "acd" and ROUTER.holders("c-claimed") == ("calls", "acd")
+    assert ROUTER.owner(ring) == "acd"  # claimed before it rang: an unanswered ring's end comes here
 
 
 async def test_originate_failure_counts_as_a_miss_and_moves_on() -> None:

@@ -29,6 +29,7 @@ from callcenter.dialer.services import DialerService
 from callcenter.dialer.settings import CampaignSpec
 from callcenter.errors import AriError
 from callcenter.users import services as users
+from tests.support import routing
 from tests.unit.test_acd import FakeControl, FakeTimers, Prompts, queue
 
 
@@ -121,13 +122,13 @@ async def world(template: Path, tmp_path: Path) -> World:
     control = Control()
     bus = Bus()
     acd = AcdService(control, AcdRecorder(Writer(db)), AcdSettings(), {}, {"sale": "Sale", "dnc": "Remove me"},  # type: ignore[arg-type]
-                     Prompts(), timers, bus=bus)
+                     Prompts(), timers, bus=bus, claims=routing.router().claims_for("acd"))
     out = queue("out", {"2001": 1, "2002": 1})
     agents = {ext: Agent(user_id, ext, ext, since=timers.now(), idle_since=timers.now(), skills={"out": 1})
               for ext, user_id in ids.items()}
     acd.load({"out": out}, {a.user_id: a for a in agents.values()}, {"out": DayFigures()}, {}, [])
     dialer = DialerService(control, acd, db, Writer(db), {"spring": SPEC}, Prompts(), default_trunk="pstn",  # type: ignore[arg-type]
-                           bus=bus, timers=timers)
+                           bus=bus, claims=routing.router().claims_for("dialer"), timers=timers)
     dialer.campaigns["spring"].running = True
     return World(db, acd, dialer, control, timers, agents)
 
@@ -288,7 +289,8 @@ async def test_a_restart_rebuilds_the_abandon_windows_from_the_attempts(world: W
     await a_person_waits(world)
     await world.timers.advance(2.0)  # abandoned
     again = DialerService(world.control, world.acd, world.db, Writer(world.db), {"spring": SPEC}, Prompts(),  # type: ignore[arg-type]
-                          default_trunk="pstn", bus=Bus(), timers=world.timers)
+                          default_trunk="pstn", bus=Bus(),
+                          claims=routing.router().claims_for("dialer"), timers=world.timers)
     again.load()
     rates = again.campaigns["spring"].ledger.rates(again.clock())
     assert (rates["30d"].answered, rates["30d"].abandoned) == (1, 1)

@@ -31,6 +31,7 @@ from callcenter.bus import Bus
 from callcenter.errors import ActionRefused
 from callcenter.users.accounts import PanelUser
 from callcenter.users.units import Scope
+from tests.support import routing
 from tests.support.browser import ServedApp, chromium, log_in, needs_chromium, serve
 from tests.unit.test_acd import FakeControl, FakeTimers, FakeWriter, Prompts, queue
 from tests.unit.test_web import FakeBackend, login, panel_app
@@ -181,6 +182,7 @@ def make_world(*, dialer: bool = True) -> World:
     bus = Bus()
     acd = AcdService(control, AcdRecorder(FakeWriter()), AcdSettings(),  # type: ignore[arg-type]
                      {"break": PauseReason("break", "Break")}, CODES, Prompts(), timers, bus=bus,
+                     claims=routing.router().claims_for("acd"),
                      extensions=lambda: {"2001", "2005"})
     agents = {ALICE: Agent(ALICE, "2001", "Alice Agent", since=timers.now(), idle_since=timers.now()),
               SAM: Agent(SAM, "2005", "Sam Both", since=timers.now(), idle_since=timers.now())}
