@@ -207,6 +207,9 @@ class Placement:
 
     async def _play_then_hang_up(self, attempt: LiveAttempt, prompt: str) -> None:
         assert attempt.channel_id is not None
+        # The person is the dialer's again (the ACD let go of a call nobody took): the message's end and
+        # the person's keys come here, not to the ACD (ari/routing.py).
+        self.state.claims.take(attempt.channel_id)
         playback_id = f"dialer-{uuid.uuid4().hex[:20]}"
         attempt.playback_id = playback_id
         self.state.playbacks[playback_id] = attempt

@@ -43,6 +43,12 @@ class FlowRegistry:
             except Exception:
                 log.exception("reloading IVR flows failed")
 
+    def reload_all(self) -> None:
+        """Every file again (an operator's `callcenter ivr reload`), with a line in the log."""
+        report = self.reload(force=True)
+        log.info("IVR flows reloaded: %s; %d problem(s)", ", ".join(report.loaded) or "none changed",
+                 len(report.problems))
+
     def get(self, name: str) -> Flow | None:
         return self.flows.get(name)
 

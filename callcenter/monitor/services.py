@@ -32,13 +32,14 @@ from typing import Any, Protocol
 from sqlalchemy import update
 
 from callcenter.bus import Bus, ChannelClaims
+from callcenter.db.engine import Database
 from callcenter.db.models import MonitorEvent
 from callcenter.db.models import MonitorSession as MonitorSessionRow
 from callcenter.db.writer import RecordWriter
 from callcenter.errors import AriError, AriNotFound, CallcenterError
 from callcenter.monitor.direct import DirectCalls
 from callcenter.monitor.events import FEATURE_PREFIX, SNOOP_ARG, SUPERVISOR_ARG, MonitorByCode
-from callcenter.monitor.groups import Permissions
+from callcenter.monitor.groups import Permissions, load_permissions
 from callcenter.users.events import PhoneStateChanged, PhoneStatesReplaced
 from callcenter.users.units import unit_when_written
 
@@ -138,6 +139,12 @@ class MonitorService:
         bus.subscribe(PhoneStatesReplaced, lambda event: self.direct.replace_all(event.states))
 
     # -- entry points -------------------------------------------------------------------------------
+
+    def reload_permissions(self, db: Database) -> None:
+        """The permission groups from the database, after an admin or the CLI changed groups or users.
+        Blocking: run it in a worker thread."""
+        with db.session() as session:
+            self.permissions = load_permissions(session)
 
     def _hold(self, channel_id: str, session: Session) -> None:
         """A supervisor or snoop channel of ``session``: its keys and its end come here (ari/routing.py)."""

@@ -18,6 +18,7 @@ from callcenter.acd.model import Agent
 from callcenter.acd.records import AcdRecorder, DayFigures
 from callcenter.acd.services import AcdService
 from callcenter.acd.settings import AcdSettings
+from callcenter.ari.routing import ChannelRouter
 from callcenter.bus import Bus
 from callcenter.db.engine import Database
 from callcenter.db.models import DialerAttempt, DialerContact
@@ -72,6 +73,7 @@ class World:
     control: Control
     timers: FakeTimers
     agents: dict[str, Agent]
+    router: ChannelRouter
 
     def dialled(self) -> list[tuple[str, str]]:
         return [(cid, endpoint) for cid, endpoint in self.control.originated() if cid.startswith("dialer-")]
@@ -121,16 +123,17 @@ async def world(template: Path, tmp_path: Path) -> World:
                           region="PL", timezone=None, by="test", now=timers.now())
     control = Control()
     bus = Bus()
+    router = routing.router()
     acd = AcdService(control, AcdRecorder(Writer(db)), AcdSettings(), {}, {"sale": "Sale", "dnc": "Remove me"},  # type: ignore[arg-type]
-                     Prompts(), timers, bus=bus, claims=routing.router().claims_for("acd"))
+                     Prompts(), timers, bus=bus, claims=router.claims_for("acd"))
     out = queue("out", {"2001": 1, "2002": 1})
     agents = {ext: Agent(user_id, ext, ext, since=timers.now(), idle_since=timers.now(), skills={"out": 1})
               for ext, user_id in ids.items()}
     acd.load({"out": out}, {a.user_id: a for a in agents.values()}, {"out": DayFigures()}, {}, [])
     dialer = DialerService(control, acd, db, Writer(db), {"spring": SPEC}, Prompts(), default_trunk="pstn",  # type: ignore[arg-type]
-                           bus=bus, claims=routing.router().claims_for("dialer"), timers=timers)
+                           bus=bus, claims=router.claims_for("dialer"), timers=timers)
     dialer.campaigns["spring"].running = True
-    return World(db, acd, dialer, control, timers, agents)
+    return World(db, acd, dialer, control, timers, agents, router)
 
 
 async def a_person_waits(world: World, number: str = "+48221110001") -> str:
@@ -180,10 +183,14 @@ async def test_no_agent_within_two_seconds_abandons_with_the_message_and_proof(w
     await world.acd.login(world.agents["2001"].user_id)
     channel = await a_person_waits(world)
     (agent_leg,) = world.rung()
+    assert world.router.holders(channel) == ("dialer", "acd")  # the ACD has the person: their events go there
     await world.timers.advance(2.0)
     assert ("hangup", agent_leg) in [entry[:2] for entry in world.control.log], "the offer is withdrawn"
     plays = world.control.calls_of("play")
     assert plays and plays[-1][0] == channel and plays[-1][1] == "sound:dialer-abandon"
+    # Back with the dialer, so the message's end reaches it. Before: the ACD kept it, and the person was
+    # never hung up (found by test_dialer_sessions on a real Asterisk).
+    assert world.router.owner(channel) == "dialer"
     await world.dialer.playback_finished(plays[-1][2])
     assert ("hangup", channel) in [entry[:2] for entry in world.control.log]
     await world.dialer.channel_destroyed(channel, 16)

@@ -150,7 +150,7 @@ def test_first_start_shows_passwords_once_then_only_where_they_are(
     caplog.set_level(logging.DEBUG)
     settings = _settings(tmp_path, _ready_root(tmp_path))
     controller = Controller(settings, instance="unit")
-    controller._prepare_database()
+    controller._prepare()
     path = settings.var_dir / first_start.FILE_NAME
     accounts = first_start.read(settings.var_dir)
     passwords = [p for a in accounts for p in (a.sip_password, a.panel_password) if p]
@@ -171,7 +171,7 @@ def test_first_start_shows_passwords_once_then_only_where_they_are(
     controller.db.dispose()
 
     later = Controller(settings, instance="unit")  # the second start: the database has its users
-    later._prepare_database()
+    later._prepare()
     second = later.banner()
     assert not any(p in second for p in passwords)
     assert str(path) in second and "callcenter users passwd <ext or login> --generate" in second

@@ -1,0 +1,44 @@
+"""The ACD feature: queues, agents and their calls (acd/services.py), and the agent and supervisor panel
+over them (acd/panel.py, acd/http.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from callcenter.acd import http, records, stasis
+from callcenter.acd.panel import AcdPanel, PanelDialer
+from callcenter.acd.records import AcdRecorder
+from callcenter.acd.services import AcdService
+from callcenter.features import Core
+from callcenter.monitor.services import MonitorService
+from callcenter.recording.services import RecordingService
+from callcenter.users.accounts import UserAccounts
+
+
+def load(core: Core) -> AcdService:
+    settings = core.settings
+    acd = AcdService(core.ari, AcdRecorder(core.records), settings.acd, settings.pause_reasons,
+                     settings.wrapup_codes, core.prompts, bus=core.bus, claims=core.router.claims_for(stasis.FEATURE),
+                     dial_timeout=settings.asterisk.dial_timeout, extensions=core.directory.extensions,
+                     card_lookup=records.card_lookup(core.db),
+                     phone_state=lambda extension: core.presence.states.get(extension, ""))
+    stasis.register(core.router, acd)
+
+    def load_state() -> None:
+        state = records.load_state(core.db, settings.queues, settings.acd.estimate_calls, datetime.now(UTC))
+        acd.load(state.queues, state.agents, state.figures, state.handle_times, state.callbacks)
+
+    core.prepare(load_state)
+    return acd
+
+
+def load_panel(core: Core, acd: AcdService, accounts: UserAccounts, recording: RecordingService,
+               monitor: MonitorService, dialer: PanelDialer, ivr_flows: Callable[[], list[str]]) -> AcdPanel:
+    """The agent page, the wallboard and their APIs: what an agent or a supervisor does goes to the ACD,
+    recording, monitoring or the dialer."""
+    panel = AcdPanel(acd, core.db, ivr_flows, accounts=accounts, recording=recording, monitor=monitor,
+                     dialer=dialer, phone_states=lambda: core.presence.states,
+                     user_names=lambda: core.directory.names, user_ids=lambda: core.directory.ids)
+    core.pages(lambda app: http.install(app, panel))
+    return panel

@@ -1,0 +1,23 @@
+"""The recording feature: connected calls recorded by policy (recording/services.py), the files'
+sweeper, and the admin pages to search and hear them (recording/http.py)."""
+
+from __future__ import annotations
+
+from callcenter.features import Core
+from callcenter.recording import http, stasis
+from callcenter.recording.queries import RecordingQueries
+from callcenter.recording.services import RecordingService
+
+
+def load(core: Core) -> RecordingService:
+    settings = core.settings
+    recording = RecordingService(
+        core.ari, core.records, core.db, settings.recording, bus=core.bus, files_dir=settings.files_dir,
+        spool_dir=core.layout.host("spool", "recording"), agent_policies=dict(settings.recording_agents),
+        queue_policies=lambda queue: settings.queues[queue].record if queue in settings.queues else "",
+        campaign_policies=lambda name: settings.campaigns[name].record if name in settings.campaigns else "")
+    stasis.register(core.router, recording)
+    core.task("recording-sweeper", recording.run_sweeper)
+    core.drain(recording.drain)
+    core.pages(lambda app: http.install(app, RecordingQueries(core.db, settings.files_dir)))
+    return recording
