@@ -85,11 +85,20 @@ class PanelState:
         self.agent_views = PersonalViews(backend, lambda user_id: _agent_view(backend, user_id))
         self.ping_interval = PING_INTERVAL
         self.recheck_interval = PING_INTERVAL
+        self.scopes_version = 0  # grows when organisational units change (``units_changed``)
 
 
 PANEL: web.AppKey[PanelState] = web.AppKey("panel", PanelState)
 
 routes = web.RouteTableDef()
+
+
+def units_changed(app: web.Application) -> None:
+    """Organisational units changed: every open wallboard re-reads its viewer's scope now, not at its next
+    periodic check."""
+    state = app[PANEL]
+    state.scopes_version += 1
+    state.feed.poke()
 
 
 def install(app: web.Application, panel: PanelBackend) -> None:
@@ -235,7 +244,7 @@ async def wallboard_events(request: web.Request, login: Login) -> web.StreamResp
     with feed.watching():
         seq, _ = feed.snapshot()
         stream = await EventStream.open(request)
-        checked = loop.time()
+        checked, scopes_seen = loop.time(), state.scopes_version
         monitor = NO_MONITOR
         try:
             await stream.send("wallboard", feed.text_for(view_filter))
@@ -247,10 +256,10 @@ async def wallboard_events(request: web.Request, login: Login) -> web.StreamResp
                 newer = await feed.next(seq, state.ping_interval, closing)
                 if closing.is_set() or stream.closed:
                     break
-                if loop.time() - checked >= state.recheck_interval:
+                if loop.time() - checked >= state.recheck_interval or state.scopes_version != scopes_seen:
                     if not await still_allowed(request, login, SUPERVISOR):
                         break
-                    checked = loop.time()
+                    checked, scopes_seen = loop.time(), state.scopes_version
                     scope_before, view_filter = view_filter.key, await state.backend.wallboard_filter(login.user.id)
                     if view_filter.key != scope_before and newer is None:
                         await stream.send("wallboard", feed.text_for(view_filter))

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from aiohttp import web
+
 from callcenter.acd import http, records, stasis
 from callcenter.acd.panel import AcdPanel, PanelDialer
 from callcenter.acd.records import AcdRecorder
@@ -14,6 +16,7 @@ from callcenter.features import Core
 from callcenter.monitor.services import MonitorService
 from callcenter.recording.services import RecordingService
 from callcenter.users.accounts import UserAccounts
+from callcenter.users.events import UnitsChanged
 
 
 def load(core: Core) -> AcdService:
@@ -40,5 +43,9 @@ def load_panel(core: Core, acd: AcdService, accounts: UserAccounts, recording: R
     panel = AcdPanel(acd, core.db, ivr_flows, accounts=accounts, recording=recording, monitor=monitor,
                      dialer=dialer, phone_states=lambda: core.presence.states,
                      user_names=lambda: core.directory.names, user_ids=lambda: core.directory.ids)
-    core.pages(lambda app: http.install(app, panel))
+    def install(app: web.Application) -> None:
+        http.install(app, panel)
+        core.bus.subscribe(UnitsChanged, lambda _event: http.units_changed(app))
+
+    core.pages(install)
     return panel

@@ -15,6 +15,14 @@ class PhoneStateChanged:
 
 
 @dataclass(frozen=True)
+class UnitsChanged:
+    """An admin saved or removed an organisational unit: who may see what changed (wallboards re-read
+    their viewers' scopes)."""
+
+    unit: str
+
+
+@dataclass(frozen=True)
 class PhoneStatesReplaced:
     """Every user's phone state after (re)connecting to AMI: what was known before may be stale."""
 

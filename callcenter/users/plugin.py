@@ -51,5 +51,5 @@ def load(core: Core, throttle: LoginThrottle) -> Users:
     core.prepare(seed)
     core.pages(lambda app: login_http.install(app, feature.accounts, throttle))
     core.pages(lambda app: admin_pages.install(app, AdminScopes(core.db)))
-    core.pages(lambda app: units_http.install(app, UnitsAdmin(core.db)))
+    core.pages(lambda app: units_http.install(app, UnitsAdmin(core.db, core.bus)))
     return feature

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from callcenter.bus import Bus
 from callcenter.db.engine import Database
 from callcenter.db.queries import in_thread
 from callcenter.users import units
 from callcenter.users.access import require_admin
+from callcenter.users.events import UnitsChanged
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +30,9 @@ class UnitsAdmin:
     """Every method takes the id of the logged-in user; anyone but a top admin gets ``ActionRefused`` (403),
     bad input a ``UserError`` with a message for the user (400)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, bus: Bus) -> None:
         self.db = db
+        self.bus = bus
 
     async def units(self, user_id: int) -> list[UnitRow]:
         """The organisational units by name."""
@@ -48,6 +51,7 @@ class UnitsAdmin:
                      ",".join(members) or "-", ",".join(admins) or "-")
 
         await in_thread(self.db, save)
+        await self.bus.publish(UnitsChanged(name.strip()))
 
     async def unit_managers(self, user_id: int, name: str) -> list[str]:
         """The logins of the admins and supervisors who manage a unit."""
@@ -68,3 +72,4 @@ class UnitsAdmin:
                      f"moved to {managers_to}" if managers_to else "dropped" if drop_managers else "none")
 
         await in_thread(self.db, remove)
+        await self.bus.publish(UnitsChanged(name))

@@ -137,6 +137,14 @@ class SharedFeed:
             self._texts[view_filter.key] = text
         return text
 
+    def poke(self) -> None:
+        """Wakes every viewer with the same text under a new ``seq``: what a viewer may see changed (their
+        scope), not the view. Filtered texts are made afresh."""
+        self._texts = {}
+        self.seq += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
     async def next(self, seq: int, timeout: float, stop: asyncio.Event) -> tuple[int, str] | None:
         """The shared text once it is newer than ``seq``; None at ``timeout`` or when ``stop`` is set."""
         if self.seq == seq:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from callcenter.bus import Bus
 from callcenter.cdr import http as cdr_http
 from callcenter.cdr.queries import CdrQueries
 from callcenter.db.engine import Database
@@ -41,7 +42,7 @@ class AdminFeatures:
 def admin_features(db: Database, files_dir: Path, *, campaigns: Mapping[str, CampaignSpec] | None = None,
                    on_monitor_groups_changed: Callable[[], None] | None = None) -> AdminFeatures:
     return AdminFeatures(AdminScopes(db), RecordingQueries(db, files_dir), CdrQueries(db),
-                         RetentionAdmin(db, files_dir), UnitsAdmin(db),
+                         RetentionAdmin(db, files_dir), UnitsAdmin(db, Bus()),
                          MonitorAdmin(db, on_groups_changed=on_monitor_groups_changed),
                          DialerAdmin(db, files_dir, campaigns=campaigns))
 

@@ -18,7 +18,7 @@ import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from callcenter.acd.http import PANEL
+from callcenter.acd.http import PANEL, units_changed
 from callcenter.acd.scope import WallboardFilter
 from callcenter.errors import ActionRefused
 from callcenter.users.accounts import PanelUser
@@ -723,6 +723,20 @@ async def test_wallboard_is_computed_once_per_version_for_all_viewers(client: Cl
     assert backend.wallboard_calls == calls, "the JSON API shares the same text"
     for viewer in viewers:
         viewer.close()
+
+
+async def test_a_units_change_rescopes_open_wallboards_at_once(client: Client, backend: FakeBackend) -> None:
+    """Before: an open wallboard kept its viewer's old scope until its periodic check (15 s)."""
+    scoped: dict[int, WallboardFilter] = {}
+    backend.wallboard_filter = lambda user_id: asyncio.sleep(0, scoped.get(user_id, FakeBackend.ALL))  # type: ignore
+    await login(client, "boss", "boss-pw")
+    stream = await client.get("/api/wallboard/events")
+    assert json.loads((await read_event(stream))[1])["agents"]
+    scoped[3] = WallboardFilter(("units", (7,)), lambda view: {**view, "agents": [], "notice": "scoped"})
+    units_changed(client.app)  # what the ACD's plugin does on UnitsChanged
+    event, data = await asyncio.wait_for(read_event(stream), 2)
+    assert event == "wallboard" and json.loads(data)["notice"] == "scoped"
+    stream.close()
 
 
 async def test_each_viewer_gets_the_wallboard_through_their_scope(client: Client, backend: FakeBackend) -> None:

@@ -29,7 +29,9 @@ from callcenter.db.models import Call, Cdr, CdrUser, PurgeLog, Recording, User
 from callcenter.users import units
 from callcenter.users.access import AdminScopes
 from callcenter.users.accounts import PanelUser
+from callcenter.users.events import UnitsChanged
 from callcenter.users.services import add_user
+from callcenter.users.units_http import UNITS
 from callcenter.web import admin_pages
 from callcenter.web.admin_pages import ADMIN
 from callcenter.web.app import make_app
@@ -434,6 +436,8 @@ def unit_rows(html: str) -> dict[str, tuple[str, str]]:
 
 
 async def test_units_are_listed_created_edited_and_removed(world: World) -> None:
+    heard: list[UnitsChanged] = []
+    world.client.app[UNITS].bus.subscribe(UnitsChanged, heard.append)  # open wallboards rescope on it
     csrf = await world.login("root")
     html = await world.page("/admin/units")
     assert unit_rows(html) == {"North": ("2001", "nadmin"), "South": ("2002", "")}
@@ -452,6 +456,7 @@ async def test_units_are_listed_created_edited_and_removed(world: World) -> None
                                       data={"csrf": csrf, "name": "South"})
     assert removed.status == 303 and removed.headers["Location"] == "/admin/units?done=removed"
     assert unit_rows(await world.page("/admin/units")) == {"East": ("2002", ""), "North": ("2001", "nadmin")}
+    assert heard == [UnitsChanged("East"), UnitsChanged("North"), UnitsChanged("South")]
 
 
 async def test_units_refuse_the_last_top_admin_and_unknown_users(world: World) -> None:
