@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+import callcenter.customers.models  # noqa: F401
 import callcenter.db.models  # noqa: F401  (every table registers itself on Base.metadata)
 from callcenter.db.base import Base
 

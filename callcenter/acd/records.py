@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.acd.model import AcdCall, Agent, AgentState, Attempt, CustomerCard
 from callcenter.acd.settings import QueueSpec
+from callcenter.customers.models import Customer, CustomerPhone
 from callcenter.db.engine import Database
 from callcenter.db.models import (
     AcdAttempt,
@@ -25,7 +26,6 @@ from callcenter.db.models import (
     AgentStatus,
     AgentWorkLog,
     Callback,
-    Customer,
     Queue,
     QueueMember,
     User,
@@ -163,7 +163,8 @@ def customer_card(session: Session, number: str, limit: int = 5) -> CustomerCard
     """The screen pop: the customer with this number, if any, and the last interactions."""
     if not number:
         return None
-    customer = session.scalar(select(Customer).where(Customer.phone == number))
+    customer = session.scalar(select(Customer).join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
+                               .where(CustomerPhone.number.in_({number, "+" + number.lstrip("+")})))
     names = {u.id: u.name for u in session.scalars(select(User))}
     history = [{"at": row.entered_at.isoformat(), "queue": row.queue, "direction": row.direction,
                 "outcome": row.outcome, "agent": names.get(row.agent_id or 0, ""),

@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from callcenter.customers.models import Customer  # noqa: F401  (its tables live with the feature)
 from callcenter.db.base import Base, UtcDateTime
 
 
@@ -342,17 +343,6 @@ class Callback(Base):
     last_call_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     done_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     done_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
-
-
-class Customer(Base):
-    """A minimal customer card for the screen pop (TEL-4); the CRM grows it."""
-
-    __tablename__ = "customers"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(120))
-    phone: Mapped[str] = mapped_column(String(80), unique=True)
-    note: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 # -- Recordings, exports, retention ---------------------------------------------------------------

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import delete, select
 
-from callcenter.db.models import AcdCall, Customer
+from callcenter.customers.models import Customer, CustomerPhone
+from callcenter.db.models import AcdCall
 from tests.integration.conftest import PhoneFactory
 from tests.support import browser, sipp
 from tests.support.system import System
@@ -23,9 +24,13 @@ async def test_agent_takes_a_call_in_the_browser_and_the_wallboard_follows(
         fresh_system: System, phone: PhoneFactory) -> None:
     await phone("2001", ring_ms=1500)
     with fresh_system.db.session() as session:
-        session.execute(delete(Customer).where(Customer.phone == "0319999"))
-        session.add(Customer(name="Ada Lovelace", phone="0319999", note="Prefers mornings",
-                             created_at=datetime.now(UTC)))
+        session.execute(delete(Customer).where(Customer.id.in_(
+            select(CustomerPhone.customer_id).where(CustomerPhone.number == "0319999"))))
+        ada = Customer(name="Ada Lovelace", note="Prefers mornings", created_at=datetime.now(UTC),
+                       updated_at=datetime.now(UTC))
+        session.add(ada)
+        session.flush()
+        session.add(CustomerPhone(customer_id=ada.id, number="0319999"))
     admin_password = fresh_system.panel_password("admin")
     async with browser.async_chromium() as chromium:
         agent_page = await (await chromium.new_context()).new_page()
