@@ -437,9 +437,11 @@ def build_parser() -> argparse.ArgumentParser:
     from callcenter.dialer.cli import register as register_dialer
     from callcenter.export.cli import register as register_export
     from callcenter.retention.cli import register as register_retention
+    from callcenter.users.tokens_cli import register as register_api_tokens
     register_export(sub)
     register_retention(sub)
     register_dialer(sub)
+    register_api_tokens(sub)
     return parser
 
 

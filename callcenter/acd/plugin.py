@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from callcenter.acd import http, records, stasis
+from callcenter.acd import api_http, http, records, stasis
 from callcenter.acd.panel import AcdPanel, PanelDialer
 from callcenter.acd.records import AcdRecorder
 from callcenter.acd.services import AcdService
@@ -45,6 +45,7 @@ def load_panel(core: Core, acd: AcdService, accounts: UserAccounts, recording: R
                      user_names=lambda: core.directory.names, user_ids=lambda: core.directory.ids)
     def install(app: web.Application) -> None:
         http.install(app, panel)
+        api_http.install(app, panel)
         core.bus.subscribe(UnitsChanged, lambda _event: http.units_changed(app))
 
     core.pages(install)

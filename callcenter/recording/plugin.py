@@ -4,7 +4,7 @@ sweeper, and the admin pages to search and hear them (recording/http.py)."""
 from __future__ import annotations
 
 from callcenter.features import Core
-from callcenter.recording import http, stasis
+from callcenter.recording import api_http, http, stasis
 from callcenter.recording.queries import RecordingQueries
 from callcenter.recording.services import RecordingService
 
@@ -20,4 +20,5 @@ def load(core: Core) -> RecordingService:
     core.task("recording-sweeper", recording.run_sweeper)
     core.drain(recording.drain)
     core.pages(lambda app: http.install(app, RecordingQueries(core.db, settings.files_dir)))
+    core.pages(lambda app: api_http.install(app, RecordingQueries(core.db, settings.files_dir)))
     return recording

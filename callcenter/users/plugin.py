@@ -8,14 +8,15 @@ from datetime import UTC, datetime
 
 from callcenter.db.engine import Database
 from callcenter.features import Core
-from callcenter.users import first_start, units_http
+from callcenter.users import first_start, tokens_http, units_http
 from callcenter.users import http as login_http
 from callcenter.users import services as users
 from callcenter.users.access import AdminScopes
 from callcenter.users.accounts import UserAccounts
 from callcenter.users.throttle import LoginThrottle
+from callcenter.users.tokens import ApiTokens
 from callcenter.users.units_admin import UnitsAdmin
-from callcenter.web import admin_pages
+from callcenter.web import admin_pages, api
 
 
 @dataclass
@@ -52,4 +53,8 @@ def load(core: Core, throttle: LoginThrottle) -> Users:
     core.pages(lambda app: login_http.install(app, feature.accounts, throttle))
     core.pages(lambda app: admin_pages.install(app, AdminScopes(core.db)))
     core.pages(lambda app: units_http.install(app, UnitsAdmin(core.db, core.bus)))
+    api_tokens = ApiTokens(core.db)
+    core.pages(lambda app: api.install(app, api_tokens))  # the REST API's token check (docs/api.md)
+    core.pages(lambda app: tokens_http.install(app, api_tokens))
+    core.drain(api_tokens.settle)  # last_used_at writes in flight
     return feature

@@ -1,0 +1,66 @@
+"""`callcenter api-tokens create|list|revoke`: the REST API's tokens (users/tokens.py, docs/api.md). The
+secret is printed once, at creation; only its SHA-256 is stored."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+from datetime import UTC, date, datetime, time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from callcenter.config import Settings
+
+
+def _who() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"[:64]
+    except (KeyError, OSError):  # no user name in a bare container
+        return "cli"
+
+
+def _when(at: datetime | None) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if at else "-"
+
+
+def cmd_api_tokens(settings: Settings, args: argparse.Namespace) -> int:
+    from callcenter.cli import _database
+    from callcenter.errors import UserError
+    from callcenter.users import tokens
+
+    db: Any = _database(settings)
+    with db.session() as session:
+        if args.action == "create":
+            expires = None
+            if args.expires:
+                try:
+                    expires = datetime.combine(date.fromisoformat(args.expires), time(), UTC)
+                except ValueError:
+                    raise UserError("--expires: a date as YYYY-MM-DD") from None
+            info, secret = tokens.create_token(session, name=args.name, user=args.user, created_by=_who(),
+                                               expires_at=expires)
+            print(f"created API token {info.id} {info.name!r}, acting as {info.user}")
+            print(f"  {secret}")
+            print("  (shown this once: only its SHA-256 is stored)")
+        elif args.action == "list":
+            print(f"{'id':>4} {'name':<24} {'user':<12} {'state':<8} {'expires':<17} {'last used':<17} created by")
+            for t in tokens.list_tokens(session):
+                print(f"{t.id:>4} {t.name:<24} {t.user:<12} {t.state:<8} {_when(t.expires_at):<17} "
+                      f"{_when(t.last_used_at):<17} {t.created_by}")
+        elif args.action == "revoke":
+            info = tokens.revoke_token(session, args.id)
+            print(f"revoked API token {info.id} {info.name!r}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("api-tokens", help="tokens of the REST API (docs/api.md)")
+    actions = parser.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create a token; its secret is printed once")
+    create.add_argument("name", help="what the token is for")
+    create.add_argument("--user", required=True, help="login or extension of the user the token acts as")
+    create.add_argument("--expires", metavar="YYYY-MM-DD", help="the day (UTC) it stops working")
+    actions.add_parser("list", help="list tokens (never their secrets)")
+    revoke = actions.add_parser("revoke", help="revoke a token")
+    revoke.add_argument("id", type=int)
+    parser.set_defaults(func=cmd_api_tokens)
