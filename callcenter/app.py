@@ -24,6 +24,7 @@ from callcenter.bus import Bus
 from callcenter.calls import plugin as calls_plugin
 from callcenter.cdr import plugin as cdr_plugin
 from callcenter.config import Settings
+from callcenter.customers import plugin as customers_plugin
 from callcenter.db.engine import Database
 from callcenter.db.writer import RecordWriter
 from callcenter.dialer import plugin as dialer_plugin
@@ -78,6 +79,7 @@ class Controller:
         # The features, each after those it needs. The order is also the order of their start-up steps,
         # of the bus's subscribers to one event, and of the channel router's resync after a reconnect.
         self.users = users_plugin.load(core, throttle)
+        customers_plugin.load(core)
         self.ivr = ivr_plugin.load(core)
         self.acd = acd_plugin.load(core)
         self.recording = recording_plugin.load(core)

@@ -30,6 +30,7 @@ from callcenter.acd.settings import (
 )
 from callcenter.calls.settings import DidRoute, check_did_routes, parse_dids
 from callcenter.cdr.settings import CdrSettings
+from callcenter.customers.settings import CustomersSettings
 from callcenter.dialer.settings import CampaignSpec, parse_campaigns
 from callcenter.export.settings import ExportSettings
 from callcenter.ftps.settings import FtpsSettings
@@ -115,6 +116,7 @@ class Settings:
     recording: RecordingSettings = field(default_factory=RecordingSettings)
     ftps: FtpsSettings = field(default_factory=FtpsSettings)
     export: ExportSettings = field(default_factory=ExportSettings)
+    customers: CustomersSettings = field(default_factory=CustomersSettings)
     dids: Mapping[str, DidRoute] = field(default_factory=dict)
     queues: Mapping[str, QueueSpec] = field(default_factory=dict)
     pause_reasons: Mapping[str, PauseReason] = field(default_factory=dict)
