@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.acd.model import AcdCall, Agent, AgentState, Attempt, CustomerCard
 from callcenter.acd.settings import QueueSpec
+from callcenter.customers.fields import card_fields
 from callcenter.customers.models import Customer, CustomerPhone
 from callcenter.db.engine import Database
 from callcenter.db.models import (
@@ -174,7 +175,9 @@ def customer_card(session: Session, number: str, limit: int = 5) -> CustomerCard
                                           .order_by(AcdCallRow.entered_at.desc()).limit(limit))]
     if customer is None and not history:
         return None
-    return CustomerCard(customer.name if customer else "", customer.note if customer else "", history)
+    if customer is None:
+        return CustomerCard("", "", history)
+    return CustomerCard(customer.name, customer.note, history, card_fields(session, customer.id))
 
 
 def open_callbacks(session: Session, limit: int = 200) -> list[dict[str, Any]]:

@@ -148,3 +148,13 @@ def remove_field(session: Session, name: str) -> None:
 def values_in_use(session: Session, field_id: int) -> int:
     return session.scalar(select(func.count()).select_from(CustomerFieldValue)
                           .where(CustomerFieldValue.field_id == field_id, CustomerFieldValue.value != "")) or 0
+
+
+def card_fields(session: Session, customer_id: int) -> dict[str, str]:
+    """label -> value of the customer's fields shown on the incoming-call card (non-empty, in order)."""
+    rows = session.execute(select(CustomerField.label, CustomerFieldValue.value)
+                           .join(CustomerFieldValue, CustomerFieldValue.field_id == CustomerField.id)
+                           .where(CustomerFieldValue.customer_id == customer_id, CustomerField.on_card.is_(True),
+                                  CustomerFieldValue.value != "")
+                           .order_by(CustomerField.position, CustomerField.name))
+    return {label: value for label, value in rows}

@@ -268,9 +268,12 @@ def test_history_lists_calls_with_recordings_and_callbacks_newest_first_in_scope
 
 def test_the_screen_pop_finds_the_customer_by_any_number(db: Database) -> None:
     with db.session() as s:
-        new(s, "root", "Ada", "+49301234567", "+4940123456", note="VIP")
+        save_field(s, FieldInput("tier", "Tier", on_card=True, position=2))
+        save_field(s, FieldInput("vat", "VAT id"))
+        save_field(s, FieldInput("city", "City", on_card=True, position=1))
+        new(s, "root", "Ada", "+49301234567", "+4940123456", note="VIP", values={"tier": "gold", "vat": "DE1"})
         card = customer_card(s, "+4940123456")
-        assert card is not None and (card.name, card.note) == ("Ada", "VIP")
+        assert card is not None and (card.name, card.note, card.fields) == ("Ada", "VIP", {"Tier": "gold"})
         assert customer_card(s, "4940123456") is not None
         assert customer_card(s, "+4999") is None
 
