@@ -34,10 +34,10 @@ from callcenter.dialer.contacts import (
     ContactListError,
     Rejected,
     Source,
-    _is_blank,
-    _open,
-    _quote_problem,
-    _shape_problem,
+    is_blank_row,
+    open_csv,
+    quote_problem,
+    shape_problem,
 )
 
 IMPORT_ROWS_MAX = 20_000
@@ -93,7 +93,7 @@ def import_customers(session: Session, user_id: int, source: Source, region: str
                      max_rows: int = IMPORT_ROWS_MAX) -> CustomerImport:
     """Reads the file and writes each good row (each in a savepoint); CustomerImportError for the file."""
     scope = manager_scope(session, user_id)
-    rows = _open(source)
+    rows = open_csv(source)
     if rows is None:
         raise CustomerImportError("the file is empty: its first line must name the columns")
     names: dict[str, str] = {}
@@ -105,15 +105,15 @@ def import_customers(session: Session, user_id: int, source: Source, region: str
     width, count = len(rows.header), 0
     for first, last, row in rows:
         if isinstance(row, BaseException):
-            result.problems.append(Rejected(first, _quote_problem(first, last, row)))
+            result.problems.append(Rejected(first, quote_problem(first, last, row)))
             continue
-        if _is_blank(row):
+        if is_blank_row(row):
             continue
         count += 1
         if count > max_rows:
             raise CustomerImportError(f"more than {max_rows:,} rows: split the file (nothing after line "
                                       f"{first - 1} was read)")
-        shape = _shape_problem(first, last, row, width)
+        shape = shape_problem(first, last, row, width)
         if shape:
             result.problems.append(Rejected(first, shape))
             continue

@@ -223,7 +223,7 @@ def _lines(source: Source) -> Iterator[str]:
     return iter(source)
 
 
-def _open(source: Source) -> _Rows | None:
+def open_csv(source: Source) -> _Rows | None:
     lines = _lines(source)
     offset = 0
     for raw in lines:
@@ -243,7 +243,7 @@ def _open(source: Source) -> _Rows | None:
 
 def read_header(source: Source) -> list[str]:
     """The column names of the first non-blank line, trimmed (for the mapping screen)."""
-    rows = _open(source)
+    rows = open_csv(source)
     if rows is None:
         raise ContactListError("the file is empty: its first line must name the columns")
     if not any(rows.header):
@@ -251,11 +251,11 @@ def read_header(source: Source) -> list[str]:
     return rows.header
 
 
-def _is_blank(row: list[str]) -> bool:
+def is_blank_row(row: list[str]) -> bool:
     return all(not cell.strip() for cell in row)
 
 
-def _quote_problem(first: int, last: int, error: csv.Error) -> str:
+def quote_problem(first: int, last: int, error: csv.Error) -> str:
     if "unexpected end of data" in str(error):
         return f"a quote opened here is never closed: lines {first}-{last} were not read"
     if "field larger than field limit" in str(error):
@@ -263,9 +263,9 @@ def _quote_problem(first: int, last: int, error: csv.Error) -> str:
     return f"the quotes in this row are broken ({error})"
 
 
-def _shape_problem(first: int, last: int, row: list[str], width: int) -> str | None:
+def shape_problem(first: int, last: int, row: list[str], width: int) -> str | None:
     """None when the row has as many cells as the header (empty cells past the end are ignored)."""
-    if len(row) == width or (len(row) > width and _is_blank(row[width:])):
+    if len(row) == width or (len(row) > width and is_blank_row(row[width:])):
         return None
     reason = f"row has {len(row)} cells, the header has {width}"
     if last > first:
@@ -324,7 +324,7 @@ def import_contacts(source: Source, mapping: ColumnMap, *, default_region: str,
     """
     region = check_region(default_region)
     fallback_zone = None if default_timezone is None else check_timezone(default_timezone)
-    rows = _open(source)
+    rows = open_csv(source)
     if rows is None:
         raise ContactListError("the file is empty: its first line must name the columns")
     layout = _layout(rows.header, mapping)
@@ -333,15 +333,15 @@ def import_contacts(source: Source, mapping: ColumnMap, *, default_region: str,
     seen: dict[str, int] = {}
     count = 0
     for first, last, row in rows:
-        if isinstance(row, list) and _is_blank(row):
+        if isinstance(row, list) and is_blank_row(row):
             continue
         count += 1
         if max_rows is not None and count > max_rows:
             raise ContactListError(f"line {first}: the list has more than {max_rows:,} rows; split the file")
         if isinstance(row, csv.Error):
-            result.rejected.append(Rejected(first, _quote_problem(first, last, row)))
+            result.rejected.append(Rejected(first, quote_problem(first, last, row)))
             continue
-        problem = _shape_problem(first, last, row, width)
+        problem = shape_problem(first, last, row, width)
         if problem is not None:
             result.rejected.append(Rejected(first, problem))
             continue
@@ -393,7 +393,7 @@ def parse_dnc(source: Source, default_region: str) -> tuple[set[str], list[Rejec
     region = check_region(default_region)
     numbers: set[str] = set()
     rejected: list[Rejected] = []
-    rows = _open(source)
+    rows = open_csv(source)
     if rows is None:
         return numbers, rejected
     header = [h.lower() for h in rows.header]
@@ -405,9 +405,9 @@ def parse_dnc(source: Source, default_region: str) -> tuple[set[str], list[Rejec
             data = itertools.chain([(rows.offset + 1, rows.offset + rows.header_lines, rows.header)], rows)
     for first, last, row in data:
         if isinstance(row, csv.Error):
-            rejected.append(Rejected(first, _quote_problem(first, last, row)))
+            rejected.append(Rejected(first, quote_problem(first, last, row)))
             continue
-        if _is_blank(row):
+        if is_blank_row(row):
             continue
         try:
             numbers.add(normalise_number(row[column] if column < len(row) else "", region))
