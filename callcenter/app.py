@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +128,7 @@ class Controller:
             await start()
         log.info("controller ready")
 
-    def _run(self, name: str, work: Any) -> None:
+    def _run(self, name: str, work: Coroutine[Any, Any, None]) -> None:
         self._tasks.append(asyncio.create_task(work, name=name))
 
     def _prepare(self) -> None:

@@ -362,11 +362,15 @@ class CelIngestor:
     def settle_after_restart(self, stopped_at: datetime | None) -> None:
         """Asterisk started afresh: every call still open died with the previous one. Its events are read
         to the end, then each such call is closed (at ``stopped_at``, else its last event) with its CDR."""
-        while self.poll():
-            pass
+        self.read_to_the_end()
         closed = self.close_lost_calls(stopped_at)
         if closed:
             log.warning("closed %d call(s) lost when Asterisk stopped, with their CDRs", closed)
+
+    def read_to_the_end(self) -> None:
+        """Everything the log holds now (blocking): at a restart, and when the controller stops."""
+        while self.poll():
+            pass
 
     def _unchanged(self, stat: os.stat_result) -> bool:
         return self._committed == (stat.st_dev, stat.st_ino, stat.st_size)

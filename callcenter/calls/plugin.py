@@ -29,15 +29,8 @@ def load_ledger(core: Core) -> CelIngestor:
     ledger = CelIngestor(core.layout.cel_log, core.db, {did: route.name for did, route in settings.dids.items()},
                          load_rate_table(settings.cdr), settings.acd.trunk)
     core.task("cel-ingest", lambda: ledger.run(settings.cdr.poll_interval))
-    core.after_asterisk(read_to_the_end(ledger))
+    core.after_asterisk(ledger.read_to_the_end)
     return ledger
-
-
-def read_to_the_end(ledger: CelIngestor) -> Callable[[], None]:
-    def read() -> None:
-        while ledger.poll():
-            pass
-    return read
 
 
 def check_dids(dids: Mapping[str, DidRoute], has_flow: Callable[[str], bool]) -> None:

@@ -8,7 +8,17 @@ from aiohttp import web
 from callcenter.cdr.queries import CdrFilters, CdrQueries
 from callcenter.export.cdr import CDR_HEADER
 from callcenter.users.tokens import TokenUser
-from callcenter.web.api import BadRequest, Operation, Param, add_route, day_param, paged, pagination, text_param
+from callcenter.web.api import (
+    DAY_RANGE_PARAMS,
+    BadRequest,
+    Operation,
+    Param,
+    add_route,
+    day_param,
+    paged,
+    pagination,
+    text_param,
+)
 
 CDR_QUERIES: web.AppKey[CdrQueries] = web.AppKey("api_cdr_queries", CdrQueries)
 DISPOSITIONS = ("ANSWERED", "BUSY", "NO ANSWER", "FAILED", "CONGESTION")
@@ -21,8 +31,7 @@ def install(app: web.Application, queries: CdrQueries) -> None:
     add_route(app, "GET", "/api/v1/cdrs", list_cdrs, Operation(
         "Call detail records in the token user's scope, newest first", roles=("admin",), paged=True,
         response=CDR_SCHEMA, params=(
-            Param("from", "First day (UTC, inclusive)", fmt="date"),
-            Param("to", "Last day (UTC, inclusive)", fmt="date"),
+            *DAY_RANGE_PARAMS,
             Param("number", "Part of the source, destination or caller ID"),
             Param("disposition", "One of " + ", ".join(DISPOSITIONS)))))
 

@@ -11,7 +11,17 @@ from callcenter.recording.http import RECORDING_ID
 from callcenter.recording.queries import RecordingFilters, RecordingQueries, RecordingRow
 from callcenter.users.tokens import TokenUser
 from callcenter.web.admin_pages import content_disposition
-from callcenter.web.api import Operation, Param, add_route, api_error, day_param, paged, pagination, text_param
+from callcenter.web.api import (
+    DAY_RANGE_PARAMS,
+    Operation,
+    Param,
+    add_route,
+    api_error,
+    day_param,
+    paged,
+    pagination,
+    text_param,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +41,7 @@ def install(app: web.Application, queries: RecordingQueries) -> None:
     add_route(app, "GET", "/api/v1/recordings", list_recordings, Operation(
         "Recordings in the token user's scope, newest first", roles=("admin",), paged=True,
         response=RECORDING_SCHEMA, params=(
-            Param("from", "First day (UTC, inclusive)", fmt="date"),
-            Param("to", "Last day (UTC, inclusive)", fmt="date"),
+            *DAY_RANGE_PARAMS,
             Param("agent", "An extension or login, or part of a name"),
             Param("number", "Part of the caller or called number"),
             Param("queue", "A queue's name"))))

@@ -41,6 +41,9 @@ class Param:
     fmt: str = ""  # an OpenAPI format: date...
 
 
+# The day range every dated list takes (read with ``day_param``).
+DAY_RANGE_PARAMS = (Param("from", "First day (UTC, inclusive)", fmt="date"),
+                    Param("to", "Last day (UTC, inclusive)", fmt="date"))
 PAGE_PARAMS = (Param("page", "Page number, from 1", "integer"),
                Param("per_page", f"Rows per page, 1-{PER_PAGE_MAX} (default {PER_PAGE_DEFAULT})", "integer"))
 

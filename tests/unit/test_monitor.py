@@ -14,7 +14,6 @@ import pytest
 from callcenter.acd.model import Agent, AgentState
 from callcenter.acd.panel import AcdPanel
 from callcenter.acd.services import AcdService
-from callcenter.ari.routing import ChannelRouter
 from callcenter.bus import Bus
 from callcenter.db.engine import Database
 from callcenter.errors import AriNotFound, UserError
@@ -24,6 +23,7 @@ from callcenter.monitor.groups import Permissions
 from callcenter.monitor.services import LiveLeg, Mode, MonitorError, MonitorService, UserRef
 from callcenter.monitor.settings import MonitorGroupSpec
 from callcenter.users import services as users
+from tests.support import routing
 
 USERS = {"2001": UserRef(1, "2001", "Alice"), "2002": UserRef(2, "2002", "Bob"),
          "2005": UserRef(5, "2005", "Sam")}
@@ -70,13 +70,9 @@ class FakeWriter:
         self.ops.append(op)
 
 
-async def set_of_nothing() -> set[str]:
-    return set()
-
-
 def make(acd: dict[str, LiveLeg] | None = None) -> tuple[MonitorService, FakeControl]:
     control = FakeControl()
-    router = ChannelRouter(set_of_nothing)
+    router = routing.router()
     service = MonitorService(control, FakeWriter(), Permissions({"2005": frozenset({"2001", "2002"})}),  # type: ignore[arg-type]
                              user_by_extension=USERS.get, acd_leg=(acd or {}).get, bus=Bus(),
                              claims=router.claims_for("monitor"))

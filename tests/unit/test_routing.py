@@ -9,6 +9,7 @@ import pytest
 
 from callcenter.ari.events import AriEvent, RecordingEnded, StasisStart, parse_event
 from callcenter.ari.routing import ChannelHandlers, ChannelRouter
+from tests.support import routing
 
 
 def event(kind: str, **data: Any) -> AriEvent:
@@ -52,10 +53,6 @@ class Feature:
                                destroyed=destroyed, resync=resync)
 
 
-async def nothing_in_app() -> set[str]:
-    return set()
-
-
 @pytest.fixture
 def log() -> list[tuple[str, ...]]:
     return []
@@ -63,7 +60,7 @@ def log() -> list[tuple[str, ...]]:
 
 @pytest.fixture
 def world(log: list[tuple[str, ...]]) -> tuple[ChannelRouter, dict[str, Feature]]:
-    router = ChannelRouter(nothing_in_app)
+    router = routing.router()
     features = {name: Feature(name, log) for name in ("acd", "dialer", "ivr", "calls")}
     router.register("acd", features["acd"].handlers(), stasis_args=("acd",))
     router.register("dialer", features["dialer"].handlers(), stasis_args=("dialer", "dialer-amd"))
@@ -147,7 +144,7 @@ async def test_a_playback_on_a_bridge_is_offered_to_every_feature_that_plays(
 
 
 async def test_events_of_no_channel_reach_their_listeners(log: list[tuple[str, ...]]) -> None:
-    router = ChannelRouter(nothing_in_app)
+    router = routing.router()
 
     async def heard(e: AriEvent) -> None:
         assert isinstance(e, RecordingEnded)
@@ -186,7 +183,7 @@ async def test_after_a_reconnect_the_default_feature_gets_only_what_nobody_else_
 
 
 def test_two_features_cannot_take_the_same_argument_or_both_be_the_default() -> None:
-    router = ChannelRouter(nothing_in_app)
+    router = routing.router()
     router.register("acd", ChannelHandlers(), stasis_args=("acd",))
     with pytest.raises(ValueError, match="taken by 'acd'"):
         router.register("other", ChannelHandlers(), stasis_args=("acd",))
