@@ -9,6 +9,9 @@ from alembic.migration import MigrationContext
 
 import callcenter.customers.models
 import callcenter.db.models  # noqa: F401  (every table registers itself on Base.metadata)
+import callcenter.tickets.models  # noqa: F401
+import callcenter.users.token_models  # noqa: F401
+import callcenter.webhooks.models  # noqa: F401
 from callcenter.db.base import Base
 from callcenter.db.engine import Database
 
