@@ -18,13 +18,17 @@ from callcenter.acd.core import (
     format_caller_id,
 )
 from callcenter.acd.events import (
+    AgentLegEnded,
+    AgentLegStarted,
     CallConnected,
     CallEnded,
     CallEnding,
+    OutboundLegDialled,
 )
 from callcenter.acd.model import (
     AcdCall,
     Agent,
+    AgentLeg,
     AgentState,
     Attempt,
     CallState,
@@ -145,14 +149,16 @@ class Connection(AcdCore):
         agent.calls_today += 1
         self._set_state(agent, AgentState.ON_CALL, "", f"call {call.record_id} from {call.number}")
         wait = (now - (call.entered_at or now)).total_seconds()
-        if first_answer:
-            if call.direction is Direction.INBOUND:
-                self._count_answer(call, wait)
-            self.recorder.call_updated(call.record_id, answered_at=now, wait_seconds=round(wait, 2),
-                                       agent_id=agent.user_id, outcome="answered")
-        else:
-            self.recorder.call_updated(call.record_id, agent_id=agent.user_id)
-        self.recorder.destination(call, "U", agent.extension, now)
+        with self.recorder.writer.together():
+            if first_answer:
+                if call.direction is Direction.INBOUND:
+                    self._count_answer(call, wait)
+                self.recorder.call_updated(call.record_id, answered_at=now, wait_seconds=round(wait, 2),
+                                           agent_id=agent.user_id, outcome="answered")
+            else:
+                self.recorder.call_updated(call.record_id, agent_id=agent.user_id)
+            self.recorder.destination(call, "U", agent.extension, now)
+            await self._begin_leg(call, agent, f"{call.record_id}-{attempt.seq}", now)
         for other in others:
             # A dialer's person was offered to this agent because the earlier offers were too slow.
             overtaken = call.direction is Direction.DIALER and other.started_at < attempt.started_at
@@ -188,6 +194,21 @@ class Connection(AcdCore):
         finally:
             linking.set()
 
+    async def _begin_leg(self, call: AcdCall, agent: Agent, leg_id: str, now: datetime) -> None:
+        call.leg = AgentLeg(leg_id, agent, now)
+        call.legs.append(call.leg)
+        with self.recorder.writer.together():
+            await self.bus.publish(AgentLegStarted(call, call.leg))
+
+    async def _finish_leg(self, call: AcdCall, how: str) -> None:
+        """The agent talking on ``call`` leaves it (``how``: hangup, transferred)."""
+        leg, call.leg = call.leg, None
+        if leg is None:
+            return
+        leg.ended_at, leg.how = self.timers.now(), how
+        with self.recorder.writer.together():
+            await self.bus.publish(AgentLegEnded(call, leg))
+
     def _take_answer(self, call: AcdCall, attempt: Attempt, now: datetime, role: str) -> None:
         """An agent's phone answered this offer: it stops ringing and becomes the call's ``role`` channel."""
         self._cancel_timer("ring", attempt.channel_id)
@@ -211,6 +232,7 @@ class Connection(AcdCore):
         call.bridge_id = f"acd-call-{call.record_id}"
         dial_channel = f"acd-{uuid.uuid4().hex[:20]}"
         self._track(dial_channel, "dial", call)
+        await self.bus.publish(OutboundLegDialled(call, agent, f"{call.record_id}-{attempt.seq}"))
         # The customer's leg belongs to the agent's call, except a kept session line's: that line is a
         # call of its own (for hours), and the customer's call must keep its own records (docs/cdr.md).
         originator = None if self.sessions.leg(attempt.channel_id) is not None else attempt.channel_id
@@ -253,9 +275,11 @@ class Connection(AcdCore):
             wait = (now - (call.entered_at or now)).total_seconds()
             values["wait_seconds"] = round(wait, 2)
             self._count_answer(call, wait)
-        self.recorder.call_updated(call.record_id, **values)
-        if call.agent is not None:
-            self.recorder.destination(call, "U", call.agent.extension, now)
+        with self.recorder.writer.together():
+            self.recorder.call_updated(call.record_id, **values)
+            if call.agent is not None:
+                self.recorder.destination(call, "U", call.agent.extension, now)
+                await self._begin_leg(call, call.agent, f"{call.record_id}-{call.attempt_seq}", now)
         if call.number in self.callbacks:
             self._close_callback(call.number, "done", call.agent.user_id if call.agent else None)
         assert call.bridge_id is not None
@@ -296,11 +320,13 @@ class Connection(AcdCore):
         if runtime is not None and not dialer:
             runtime.figures.abandoned += 1
             metrics.ACD_CALLS.labels(call.queue, "abandoned").inc()
-        self.recorder.call_updated(call.record_id, ended_at=now, outcome="abandoned", wait_seconds=round(wait, 2))
-        if not dialer:  # the dialer's own retry rules call the customer again
-            self._add_callback(call, "missed" if rang else "abandoned")
-        self._forget(call)
-        await self.bus.publish(CallEnded(call, "abandoned", call.campaign if dialer else None))
+        with self.recorder.writer.together():
+            self.recorder.call_updated(call.record_id, ended_at=now, outcome="abandoned",
+                                       wait_seconds=round(wait, 2))
+            if not dialer:  # the dialer's own retry rules call the customer again
+                self._add_callback(call, "missed" if rang else "abandoned")
+            self._forget(call)
+            await self.bus.publish(CallEnded(call, "abandoned", call.campaign if dialer else None))
         await self.dispatch()
 
     async def withdraw(self, record_id: str) -> AcdCall | None:
@@ -320,6 +346,9 @@ class Connection(AcdCore):
         for attempt in list(call.ringing.values()):
             await self._attempt_over(attempt, "withdrawn", hang_up=True)
         self._forget(call)
+        call.outcome = "abandoned"
+        # Not the campaign's event: the dialer books the withdrawn call itself.
+        await self.bus.publish(CallEnded(call, "abandoned"))
         await self.dispatch()
         return call
 
@@ -366,12 +395,14 @@ class Connection(AcdCore):
                 runtime.handle_times.append(talk + runtime.spec.wrapup)
         if outcome:
             values["outcome"] = outcome
-        self.recorder.call_updated(call.record_id, **values)
-        self._forget(call)
-        agent = call.agent
-        if agent is not None and call in agent.calls:
-            agent.calls.remove(call)
-            if not agent_left and previous is not CallState.RINGING:
-                self._start_wrapup(agent, call)
-        await self.bus.publish(CallEnded(call, call.outcome, call.campaign))
+        with self.recorder.writer.together():
+            self.recorder.call_updated(call.record_id, **values)
+            self._forget(call)
+            agent = call.agent
+            if agent is not None and call in agent.calls:
+                agent.calls.remove(call)
+                if not agent_left and previous is not CallState.RINGING:
+                    self._start_wrapup(agent, call)
+            await self._finish_leg(call, "hangup")
+            await self.bus.publish(CallEnded(call, call.outcome, call.campaign))
         await self.dispatch()

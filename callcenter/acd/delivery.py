@@ -63,7 +63,7 @@ class Delivery(AcdCore):
                        state_since=now, parent_id=parent.record_id if parent else None, order=next(self._order),
                        campaign=campaign, card=card, connect_by=connect_by, session_only=session_only)
         if parent is not None:
-            call.card, call.destination_seq = parent.card, 0
+            call.card, call.destination_seq, call.session_id = parent.card, 0, parent.session_id
         # The queue when this caller arrived, themself included (queue_call CSV: callers, agents).
         waiting = sum(1 for c in self.calls.values() if c.queue == queue and c.state is CallState.WAITING)
         call.queue_callers = waiting + 1

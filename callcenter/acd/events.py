@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from callcenter.acd.model import AcdCall, Agent, AgentState
+from callcenter.acd.model import AcdCall, Agent, AgentLeg, AgentState
 
 # -- requests the ACD serves ------------------------------------------------------------------------
 
@@ -33,6 +33,18 @@ class ToggleAgentLogin:
     extension."""
 
     extension: str
+
+
+@dataclass(frozen=True)
+class PlaceCall:
+    """An agent's click-to-call from another feature's page (a ticket's call button). The agent's phone rings
+    first, then the number is dialled (as the agent page's click-to-call). Answer: the ACD call's record id;
+    ``errors.ActionRefused`` when the agent cannot call now. ``ticket_id``: the ticket the call is made from
+    (the tickets feature puts the call on it)."""
+
+    user_id: int
+    number: str
+    ticket_id: int | None = None
 
 
 # -- domain events the ACD publishes ------------------------------------------------------------------
@@ -70,6 +82,41 @@ class CallConnected:
 
 
 @dataclass(frozen=True)
+class AgentLegStarted:
+    """An agent started talking with the customer (``leg``, also ``call.leg``): they answered an offer, the
+    customer answered their outbound call, or an attended transfer handed the customer to them."""
+
+    call: AcdCall
+    leg: AgentLeg
+
+
+@dataclass(frozen=True)
+class AgentLegEnded:
+    """An agent left the call (``leg.how``: ``hangup`` when the call ended, ``transferred`` when they passed
+    the customer on). Published before the call's ``CallEnded`` when the call ends with the leg."""
+
+    call: AcdCall
+    leg: AgentLeg
+
+
+@dataclass(frozen=True)
+class OutboundCallStarted:
+    """An agent's outbound call started (click-to-call, a callback, a preview): their phone rings first."""
+
+    call: AcdCall
+    agent: Agent
+
+
+@dataclass(frozen=True)
+class OutboundLegDialled:
+    """The agent took their phone: the customer's number of the outbound call is being dialled."""
+
+    call: AcdCall
+    agent: Agent
+    leg_id: str
+
+
+@dataclass(frozen=True)
 class CallEnding:
     """A call that reached an agent (or was dialled for one) is ending: published before its channels are
     hung up and its bridge destroyed (recording stops here)."""
@@ -79,12 +126,16 @@ class CallEnding:
 
 @dataclass(frozen=True)
 class CallEnded:
-    """A call is over: its record is written and its agent, if any, is wrapping up. Also published for a
-    caller who hung up while waiting (``outcome`` abandoned)."""
+    """A call record is over: written, and its agent, if any, is wrapping up. Also published for a caller who
+    hung up while waiting (``outcome`` abandoned), a caller the dialer took back (abandoned), and a record
+    closed because the caller moved on: to another queue (``transferred``, ``overflow``; a new record
+    follows, with the same ``call.session_id``), an IVR flow, voicemail or the callback list."""
 
     call: AcdCall
     outcome: str
     campaign: str | None = None
+    # The caller goes on under a new record of the same session (moved to another queue).
+    continues: bool = False
 
 
 @dataclass(frozen=True)

@@ -106,12 +106,35 @@ class Attempt:
 
 
 @dataclass
+class AgentLeg:
+    """One agent's part of a call: from when they talk with the customer (their answer, the customer's
+    answer of their outbound call, an attended transfer handed to them) until they leave it (``how``:
+    ``hangup`` or ``transferred``). A transferred call has one leg per agent who talked."""
+
+    leg_id: str  # <call record id>-<offer number>
+    agent: Agent
+    started_at: datetime
+    ended_at: datetime | None = None
+    how: str = ""
+
+
+@dataclass
 class CustomerCard:
     name: str
     note: str
     history: list[dict[str, Any]]
-    # A dialer contact's list columns, shown to the agent as they are.
+    # A dialer contact's list columns, shown to the agent as they are; a customer's custom fields marked
+    # "on the card" (label -> value).
     fields: dict[str, str] = field(default_factory=dict)
+    # The customer's row (None: the number is not in the customer database) and its profile for the pane
+    # the agent page opens on answer: numbers, e-mail, company, every non-empty custom field.
+    customer_id: int | None = None
+    email: str = ""
+    company: str = ""
+    phones: list[str] = field(default_factory=list)
+    profile: dict[str, str] = field(default_factory=dict)
+    # The customer's open tickets: {id, subject, status, updated_at} (filled by the tickets feature).
+    tickets: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -172,6 +195,14 @@ class AcdCall:
     # Set while the customer and the agent are being put in the call's bridge: the call already counts as
     # connected, but hold and transfer must wait for the bridge to hold both (else ARI answers 422).
     linking: asyncio.Event | None = None
+    # The customer's whole call across the queues it was moved through (the first record's id), the agent
+    # talking now and every agent leg so far.
+    session_id: str = ""
+    leg: AgentLeg | None = None
+    legs: list[AgentLeg] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.session_id = self.session_id or self.record_id
 
     @property
     def answered_like_inbound(self) -> bool:

@@ -14,6 +14,7 @@ from callcenter.acd.core import (
     NUMBER_RE,
     AcdCore,
 )
+from callcenter.acd.events import CallEnded
 from callcenter.acd.model import (
     AcdCall,
     CallState,
@@ -64,6 +65,7 @@ class Overflow(AcdCore):
         runtime = self.queues.get(call.queue or "")
         if runtime is not None and call.answered_at is None:
             runtime.figures.overflowed += 1
+        call.outcome = outcome
         values: dict[str, Any] = {"ended_at": now, "outcome": outcome}
         if call.answered_at is None:
             values["wait_seconds"] = round(wait, 2)
@@ -77,6 +79,7 @@ class Overflow(AcdCore):
         self._close_record(call, outcome, "Q", queue)
         await self._unpark(call)
         self._forget(call)
+        await self.bus.publish(CallEnded(call, outcome, continues=True))
         await self.enqueue(call.channel_id, queue, call.number, call.name, call.did, call.priority, answered=True,
                            parent=call)
 
@@ -86,6 +89,7 @@ class Overflow(AcdCore):
         self._add_callback(call, "voicemail")
         call.state = CallState.ENDED
         self._forget(call)
+        await self.bus.publish(CallEnded(call, call.outcome))
         if channel_id:
             with contextlib.suppress(AriNotFound):
                 await self._unpark(call)
@@ -97,6 +101,7 @@ class Overflow(AcdCore):
         self._close_record(call, outcome, "R", flow)
         call.state = CallState.ENDED
         self._forget(call)
+        await self.bus.publish(CallEnded(call, outcome))
         if channel_id:
             with contextlib.suppress(AriNotFound):
                 await self._unpark(call)
@@ -113,6 +118,7 @@ class Overflow(AcdCore):
         self._add_callback(call, reason)
         call.state = CallState.ENDED
         self._forget(call)
+        await self.bus.publish(CallEnded(call, "overflow"))
         if channel_id:
             with contextlib.suppress(AriNotFound):
                 await self._unpark(call)
@@ -194,7 +200,8 @@ class Overflow(AcdCore):
     async def callback_call(self, user_id: int, number: str) -> None:
         if number not in self.callbacks:
             raise ActionRefused("That callback is no longer on the list.", 404)
-        await self.dial(user_id, number)
+        call = await self.dial(user_id, number)
+        call.extra["callback"] = True  # a call back of a missed call (its ticket hears of it)
 
     async def callback_remove(self, user_id: int, number: str) -> None:
         if number not in self.callbacks:

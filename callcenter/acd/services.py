@@ -35,7 +35,7 @@ from callcenter.acd.core import (
     PromptMedia,
 )
 from callcenter.acd.delivery import Delivery
-from callcenter.acd.events import EnterQueue, ToggleAgentLogin
+from callcenter.acd.events import EnterQueue, PlaceCall, ToggleAgentLogin
 from callcenter.acd.figures import Figures
 from callcenter.acd.model import CallState
 from callcenter.acd.overflow import Overflow
@@ -91,7 +91,12 @@ class AcdService(AgentStates, Delivery, Connection, Transfers, Overflow, Figures
                                                          request.caller_name, request.did, request.answered,
                                                          request.priority))
         bus.serve(ToggleAgentLogin, lambda request: self.toggle_login(request.extension))
+        bus.serve(PlaceCall, self._place_call)
         bus.subscribe(PhoneStateChanged, self._phone_state_changed)
+
+    async def _place_call(self, request: PlaceCall) -> str:
+        call = await self.dial(request.user_id, request.number, ticket_id=request.ticket_id)
+        return call.record_id
 
     async def _phone_state_changed(self, event: PhoneStateChanged) -> None:
         if event.state == "NOT_INUSE":

@@ -14,6 +14,7 @@ from callcenter.acd.core import (
     AcdCore,
     format_caller_id,
 )
+from callcenter.acd.events import OutboundCallStarted
 from callcenter.acd.model import (
     AcdCall,
     Agent,
@@ -32,7 +33,7 @@ class Transfers(AcdCore):
     # -- click-to-call, hold, hang-up ----------------------------------------------------------------
 
     async def dial(self, user_id: int, number: str, *, campaign: str | None = None, card: CustomerCard | None = None,
-                   caller_id: str | None = None, trunk: str | None = None) -> AcdCall:
+                   caller_id: str | None = None, trunk: str | None = None, ticket_id: int | None = None) -> AcdCall:
         """Click-to-call: the agent's phone rings first; when they pick up, the number is dialled. A preview
         campaign's call says so (``campaign``, the contact's ``card``, the campaign's caller ID and trunk)."""
         agent = self._agent(user_id)
@@ -65,6 +66,9 @@ class Transfers(AcdCore):
         agent.calls.append(call)
         self._set_state(agent, AgentState.ON_CALL, "outbound", f"calls {number}")
         self.recorder.attempt_started(call, attempt)
+        if ticket_id is not None:
+            call.extra["ticket_id"] = ticket_id
+        await self.bus.publish(OutboundCallStarted(call, agent))
         if self.card_lookup is not None and card is None:
             asyncio.get_running_loop().create_task(self._load_card(call))
         if session is not None:  # the agent's line is open already: the number is dialled at once
@@ -175,6 +179,7 @@ class Transfers(AcdCore):
         if call in agent.calls:
             agent.calls.remove(call)
         self._start_wrapup(agent, call)
+        await self._finish_leg(call, "transferred")
 
     async def _blind_to_agent(self, call: AcdCall, agent: Agent, other: Agent) -> None:
         await self._detach_agent(call, agent)
@@ -283,6 +288,8 @@ class Transfers(AcdCore):
             self.channels.pop(channel, None)
             await self._let_go_leg(channel)
         now = self.timers.now()
+        consult_seq = call.consult.seq
+        await self._finish_leg(call, "transferred")
         call.agent, call.agent_channel = other, call.consult_channel
         self._track(call.consult_channel, "agent", call)
         call.consult = None
@@ -290,6 +297,7 @@ class Transfers(AcdCore):
         call.state, call.state_since = CallState.CONNECTED, now
         self.recorder.call_updated(call.record_id, agent_id=other.user_id)
         self.recorder.destination(call, "U", other.extension, now)
+        await self._begin_leg(call, other, f"{call.record_id}-{consult_seq}", now)
         if agent is not None:
             if call in agent.calls:
                 agent.calls.remove(call)

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Mapping
 
 from callcenter.calls import stasis
+from callcenter.calls.journeys import Journeys
 from callcenter.calls.ledger import CelIngestor
 from callcenter.calls.services import CallService
 from callcenter.calls.settings import DidRoute
@@ -18,7 +19,8 @@ log = logging.getLogger(__name__)
 
 def load(core: Core, has_flow: Callable[[str], bool]) -> CallService:
     """``has_flow``: whether an IVR flow of that name is loaded (a DID may route to one)."""
-    calls = CallService(core.ari, core.settings.dids, core.prompts, core.bus)
+    journeys = Journeys(core.bus, core.records.together)
+    calls = CallService(core.ari, core.settings.dids, core.prompts, core.bus, journeys)
     stasis.register(core.router, calls, core.ari)
     core.prepare(lambda: check_dids(core.settings.dids, has_flow))
     return calls

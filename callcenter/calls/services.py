@@ -18,6 +18,7 @@ from typing import Protocol
 from callcenter import metrics
 from callcenter.acd.events import EnterQueue, ToggleAgentLogin
 from callcenter.bus import Bus
+from callcenter.calls.journeys import Journeys
 from callcenter.calls.settings import DidRoute
 from callcenter.errors import AriError, AriNotFound
 from callcenter.ivr.events import StartIvr
@@ -82,9 +83,12 @@ AGENT_LOGIN_CODE = "*45"
 
 
 class CallService:
-    def __init__(self, control: CallControl, dids: Mapping[str, DidRoute], prompts: PromptMedia, bus: Bus) -> None:
-        """``bus``: where the IVR, the ACD and monitoring are asked to take a call over (their requests)."""
+    def __init__(self, control: CallControl, dids: Mapping[str, DidRoute], prompts: PromptMedia, bus: Bus,
+                 journeys: Journeys | None = None) -> None:
+        """``bus``: where the IVR, the ACD and monitoring are asked to take a call over (their requests).
+        ``journeys``: told of each caller a DID sends to an IVR flow or a queue."""
         self.control = control
+        self.journeys = journeys
         self.dids = dids
         self.prompts = prompts
         self.bus = bus
@@ -120,6 +124,8 @@ class CallService:
                 await self._greet(call, NO_SERVICE_PROMPT)
                 return
             route_kind, _, target = route.route.partition(":")
+            if self.journeys is not None and route_kind in ("ivr", "queue"):
+                self.journeys.trunk_call(channel_id, caller, number, target if route_kind == "ivr" else "")
             if route_kind == "ivr":
                 if await self.bus.ask(StartIvr(channel_id, target, caller, number, answered)):
                     call.to(CallState.IVR)

@@ -18,6 +18,8 @@ FEATURE = "calls"
 
 
 def register(router: ChannelRouter, calls: CallService, ari: AriClient) -> None:
+    journeys = calls.journeys
+
     async def started(event: StasisStart) -> None:
         await calls.start(event.channel.id, event.args, caller=event.channel.caller_number,
                           caller_name=event.channel.caller_name)
@@ -27,6 +29,8 @@ def register(router: ChannelRouter, calls: CallService, ari: AriClient) -> None:
 
     async def ended(channel_id: str) -> None:
         calls.ended(channel_id)
+        if journeys is not None:
+            await journeys.channel_ended(channel_id)
 
     async def resync(channel_ids: set[str]) -> Iterable[str]:
         owned: dict[str, OwnedChannel] = {}

@@ -7,8 +7,10 @@ database is down the records wait in memory, in order, and are written when it i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -68,9 +70,53 @@ class BatchWriter(Generic[Item]):
                 self.wakeup.set()
 
 
+class _Group:
+    def __init__(self) -> None:
+        self.operations: list[Operation] = []
+        self.open = True
+
+
 class RecordWriter(BatchWriter[Operation]):
     """Items are operations on a session. One the database refuses for good (a constraint) is logged
-    and skipped, so it cannot block the records behind it."""
+    and skipped, so it cannot block the records behind it.
+
+    ``together()`` makes the operations added inside it (by this task, and by the bus subscribers it awaits)
+    one operation, so they are written in one transaction or not at all: a fact and what reports it (the
+    webhooks' outbox) cannot part."""
+
+    def __init__(self, db: Database, name: str) -> None:
+        super().__init__(db, name)
+        self._group: ContextVar[_Group | None] = ContextVar(f"{name} group", default=None)
+
+    def add(self, item: Operation) -> None:
+        group = self._group.get()
+        # A task started inside a group inherits it, and may outlive it: then its operations go on alone.
+        if group is not None and group.open:
+            group.operations.append(item)
+            return
+        super().add(item)
+
+    @contextlib.contextmanager
+    def together(self) -> Iterator[None]:
+        outer = self._group.get()
+        if outer is not None and outer.open:
+            yield  # already inside one: the outer group writes everything
+            return
+        group = _Group()
+        token = self._group.set(group)
+        try:
+            yield
+        finally:
+            group.open = False
+            self._group.reset(token)
+            if group.operations:
+                operations = group.operations
+
+                def all_of(session: Session) -> None:
+                    for operation in operations:
+                        operation(session)
+                        session.flush()
+                super().add(all_of)
 
     def _store(self, batch: list[Operation]) -> None:
         try:

@@ -4,6 +4,7 @@ would be asked of ARI, fake timers fire when the test says."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -93,6 +94,9 @@ class FakeWriter:
 
     def add(self, op: Any) -> None:
         self.ops.append(op)
+
+    def together(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
 
 class Prompts:

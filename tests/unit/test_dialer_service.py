@@ -4,6 +4,7 @@ dispositions; the real thing is tests/integration/test_dialer.py."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 from collections.abc import Callable
@@ -43,6 +44,9 @@ class Writer:
     def add(self, op: Callable[[Any], Any]) -> None:
         with self.db.session() as session:
             op(session)
+
+    def together(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
 
 class Control(FakeControl):
