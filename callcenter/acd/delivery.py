@@ -61,7 +61,9 @@ class Delivery(AcdCore):
         direction = Direction.DIALER if campaign else Direction.INBOUND
         call = AcdCall(channel_id, direction, queue, number, name, did, priority, entered_at=now,
                        state_since=now, parent_id=parent.record_id if parent else None, order=next(self._order),
-                       campaign=campaign, card=card, connect_by=connect_by, session_only=session_only)
+                       campaign=campaign, card=card, connect_by=connect_by, session_only=session_only,
+                       # A caller's whole call is their channel's: the same through an IVR and back.
+                       session_id=channel_id)
         if parent is not None:
             call.card, call.destination_seq, call.session_id = parent.card, 0, parent.session_id
         # The queue when this caller arrived, themself included (queue_call CSV: callers, agents).

@@ -195,8 +195,8 @@ class AcdCall:
     # Set while the customer and the agent are being put in the call's bridge: the call already counts as
     # connected, but hold and transfer must wait for the bridge to hold both (else ARI answers 422).
     linking: asyncio.Event | None = None
-    # The customer's whole call across the queues it was moved through (the first record's id), the agent
-    # talking now and every agent leg so far.
+    # The customer's whole call: their channel's id for a caller (through an IVR and back, moved between
+    # queues), else the first record's id; the agent talking now and every agent leg so far.
     session_id: str = ""
     leg: AgentLeg | None = None
     legs: list[AgentLeg] = field(default_factory=list)

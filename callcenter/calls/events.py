@@ -6,8 +6,11 @@ event for the whole call, with the figures integrations and tickets need (journe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+
+from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,25 @@ class CallSummary:
     @property
     def total_seconds(self) -> float:
         return round(max(0.0, (self.ended_at - self.started_at).total_seconds()), 2)
+
+
+@dataclass(frozen=True)
+class DirectCall:
+    """A call a user dialled from their own phone out through the trunk, without the controller (the
+    dialplan connects it), as its CDR tells once it is over: what the ACD never sees (seed 001 item 10)."""
+
+    linkedid: str
+    user_id: int
+    extension: str
+    number: str
+    started_at: datetime
+    ended_at: datetime
+    answered: bool
+    talk_seconds: int
+
+
+# Called inside the ledger's transaction, with the CDR: what a hook writes lands with it or not at all.
+DirectCallHook = Callable[[Session, DirectCall], None]
 
 
 @dataclass(frozen=True)

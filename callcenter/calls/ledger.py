@@ -16,7 +16,7 @@ import os
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from callcenter import metrics
-from callcenter.cdr.builder import build_cdr, endpoint_of, hangup_cause
+from callcenter.calls.events import DirectCall, DirectCallHook
+from callcenter.cdr.builder import CdrRow, build_cdr, direct_outbound, endpoint_of, hangup_cause
 from callcenter.cdr.rates import RateTable
 from callcenter.db.engine import Database
 from callcenter.db.models import (
@@ -108,8 +109,9 @@ class LedgerBatch:
     """
 
     def __init__(self, session: Session, names: dict[str, str] | None = None, rates: RateTable | None = None,
-                 trunk: str = "pstn") -> None:
+                 trunk: str = "pstn", direct_call_hooks: Sequence[DirectCallHook] = ()) -> None:
         self.session = session
+        self.direct_call_hooks = direct_call_hooks
         self.rates = rates
         self.trunk = trunk
         self._user_ids: dict[str, int] = {}
@@ -291,6 +293,19 @@ class LedgerBatch:
         cdr.user_links = [CdrUser(user_id=user_id, unit_id=units.get(user_id)) for user_id in sorted(users_in_call)]
         self.session.add(cdr)
         metrics.CDR_WRITTEN.labels(row.disposition).inc()
+        if self.direct_call_hooks and not lost:
+            self._direct_call(call, legs, sip_users, row)
+
+    def _direct_call(self, call: Call, legs: list[CallLeg], sip_users: frozenset[str], row: CdrRow) -> None:
+        found = direct_outbound(call, legs, sip_users, self.trunk)
+        user_id = self._user_ids.get(found[0]) if found is not None else None
+        if found is None or user_id is None:
+            return
+        answered = row.billsec > 0 or row.disposition == "ANSWERED"
+        facts = DirectCall(call.linkedid, user_id, found[0], found[1], row.calldate,
+                           row.calldate + timedelta(seconds=row.duration), answered, row.billsec)
+        for hook in self.direct_call_hooks:
+            hook(self.session, facts)
 
 
 def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
@@ -332,6 +347,8 @@ class CelIngestor:
         self.rates = rates
         self.trunk = trunk
         self.bad_lines = 0
+        # Told of each call a user dialled out from their phone, in the transaction of its CDR.
+        self.direct_call_hooks: list[DirectCallHook] = []
         self._committed: tuple[int, int, int] | None = None  # (device, inode, offset) last stored
         self.error = ""  # why storing failed last, until it works again (the health check shows it)
 
@@ -397,7 +414,7 @@ class CelIngestor:
                 return 0
             lines, new_offset = read_lines(self.path, cursor.offset)
             records = list(self._records(lines))
-            batch = LedgerBatch(session, dict(self.did_names), self.rates, self.trunk)
+            batch = LedgerBatch(session, dict(self.did_names), self.rates, self.trunk, self.direct_call_hooks)
             with session.no_autoflush:
                 batch.prefetch(records)
                 for record in records:
@@ -415,7 +432,7 @@ class CelIngestor:
         Returns how many."""
         with self.db.session() as session:
             open_calls = list(session.scalars(select(Call).where(Call.state == "active")))
-            batch = LedgerBatch(session, dict(self.did_names), self.rates, self.trunk)
+            batch = LedgerBatch(session, dict(self.did_names), self.rates, self.trunk, self.direct_call_hooks)
             for call in open_calls:
                 last = session.scalar(select(func.max(CallEvent.event_time)).where(CallEvent.call_id == call.id))
                 end = max(last or call.started_at, stopped_at or call.started_at)

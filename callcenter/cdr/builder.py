@@ -176,6 +176,21 @@ def _dialled_out(origin: LegLike, legs: Sequence[LegLike], trunk: str,
     return None
 
 
+def direct_outbound(call: CallLike, legs: Sequence[Leg], sip_users: frozenset[str] | set[str],
+                    trunk: str) -> tuple[str, str] | None:
+    """(extension, number) of a call a user dialled from their own phone out through the trunk, without
+    the controller (the dialplan's ``from-users``), else None."""
+    if not legs:
+        return None
+    origin = next((leg for leg in legs if leg.uniqueid == call.linkedid), min(legs, key=lambda leg: leg.started_at))
+    extension = endpoint_of(origin.channel)
+    if extension not in sip_users or not _EXTERNAL.match(origin.exten):
+        return None
+    if not any(endpoint_of(leg.channel) == trunk for leg in legs):
+        return None
+    return extension, origin.exten
+
+
 def build_cdr(call: CallLike, legs: Sequence[Leg], names: Mapping[str, str],
               sip_users: frozenset[str] | set[str], rates: RateTable | None = None, trunk: str = "pstn",
               placed_for: Callable[[str], str | None] = lambda _uniqueid: None,

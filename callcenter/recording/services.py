@@ -35,6 +35,7 @@ from callcenter.db.engine import Database
 from callcenter.db.models import Recording, RecordingPause
 from callcenter.db.writer import RecordWriter
 from callcenter.errors import AriError, AriNotFound
+from callcenter.recording.events import RecordingDone
 from callcenter.recording.naming import day_folder, recording_file_name
 from callcenter.recording.policy import combined, should_record
 from callcenter.recording.settings import RecordingSettings
@@ -105,6 +106,7 @@ class RecordingService:
         self.control = control
         self.writer = writer
         self.db = db
+        self.bus = bus
         self.settings = settings
         self.files_dir = files_dir
         self.spool_dir = spool_dir
@@ -290,7 +292,7 @@ class RecordingService:
                 except Exception as exc:  # ffmpeg missing: every recording of the batch says so
                     results = [exc] * len(batch)
                 for job, result in zip(batch, results, strict=True):
-                    self._done(job, result)
+                    await self._done(job, result)
         finally:
             # Left in the same step as the empty queue was seen: a job queued from now on starts a worker.
             task = asyncio.current_task()
@@ -301,17 +303,21 @@ class RecordingService:
         link = unit_files_dir(self.files_dir, job.unit_id) / job.relative_path if job.unit_id is not None else None
         return self.spool_dir / f"{job.recording_id}.wav", self.files_dir / job.relative_path, link
 
-    def _done(self, job: _Job, result: Converted | BaseException) -> None:
+    async def _done(self, job: _Job, result: Converted | BaseException) -> None:
         wav = self.spool_dir / f"{job.recording_id}.wav"
-        if isinstance(result, Converted):
-            with contextlib.suppress(OSError):
-                wav.unlink()
-            log.info("recording %s ready: %s (%.1f s, %d bytes)", job.recording_id, job.relative_path,
-                     result.seconds, result.size)
-            self._store_result(job.recording_id, job.ended_at, "ready", "", result)
-        else:  # ffmpeg missing, disk full, empty file: say so, keep the WAV
-            log.error("recording %s: converting %s failed: %s", job.recording_id, wav, result)
-            self._store_result(job.recording_id, job.ended_at, "failed", str(result)[:300], None)
+        with self.writer.together():
+            if isinstance(result, Converted):
+                with contextlib.suppress(OSError):
+                    wav.unlink()
+                log.info("recording %s ready: %s (%.1f s, %d bytes)", job.recording_id, job.relative_path,
+                         result.seconds, result.size)
+                self._store_result(job.recording_id, job.ended_at, "ready", "", result)
+            else:  # ffmpeg missing, disk full, empty file: say so, keep the WAV
+                log.error("recording %s: converting %s failed: %s", job.recording_id, wav, result)
+                self._store_result(job.recording_id, job.ended_at, "failed", str(result)[:300], None)
+            seconds = round(result.seconds, 2) if isinstance(result, Converted) else None
+            await self.bus.publish(RecordingDone(job.recording_id, "ready" if seconds is not None else "failed",
+                                                 seconds, job.ended_at or datetime.now(UTC)))
         self.live.pop(job.recording_id, None)
         if not job.done.done():
             job.done.set_result(None)

@@ -9,7 +9,8 @@ At the end of each agent's leg of a call (``AgentLegEnded``; a transferred call 
 - else an answered inbound call gets its ticket anyway: "Incoming call from N", **open**, assigned to the
   agent (item 2's note), **closed** when the agent passed the call on without a word (item 5); and the
   number's missed-call tickets are closed (the new ticket holds the customer's call now, 18a);
-- else an outbound call of the agent's gets "Outgoing call to N", **closed**, assigned to the agent (item 10).
+- else an outbound call of the agent's gets "Outgoing call to N", **closed**, assigned to the agent (item 10);
+  so does one they dialled from their phone without the panel, seen in its CDR (``direct_call``).
 A campaign's call (the dialer's) makes a ticket only when the agent makes or attaches one: its dispositions
 record the rest. Any conversation ends the grouping of the number's missed calls (item 12).
 
@@ -35,7 +36,7 @@ from sqlalchemy.orm import Session
 from callcenter.acd.events import AgentLegEnded
 from callcenter.acd.model import Direction
 from callcenter.bus import Bus
-from callcenter.calls.events import CallFinished, CallSummary
+from callcenter.calls.events import CallFinished, CallSummary, DirectCall
 from callcenter.db.writer import Operation
 from callcenter.tickets.models import CLOSED, INBOUND, MISSED, OPEN, OUTBOUND, PENDING, Ticket, TicketEntry
 from callcenter.tickets.store import TicketStore
@@ -182,6 +183,18 @@ class TicketRules:
                 store.set_assignee(session, ticket, call.last_offered, at)
         store.add_entry(session, ticket, "missed", at, call_id=call.record_ids[-1] if call.record_ids else None,
                         body=body)
+
+    def direct_call(self, session: Session, call: DirectCall) -> None:
+        """A call the agent dialled from their phone, seen in its CDR (the ledger's hook, in its transaction):
+        answered, it gets "Outgoing call to N", closed, assigned to them (item 10); it ends the grouping."""
+        if not call.answered:
+            return
+        number = self.store.number(call.number)
+        ticket = self.store.new_ticket(session, subject=f"Outgoing call to {number}", origin=OUTBOUND, number=number,
+                                       at=call.started_at, status=CLOSED, assignee_id=call.user_id)
+        self.store.add_entry(session, ticket, "call", call.ended_at, author_id=call.user_id,
+                             body=f"Dialled from the phone; talked {call.talk_seconds} s")
+        self._end_grouping(session, number)
 
     def call_back_unanswered(self, session: Session, call: CallSummary) -> None:
         number = self.store.number(call.number)

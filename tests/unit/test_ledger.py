@@ -375,3 +375,42 @@ def test_a_person_put_through_to_a_kept_agent_line_keeps_their_own_call_and_cdr(
         assert (line_cdr.src_id, line_cdr.dst, line_cdr.rate) == ("2003", "s", None)
         assert {leg.uniqueid for leg in session.scalars(select(Call).where(Call.linkedid == kept)).one().legs} == {
             kept}
+
+
+def direct_call(uid: str, number: str, answered: bool, t: float) -> str:
+    """Alice (2001) dials ``number`` from her phone; the dialplan sends it out through the trunk."""
+    alice, pstn = "PJSIP/2001-00000010", "PJSIP/pstn-00000011"
+    lines = [cel("CHAN_START", t, alice, uid, uid, "2001", "Alice", exten=number),
+             cel("APP_START", t + 0.01, alice, uid, uid, "2001", "Alice", exten=number, app="Dial"),
+             cel("CHAN_START", t + 0.02, pstn, f"{uid}-out", uid, exten="s", context="from-pstn")]
+    if answered:
+        lines += [cel("ANSWER", t + 1, pstn, f"{uid}-out", uid, number, context="from-pstn", app="AppDial"),
+                  cel("ANSWER", t + 1.01, alice, uid, uid, "2001", "Alice", exten=number, app="Dial"),
+                  cel("BRIDGE_ENTER", t + 1.02, alice, uid, uid, "2001", "Alice", exten=number, app="Dial")]
+    end = t + (31 if answered else 5)
+    status = '{"hangupcause":16,"hangupsource":"","dialstatus":"%s"}' % ("ANSWER" if answered else "NOANSWER")
+    lines += [cel("HANGUP", end, pstn, f"{uid}-out", uid, number, context="from-pstn", extra=NORMAL),
+              cel("CHAN_END", end, pstn, f"{uid}-out", uid, number, context="from-pstn"),
+              cel("HANGUP", end + 0.01, alice, uid, uid, "2001", "Alice", exten=number, extra=status),
+              cel("CHAN_END", end + 0.01, alice, uid, uid, "2001", "Alice", exten=number),
+              cel("LINKEDID_END", end + 0.01, alice, uid, uid, "2001", "Alice", exten=number)]
+    return "".join(lines)
+
+
+def test_a_call_dialled_out_from_a_phone_is_told_to_the_hooks_in_the_cdrs_transaction(db: Database,
+                                                                                       tmp_path: Path) -> None:
+    from callcenter.calls.events import DirectCall
+    log = tmp_path / "cel.jsonl"
+    log.write_text(direct_call("dc-1", "0601000001", True, 0) + direct_call("dc-2", "0601000002", False, 100)
+                   + "".join(dialer_call("dl-1", "PJSIP/2002-00000020", "dl-1-a", ("2002", "Bob"),
+                                         ("0601000003", ""), True, 200)))
+    told: list[tuple[DirectCall, int]] = []
+    ingestor = CelIngestor(log, db, {})
+    ingestor.direct_call_hooks.append(
+        lambda session, call: told.append((call, len(session.new))))  # the CDR is in this transaction
+    ingestor.poll()
+    with db.session() as session:
+        alice = session.scalar(select(User.id).where(User.extension == "2001"))
+    assert [(c.linkedid, c.user_id, c.extension, c.number, c.answered, c.talk_seconds) for c, _ in told] == [
+        ("dc-1", alice, "2001", "0601000001", True, 30), ("dc-2", alice, "2001", "0601000002", False, 0)]
+    assert all(pending >= 1 for _, pending in told)  # the dialer's call (placed by the controller) is not one

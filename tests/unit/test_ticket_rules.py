@@ -317,3 +317,19 @@ def _status_round_trip(store: TicketStore, session: Session, ticket: Ticket) -> 
     assert ticket.reopened == 1 and ticket.closed_at is None
     assert [(e, p["previous_status"], p["ticket"]["status"]) for e, p in announced] == [
         ("ticket.status_changed", "open", "closed"), ("ticket.status_changed", "closed", "open")]
+
+
+async def test_a_call_dialled_from_the_phone_gets_a_closed_ticket_and_ends_the_grouping(floor: Floor) -> None:
+    from callcenter.calls.events import DirectCall
+    missed = await floor.trunk_call("m1")
+    await floor.hang_up(missed)
+    for answered in (False, True):
+        call = DirectCall("dc", floor.bob.user_id, "2002", "601000001", T0, T0 + timedelta(seconds=40), answered,
+                          30 if answered else 0)
+        with floor.db.session() as session:
+            floor.rules.direct_call(session, call)
+    missed_ticket, outgoing = floor.tickets()
+    assert (outgoing.subject, outgoing.status, outgoing.assignee_id) == (f"Outgoing call to {CALLER}", CLOSED,
+                                                                         floor.bob.user_id)
+    # Not closed (the agent did not take the missed call's question over), but no longer grouping.
+    assert (missed_ticket.status, missed_ticket.grouping) == (OPEN, False)
