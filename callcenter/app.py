@@ -44,6 +44,7 @@ from callcenter.users.directory import UserDirectory
 from callcenter.users.presence import PhonePresence
 from callcenter.users.throttle import LoginThrottle
 from callcenter.web.app import make_app
+from callcenter.webhooks import plugin as webhooks_plugin
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class Controller:
         # of the bus's subscribers to one event, and of the channel router's resync after a reconnect.
         self.users = users_plugin.load(core, throttle)
         customers_plugin.load(core)
+        self.webhooks = webhooks_plugin.load(core)
         self.ivr = ivr_plugin.load(core)
         self.acd = acd_plugin.load(core)
         self.recording = recording_plugin.load(core)

@@ -438,10 +438,12 @@ def build_parser() -> argparse.ArgumentParser:
     from callcenter.export.cli import register as register_export
     from callcenter.retention.cli import register as register_retention
     from callcenter.users.tokens_cli import register as register_api_tokens
+    from callcenter.webhooks.cli import register as register_webhooks
     register_export(sub)
     register_retention(sub)
     register_dialer(sub)
     register_api_tokens(sub)
+    register_webhooks(sub)
     return parser
 
 

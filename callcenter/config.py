@@ -37,6 +37,8 @@ from callcenter.ftps.settings import FtpsSettings
 from callcenter.monitor.settings import MonitorGroupSpec, parse_monitor_groups
 from callcenter.recording.settings import RecordingSettings, parse_recording_agents
 from callcenter.settings_file import SettingsFile, opt
+from callcenter.tickets.settings import TicketsSettings
+from callcenter.webhooks.settings import WebhooksSettings
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ class Settings:
     ftps: FtpsSettings = field(default_factory=FtpsSettings)
     export: ExportSettings = field(default_factory=ExportSettings)
     customers: CustomersSettings = field(default_factory=CustomersSettings)
+    tickets: TicketsSettings = field(default_factory=TicketsSettings)
+    webhooks: WebhooksSettings = field(default_factory=WebhooksSettings)
     dids: Mapping[str, DidRoute] = field(default_factory=dict)
     queues: Mapping[str, QueueSpec] = field(default_factory=dict)
     pause_reasons: Mapping[str, PauseReason] = field(default_factory=dict)

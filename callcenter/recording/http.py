@@ -14,6 +14,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from callcenter.errors import CallcenterError
+from callcenter.recording.links import SignedRecordings, link_problem
 from callcenter.recording.queries import RecordingFilters, RecordingQueries, RecordingRow
 from callcenter.users.access import AdminAccess
 from callcenter.web.admin_pages import (
@@ -46,12 +47,17 @@ RECORDING_FIELDS = (("from", "From", 10), ("to", "To", 10), ("agent", "Agent", 1
                     ("queue", "Queue", 40))
 
 RECORDINGS: web.AppKey[RecordingQueries] = web.AppKey("recordings", RecordingQueries)
+SIGNED: web.AppKey[SignedRecordings] = web.AppKey("signed_recordings", SignedRecordings)
 routes = web.RouteTableDef()
 
 
-def install(app: web.Application, queries: RecordingQueries) -> None:
-    """/admin/recordings and the audio of each; the shared admin pages (web/admin_pages.py) first."""
+def install(app: web.Application, queries: RecordingQueries, signed: SignedRecordings | None = None) -> None:
+    """/admin/recordings and the audio of each; the shared admin pages (web/admin_pages.py) first. With
+    ``signed``, also the signed download links of the webhooks (/recordings/{id}/signed, recording/links.py)."""
     app[RECORDINGS] = queries
+    if signed is not None:
+        app[SIGNED] = signed
+        app.router.add_get("/recordings/{id}/signed", signed_download)
     add_templates(app, Path(__file__).parent / "templates")
     add_menu_entry(app, MenuEntry("/admin/recordings", "Recordings", "nav-recordings", order=10))
     app.router.add_routes(routes)
@@ -124,3 +130,21 @@ async def recording_audio(request: web.Request, login: Login, access: AdminAcces
     elif request.headers.get("Range", "bytes=0-").startswith("bytes=0-"):
         log.info("admin: %s plays recording %s", login.user.login, recording_id)
     return web.FileResponse(path, headers=headers)
+
+
+async def signed_download(request: web.Request) -> web.StreamResponse:
+    """The MP3 behind a signed, unexpired link, without a login (recording/links.py); 403 with the reason
+    when the signature is wrong or the link expired, 404 when the recording is gone."""
+    recording_id = request.match_info["id"]
+    signed = request.app[SIGNED]
+    problem = link_problem(signed.key, recording_id, request.query.get("expires", ""),
+                           request.query.get("sig", "")) if RECORDING_ID.fullmatch(recording_id) else NO_RECORDING
+    if problem:
+        return web.Response(status=403, text=problem + "\n", headers={"Cache-Control": "no-store"})
+    found = await signed.recording_file(recording_id)
+    if found is None:
+        return web.Response(status=404, text=NO_RECORDING + "\n", headers={"Cache-Control": "no-store"})
+    path, name = found
+    log.info("recording %s downloaded with a signed link", recording_id)
+    return web.FileResponse(path, headers={"Content-Type": "audio/mpeg", "Cache-Control": "private, no-store",
+                                           "Content-Disposition": content_disposition(name)})

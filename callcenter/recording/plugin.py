@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from callcenter.features import Core
 from callcenter.recording import api_http, http, stasis
+from callcenter.recording.links import SignedRecordings, link_key
 from callcenter.recording.queries import RecordingQueries
 from callcenter.recording.services import RecordingService
+from callcenter.secrets import load_or_create
 
 
 def load(core: Core) -> RecordingService:
@@ -19,6 +21,8 @@ def load(core: Core) -> RecordingService:
     stasis.register(core.router, recording)
     core.task("recording-sweeper", recording.run_sweeper)
     core.drain(recording.drain)
-    core.pages(lambda app: http.install(app, RecordingQueries(core.db, settings.files_dir)))
+    # The webhooks' signed download links: a key derived from the session key, no new secret.
+    signed = SignedRecordings(core.db, settings.files_dir, link_key(load_or_create(settings.var_dir).session_key))
+    core.pages(lambda app: http.install(app, RecordingQueries(core.db, settings.files_dir), signed))
     core.pages(lambda app: api_http.install(app, RecordingQueries(core.db, settings.files_dir)))
     return recording

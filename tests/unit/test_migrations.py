@@ -7,10 +7,11 @@ from pathlib import Path
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+# Each model module registers its tables on Base.metadata when imported.
 import callcenter.customers.models
-import callcenter.db.models  # noqa: F401  (every table registers itself on Base.metadata)
-import callcenter.tickets.models  # noqa: F401
-import callcenter.users.token_models  # noqa: F401
+import callcenter.db.models
+import callcenter.tickets.models
+import callcenter.users.token_models
 import callcenter.webhooks.models  # noqa: F401
 from callcenter.db.base import Base
 from callcenter.db.engine import Database
