@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from callcenter.webhooks.catalog import BY_NAME
@@ -69,10 +69,11 @@ def _add(session: Session, endpoint_ids: list[int], event: str, payload: Mapping
         return 0
     event_id = uuid.uuid4().hex
     text = body(event, event_id, payload, at)
-    session.add_all([WebhookDelivery(endpoint_id=endpoint_id, event=event, event_id=event_id, payload=text,
-                                     created_at=at, status="pending", attempts=0, next_attempt_at=at,
-                                     last_error="") for endpoint_id in endpoint_ids])
-    session.flush()
+    # One executemany in the caller's transaction (no ORM objects: a third of the cost of add_all + flush).
+    session.execute(insert(WebhookDelivery), [
+        {"endpoint_id": endpoint_id, "event": event, "event_id": event_id, "payload": text, "created_at": at,
+         "status": "pending", "attempts": 0, "next_attempt_at": at, "last_error": ""}
+        for endpoint_id in endpoint_ids])
     return len(endpoint_ids)
 
 
