@@ -13,8 +13,8 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.customers.models import CustomerPhone
-from callcenter.customers.services import customer_in_scope, manager_scope
-from callcenter.db.models import Callback, Cdr, CdrUser, DialerContact, Recording
+from callcenter.customers.services import customer_in_scope, customer_scope
+from callcenter.db.models import AcdCall, Callback, Cdr, CdrUser, DialerContact, Recording
 
 HISTORY_MAX = 200
 
@@ -41,15 +41,37 @@ def number_forms(e164: str) -> set[str]:
     return forms | {national, prefix + national}
 
 
+def all_forms(numbers: list[str]) -> list[str]:
+    return sorted(set().union(*(number_forms(n) for n in numbers)))
+
+
+def customer_recording(session: Session, user_id: int, customer_id: int, recording_id: str) -> str | None:
+    """The path (under the files directory) of a ready recording of one of the customer's calls, if the
+    user's scope covers both the customer and the recording's unit; None otherwise."""
+    scope = customer_scope(session, user_id)
+    customer = customer_in_scope(session, scope, customer_id)
+    recording = session.get(Recording, recording_id)
+    if recording is None or recording.status != "ready" or not recording.path or not scope.covers(recording.unit_id):
+        return None
+    numbers = list(session.scalars(select(CustomerPhone.number).where(CustomerPhone.customer_id == customer.id)))
+    if not numbers:
+        return None
+    forms = all_forms(numbers)
+    ours = session.scalar(select(
+        exists().where(Cdr.linkedid == recording.linkedid, or_(Cdr.src.in_(forms), Cdr.dst.in_(forms)))
+        | exists().where(AcdCall.id == recording.acd_call_id, AcdCall.number.in_(forms))))
+    return recording.path if ours else None
+
+
 def customer_history(session: Session, user_id: int, customer_id: int,
                      limit: int = HISTORY_MAX) -> list[HistoryItem]:
-    scope = manager_scope(session, user_id)
+    scope = customer_scope(session, user_id)
     customer = customer_in_scope(session, scope, customer_id)
     numbers = list(session.scalars(select(CustomerPhone.number)
                                    .where(CustomerPhone.customer_id == customer.id)))
     if not numbers:
         return []
-    forms = sorted(set().union(*(number_forms(n) for n in numbers)))
+    forms = all_forms(numbers)
     items: list[HistoryItem] = []
     calls = select(Cdr).where(or_(Cdr.src.in_(forms), Cdr.dst.in_(forms)))
     if not scope.top:

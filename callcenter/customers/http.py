@@ -1,79 +1,102 @@
-"""The customers' admin pages (CRM-1): search and create (/admin/customers), a customer's profile with
-its custom fields, edit form and history (/admin/customers/{id}), merge, CSV import with its report, and
-the custom field definitions (/admin/customer-fields, top admins). The work is in services.py,
-history.py, importer.py and fields.py; docs/customers.md describes the pages."""
+"""The customer pages every role opens (CRM-1): search and create (/customers), a customer's profile with
+its custom fields, history and edit form (/customers/{id}), a recording of one of its calls
+(/customers/{id}/recordings/{rid}), and "search the customer database to link" a caller's number
+(/customers/link, from the screen pop). Agents see the customers of their unit, admins and supervisors those
+of the units they manage (customers/services.py ``customer_scope``, read for every request: it fails
+closed). Merge, import and custom fields are the admins' (customers/admin_http.py); docs/customers.md."""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from aiohttp import web
 from sqlalchemy.orm import Session
 
 from callcenter.customers import fields as custom
-from callcenter.customers.fields import CustomerError, FieldInput, FieldView
-from callcenter.customers.history import customer_history
-from callcenter.customers.importer import IMPORT_BYTES_MAX, CustomerImportError, import_customers
+from callcenter.customers.fields import CustomerError
+from callcenter.customers.history import customer_history, customer_recording
 from callcenter.customers.services import (
     CustomerInput,
     create_customer,
+    customer_scope,
     get_customer,
-    merge_customers,
+    link_number,
     search_customers,
     update_customer,
 )
 from callcenter.db.engine import Database
 from callcenter.db.queries import in_thread
-from callcenter.errors import CallcenterError
-from callcenter.users.access import AdminAccess
-from callcenter.web.admin_pages import (
-    ADMIN,
-    BadInput,
-    MenuEntry,
-    add_menu_entry,
-    admin_page,
-    page,
-    page_number,
-    query,
-    refusal,
-)
-from callcenter.web.guards import Login, redirect
-from callcenter.web.pages import add_templates, pager
+from callcenter.errors import ActionRefused, CallcenterError
+from callcenter.users.units import Scope
+from callcenter.web.admin_pages import PER_PAGE, BadInput, page_number, query
+from callcenter.web.guards import Handler, Login, LoginHandler, guard, redirect
+from callcenter.web.headers import protect
+from callcenter.web.pages import add_templates, pager, render
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+ROLES = ("agent", "supervisor", "admin")
+RECORDING_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+CALL_ID = 64
+NO_RECORDING = "No such recording of this customer's calls (or not ready, or not in your units)"
 
 
 @dataclass(frozen=True)
 class CustomerPages:
     db: Database
     region: str
+    files_dir: Path | None = None  # where the recordings' MP3s are (None: recordings are not played here)
 
     async def run(self, work: Callable[[Session], T]) -> T:
         return await in_thread(self.db, work)
 
 
 CUSTOMERS: web.AppKey[CustomerPages] = web.AppKey("customers", CustomerPages)
+SCOPE = "customer_scope"
 routes = web.RouteTableDef()
 
 
 def install(app: web.Application, pages: CustomerPages) -> None:
-    """The customer pages; the shared admin pages (web/admin_pages.py) first."""
+    """The pages every role opens; needs the panel's sessions (make_app)."""
     app[CUSTOMERS] = pages
     add_templates(app, Path(__file__).parent / "templates")
-    add_menu_entry(app, MenuEntry("/admin/customers", "Customers", "nav-customers", order=15))
-    add_menu_entry(app, MenuEntry("/admin/customer-fields", "Customer fields", "nav-customer-fields",
-                                  top=True, order=16))
+    protect(app, "/customers")
     app.router.add_routes(routes)
 
 
-async def _form(request: web.Request) -> dict[str, str]:
+async def form_values(request: web.Request) -> dict[str, str]:
     posted = await request.post()
     return {name: value for name, value in posted.items() if isinstance(value, str)}
+
+
+def customer_page() -> Callable[[LoginHandler], Handler]:
+    """The panel's ``guard`` for an agent, supervisor or admin, then their customer scope (403 saying why
+    when it is empty or they may not see customers), then CSRF on POST."""
+
+    async def authorise(request: web.Request, login: Login) -> web.StreamResponse | None:
+        try:
+            request[SCOPE] = await request.app[CUSTOMERS].run(lambda s: customer_scope(s, login.user.id))
+        except ActionRefused as refused:
+            return render(request, "refused.html", login, refused.http_status, message=refused.message)
+        return None
+
+    return guard(ROLES, authorise=authorise)
+
+
+def show(request: web.Request, login: Login, template: str, status: int = 200, **context: Any) -> web.Response:
+    scope: Scope = request[SCOPE]
+    return render(request, template, login, status, admin_top=scope.top and login.user.has("admin"), **context)
+
+
+def _refused(request: web.Request, login: Login, error: CallcenterError) -> web.Response:
+    message = error.message if isinstance(error, ActionRefused | CustomerError) else str(error)
+    return show(request, login, "refused.html", error.http_status, message=message)
 
 
 def _customer_input(form: Mapping[str, str]) -> CustomerInput:
@@ -83,225 +106,164 @@ def _customer_input(form: Mapping[str, str]) -> CustomerInput:
                          form.get("note", ""), values)
 
 
-def _refused(request: web.Request, login: Login, access: AdminAccess, error: CallcenterError) -> web.Response:
-    status, message = refusal(error)
-    return page(request, login, access, "refused.html", status, message=message)
+def _customer_id(request: web.Request) -> int:
+    return int(request.match_info["id"])
 
 
-# --- list and create ---------------------------------------------------------------------------------
+# --- search and create -------------------------------------------------------------------------------
 
-async def _list_page(request: web.Request, login: Login, access: AdminAccess, status: int = 200,
+async def _search(request: web.Request, login: Login, typed: str
+                  ) -> tuple[Any, str, int]:
+    """(result page or None, error, status) of the search box."""
+    pages = request.app[CUSTOMERS]
+    try:
+        number = page_number(query(request.query))
+        result = await pages.run(lambda s: search_customers(s, login.user.id, typed, number, PER_PAGE))
+    except BadInput as bad:
+        return None, str(bad), 400
+    except CustomerError as bad:
+        return None, bad.message, bad.http_status
+    return result, "", 200
+
+
+async def _list_page(request: web.Request, login: Login, status: int = 200,
                      form: Mapping[str, str] | None = None, errors: Mapping[str, str] | None = None
                      ) -> web.Response:
-    pages = request.app[CUSTOMERS]
-    values = query(request.query)
-    typed = values.get("q", "")[:120]
-    error = ""
-    result = None
-    try:
-        number = page_number(values)
-        result = await pages.run(lambda s: search_customers(s, login.user.id, typed, number,
-                                                           request.app[ADMIN].per_page))
-    except BadInput as bad:
-        status, error = 400, str(bad)
-    except CustomerError as bad:
-        status, error = bad.http_status, bad.message
-    except CallcenterError as refused:
-        return _refused(request, login, access, refused)
-    specs = await pages.run(custom.list_fields)
-    return page(request, login, access, "admin_customers.html", status, q=typed, result=result, error=error,
-                pager=pager("/admin/customers", {"q": typed}, result) if result else None,
+    typed = request.query.get("q", "")[:120]
+    result, error, found = await _search(request, login, typed)
+    specs = await request.app[CUSTOMERS].run(custom.list_fields)
+    return show(request, login, "customers.html", status if status != 200 else found, q=typed, result=result,
+                error=error, pager=pager("/customers", {"q": typed}, result) if result else None,
                 specs=specs, form=form or {}, errors=errors or {})
 
 
-@routes.get("/admin/customers")
-@admin_page()
-async def customers_page(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
-    return await _list_page(request, login, access)
+@routes.get("/customers")
+@customer_page()
+async def customers_page(request: web.Request, login: Login) -> web.StreamResponse:
+    return await _list_page(request, login)
 
 
-@routes.post("/admin/customers")
-@admin_page()
-async def customer_create(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
+@routes.post("/customers")
+@customer_page()
+async def customer_create(request: web.Request, login: Login) -> web.StreamResponse:
     pages = request.app[CUSTOMERS]
-    form = await _form(request)
+    form = await form_values(request)
     data = _customer_input(form)
     try:
         customer_id = await pages.run(lambda s: create_customer(s, login.user.id, data, pages.region))
     except CustomerError as error:
-        return await _list_page(request, login, access, error.http_status, form, {error.field: error.message})
+        return await _list_page(request, login, error.http_status, form, {error.field: error.message})
     except CallcenterError as error:
-        return _refused(request, login, access, error)
-    log.info("admin: %s created customer %d", login.user.login, customer_id)
-    return redirect(f"/admin/customers/{customer_id}")
+        return _refused(request, login, error)
+    log.info("customers: %s created customer %d", login.user.login, customer_id)
+    return redirect(f"/customers/{customer_id}")
 
 
 # --- profile, edit, history --------------------------------------------------------------------------
 
-async def _profile(request: web.Request, login: Login, access: AdminAccess, customer_id: int,
-                   status: int = 200, form: Mapping[str, str] | None = None,
-                   errors: Mapping[str, str] | None = None, done: str = "") -> web.Response:
+async def _profile(request: web.Request, login: Login, customer_id: int, status: int = 200,
+                   form: Mapping[str, str] | None = None, errors: Mapping[str, str] | None = None,
+                   done: str = "") -> web.Response:
     pages = request.app[CUSTOMERS]
     try:
         customer = await pages.run(lambda s: get_customer(s, login.user.id, customer_id))
         history = await pages.run(lambda s: customer_history(s, login.user.id, customer_id))
     except CallcenterError as error:
-        return _refused(request, login, access, error)
+        return _refused(request, login, error)
     if form is None:
         form = {"name": customer.name, "phones": "\n".join(customer.phones), "email": customer.email,
                 "company": customer.company, "note": customer.note,
                 **{f"f_{spec.name}": value for spec, value in customer.values}}
-    return page(request, login, access, "admin_customer.html", status, customer=customer, history=history,
-                specs=[spec for spec, _ in customer.values], form=form, errors=errors or {}, done=done)
+    return show(request, login, "customer.html", status, customer=customer, history=history,
+                specs=[spec for spec, _ in customer.values], form=form, errors=errors or {}, done=done,
+                plays=pages.files_dir is not None)
 
 
-def _customer_id(request: web.Request) -> int:
-    return int(request.match_info["id"])
+DONE = {"saved": "Saved", "merged": "Merged", "linked": "The number was added to this customer's numbers"}
 
 
-@routes.get(r"/admin/customers/{id:\d{1,12}}")
-@admin_page()
-async def customer_page(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
-    done = "Saved" if request.query.get("saved") else ("Merged" if request.query.get("merged") else "")
-    return await _profile(request, login, access, _customer_id(request), done=done)
+@routes.get(r"/customers/{id:\d{1,12}}")
+@customer_page()
+async def customer_page_view(request: web.Request, login: Login) -> web.StreamResponse:
+    done = next((text for key, text in DONE.items() if request.query.get(key)), "")
+    return await _profile(request, login, _customer_id(request), done=done)
 
 
-@routes.post(r"/admin/customers/{id:\d{1,12}}")
-@admin_page()
-async def customer_update(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
+@routes.post(r"/customers/{id:\d{1,12}}")
+@customer_page()
+async def customer_update(request: web.Request, login: Login) -> web.StreamResponse:
     pages = request.app[CUSTOMERS]
     customer_id = _customer_id(request)
-    form = await _form(request)
+    form = await form_values(request)
     data = _customer_input(form)
     try:
         await pages.run(lambda s: update_customer(s, login.user.id, customer_id, data, pages.region))
     except CustomerError as error:
         if error.http_status == 404:
-            return _refused(request, login, access, error)
-        return await _profile(request, login, access, customer_id, error.http_status, form,
-                              {error.field: error.message})
+            return _refused(request, login, error)
+        return await _profile(request, login, customer_id, error.http_status, form, {error.field: error.message})
     except CallcenterError as error:
-        return _refused(request, login, access, error)
-    log.info("admin: %s changed customer %d", login.user.login, customer_id)
-    return redirect(f"/admin/customers/{customer_id}?saved=1")
+        return _refused(request, login, error)
+    log.info("customers: %s changed customer %d", login.user.login, customer_id)
+    return redirect(f"/customers/{customer_id}?saved=1")
 
 
-# --- merge -------------------------------------------------------------------------------------------
-
-def _ids(form: Mapping[str, str]) -> tuple[int, int]:
-    found = []
-    for name, label in (("keep", "Keep"), ("other", "Merge into it")):
-        typed = form.get(name, "").strip().lstrip("#")
-        if not typed.isascii() or not typed.isdigit() or len(typed) > 12:
-            raise CustomerError(name, f"{label}: the number of a customer (#12 on its page)")
-        found.append(int(typed))
-    return found[0], found[1]
-
-
-@routes.get("/admin/customers/merge")
-@admin_page()
-async def merge_page(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
-    form = {name: request.query.get(name, "")[:20] for name in ("keep", "other")}
-    return page(request, login, access, "admin_customer_merge.html", form=form, errors={})
-
-
-@routes.post("/admin/customers/merge")
-@admin_page()
-async def merge(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
-    form = await _form(request)
-    try:
-        keep, other = _ids(form)
-        await request.app[CUSTOMERS].run(lambda s: merge_customers(s, login.user.id, keep, other))
-    except CustomerError as error:
-        field = error.field if error.field in ("keep", "other") else "other"
-        return page(request, login, access, "admin_customer_merge.html", error.http_status,
-                    form={k: form.get(k, "")[:20] for k in ("keep", "other")}, errors={field: error.message})
-    except CallcenterError as error:
-        return _refused(request, login, access, error)
-    log.info("admin: %s merged customer %d into %d", login.user.login, other, keep)
-    return redirect(f"/admin/customers/{keep}?merged=1")
-
-
-# --- import ------------------------------------------------------------------------------------------
-
-@routes.get("/admin/customers/import")
-@admin_page()
-async def import_page(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
-    error = (f"The file is larger than {IMPORT_BYTES_MAX // (1024 * 1024)} MB: split it"
-             if request.query.get("error") == "too-large" else "")
-    return page(request, login, access, "admin_customer_import.html", 413 if error else 200, error=error,
-                report=None)
-
-
-@routes.post("/admin/customers/import")
-@admin_page(body_limit=lambda: IMPORT_BYTES_MAX + 64 * 1024, too_large=lambda request: "/admin/customers/import")
-async def import_upload(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
+@routes.get(r"/customers/{id:\d{1,12}}/recordings/{rid}")
+@customer_page()
+async def customer_recording_audio(request: web.Request, login: Login) -> web.StreamResponse:
+    """The MP3 of a ready recording of one of the customer's calls, both in the user's scope; 404 else."""
     pages = request.app[CUSTOMERS]
-    posted = await request.post()
-    upload = posted.get("file")
-    if not isinstance(upload, web.FileField) or not upload.filename:
-        return page(request, login, access, "admin_customer_import.html", 400, error="Choose a CSV file",
-                    report=None)
-    raw = upload.file.read(IMPORT_BYTES_MAX + 1)
-    try:
-        if len(raw) > IMPORT_BYTES_MAX:
-            raise CustomerImportError(f"the file is larger than {IMPORT_BYTES_MAX // (1024 * 1024)} MB")
+    customer_id, recording_id = _customer_id(request), request.match_info["rid"]
+    found = None
+    if pages.files_dir is not None and RECORDING_ID.fullmatch(recording_id):
         try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise CustomerImportError("the file is not UTF-8 text: save it as CSV UTF-8") from None
-        report = await pages.run(lambda s: import_customers(s, login.user.id, text, pages.region))
-    except CustomerImportError as error:
-        return page(request, login, access, "admin_customer_import.html", 400,
-                    error=f"{error!s} (nothing was imported)", report=None)
+            found = await pages.run(lambda s: customer_recording(s, login.user.id, customer_id, recording_id))
+        except CallcenterError as error:
+            return _refused(request, login, error)
+    path = (pages.files_dir / found).resolve() if found and pages.files_dir is not None else None
+    if path is None or pages.files_dir is None or not path.is_relative_to(pages.files_dir.resolve()) \
+            or not path.is_file():
+        return show(request, login, "refused.html", 404, message=NO_RECORDING)
+    log.info("customers: %s plays recording %s of customer %d", login.user.login, recording_id, customer_id)
+    return web.FileResponse(path, headers={"Content-Type": "audio/mpeg"})
+
+
+# --- link a caller's number to a customer (the screen pop's "search the customer database to link") ----
+
+def _link_context(request: web.Request) -> dict[str, str]:
+    return {"number": request.query.get("number", "").strip()[:40], "call": request.query.get("call", "")[:CALL_ID]}
+
+
+@routes.get("/customers/link")
+@customer_page()
+async def link_page(request: web.Request, login: Login) -> web.StreamResponse:
+    context = _link_context(request)
+    typed = request.query.get("q", "")[:120]
+    result, error, status = (await _search(request, login, typed)) if typed else (None, "", 200)
+    if not context["number"]:
+        error, status = "There is no number to link: open this page from a call's card", 400
+    return show(request, login, "customer_link.html", status, q=typed, result=result, error=error,
+                pager=pager("/customers/link", {**context, "q": typed}, result) if result else None, back="",
+                **context)
+
+
+@routes.post("/customers/link")
+@customer_page()
+async def link(request: web.Request, login: Login) -> web.StreamResponse:
+    pages = request.app[CUSTOMERS]
+    form = await form_values(request)
+    number, call = form.get("number", "").strip()[:40], form.get("call", "")[:CALL_ID]
+    typed = form.get("customer", "")
+    try:
+        if not typed.isascii() or not typed.isdigit() or len(typed) > 12:
+            raise CustomerError("customer", "Choose a customer to link the number to")
+        customer_id = int(typed)
+        stored = await pages.run(lambda s: link_number(s, login.user.id, customer_id, number, pages.region))
+    except CustomerError as error:
+        back = "/customers/link?" + urlencode({"number": number, "call": call, "q": form.get("q", "")[:120]})
+        return show(request, login, "customer_link.html", error.http_status, q=form.get("q", "")[:120],
+                    result=None, pager=None, number=number, call=call, error=error.message, back=back)
     except CallcenterError as error:
-        return _refused(request, login, access, error)
-    log.info("admin: %s imported customers: %s", login.user.login, report.summary())
-    return page(request, login, access, "admin_customer_import.html", error="", report=report)
-
-
-# --- custom fields (top admins) ----------------------------------------------------------------------
-
-async def _fields_page(request: web.Request, login: Login, access: AdminAccess, status: int = 200,
-                       form: Mapping[str, Any] | None = None, errors: Mapping[str, str] | None = None,
-                       done: str = "") -> web.Response:
-    specs: list[FieldView] = await request.app[CUSTOMERS].run(custom.list_fields)
-    return page(request, login, access, "admin_customer_fields.html", status, specs=specs, kinds=custom.FIELD_KINDS,
-                form=form or {"kind": "text"}, errors=errors or {}, done=done)
-
-
-@routes.get("/admin/customer-fields")
-@admin_page(top=True)
-async def fields_page(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
-    return await _fields_page(request, login, access, done="Saved" if request.query.get("saved") else "")
-
-
-@routes.post("/admin/customer-fields")
-@admin_page(top=True)
-async def field_save(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
-    form = await _form(request)
-    typed_position = form.get("position", "0").strip() or "0"
-    try:
-        if not typed_position.lstrip("-").isdigit() or len(typed_position) > 6:
-            raise CustomerError("position", "a whole number from -10000 to 10000")
-        data = FieldInput(form.get("name", ""), form.get("label", ""), form.get("kind", "text"),
-                          tuple(form.get("choices", "").splitlines()), form.get("required") == "on",
-                          form.get("on_card") == "on", int(typed_position))
-        await request.app[CUSTOMERS].run(lambda s: custom.save_field(s, data))
-    except CustomerError as error:
-        return await _fields_page(request, login, access, error.http_status, form, {error.field: error.message})
-    log.info("admin: %s saved the customer field %s", login.user.login, form.get("name", ""))
-    return redirect("/admin/customer-fields?saved=1")
-
-
-@routes.post("/admin/customer-fields/remove")
-@admin_page(top=True)
-async def field_remove(request: web.Request, login: Login, access: AdminAccess) -> web.StreamResponse:
-    form = await _form(request)
-    name = form.get("name", "")[:64]
-    try:
-        await request.app[CUSTOMERS].run(lambda s: custom.remove_field(s, name))
-    except CustomerError as error:
-        return await _fields_page(request, login, access, error.http_status, errors={"remove": error.message})
-    log.info("admin: %s removed the customer field %s", login.user.login, name)
-    return redirect("/admin/customer-fields?saved=1")
+        return _refused(request, login, error)
+    log.info("customers: %s linked %s (call %s) to customer %d", login.user.login, stored, call or "-", customer_id)
+    return redirect(f"/customers/{customer_id}?linked=1")

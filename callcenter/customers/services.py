@@ -1,10 +1,11 @@
 """Customers (CRM-1): create, change, find, merge, and the history of calls, callbacks and campaign
 contacts by any of a customer's numbers. docs/customers.md describes them.
 
-Every function takes the manager's ``Scope`` (``manager_scope``): an admin or supervisor sees the
-customers of their units, everything only by the all-units grant, nothing with neither (fail closed). A
-customer keeps the unit it was created in. A customer outside the scope is "not found" (404), never
-"forbidden", so its existence is not told.
+Every function reads the user's ``Scope``: an admin or supervisor (``manager_scope``) sees the customers
+of their units, everything only by the all-units grant, nothing with neither (fail closed); an agent
+(``customer_scope``) sees, finds, creates and edits the customers of the unit they are in, nothing when
+they are in none. Merge and import stay with managers. A customer keeps the unit it was created in. A
+customer outside the scope is "not found" (404), never "forbidden", so its existence is not told.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from callcenter.db.models import OrgUnit, User
 from callcenter.db.queries import ResultPage, paging
 from callcenter.dialer.contacts import normalise_number
 from callcenter.errors import ActionRefused
-from callcenter.users.units import NO_SCOPE, Scope, supervisor_scope, unit_of_user
+from callcenter.users.units import NO_SCOPE, Scope, UnitRef, is_manager, supervisor_scope, unit_of_user
 
 NAME_MAX = 120
 EMAIL_MAX = 254
@@ -35,6 +36,9 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LINE_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 NOT_FOUND = "No such customer (or not in your units)"
+NO_AGENT_UNIT = ("You are in no organisational unit, so there are no customers to show; an admin can put you "
+                 "in one (Users page)")
+NOT_FOR_YOU = "Customers are for agents, supervisors and admins"
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,20 @@ def manager_scope(session: Session, user_id: int) -> Scope:
     if scope.empty:
         raise ActionRefused(NO_SCOPE, 403)
     return scope
+
+
+def customer_scope(session: Session, user_id: int) -> Scope:
+    """What a user may see and change of the customers: a manager's scope (``manager_scope``), or an
+    enabled agent's own unit; ActionRefused (403) for anyone else, an agent of no unit included."""
+    user = session.get(User, user_id)
+    if user is None or user.disabled or not ("agent" in user.role_list or is_manager(user)):
+        raise ActionRefused(NOT_FOR_YOU, 403)
+    if is_manager(user):
+        return manager_scope(session, user_id)
+    unit = session.get(OrgUnit, user.org_unit_id) if user.org_unit_id is not None else None
+    if unit is None:
+        raise ActionRefused(NO_AGENT_UNIT, 403)
+    return Scope(user.login, top=False, units=(UnitRef(unit.id, unit.name),))
 
 
 def in_scope(scope: Scope) -> list[ColumnElement[bool]]:
@@ -192,9 +210,11 @@ def _new_unit(session: Session, scope: Scope, user_id: int) -> int | None:
 
 
 def create_customer(session: Session, user_id: int, data: CustomerInput, region: str,
-                    now: datetime | None = None) -> int:
-    scope = manager_scope(session, user_id)
-    checked = check_input(session, data, region)
+                    now: datetime | None = None, *, all_given: bool = True) -> int:
+    """``all_given=False``: required custom fields may stay empty (a customer made from a caller's number
+    for a ticket, completed later from its profile)."""
+    scope = customer_scope(session, user_id)
+    checked = check_input(session, data, region, all_given=all_given)
     now = now or datetime.now(UTC)
     customer = Customer(name=checked.name, email=checked.email, company=checked.company, note=checked.note,
                         org_unit_id=_new_unit(session, scope, user_id), created_at=now, updated_at=now)
@@ -210,7 +230,7 @@ def update_customer(session: Session, user_id: int, customer_id: int, data: Cust
                     *, all_given: bool = True, now: datetime | None = None) -> None:
     """Changes the customer; with ``all_given`` (a form) its numbers become ``data.phones`` exactly and
     custom values not given are cleared; else (an import) numbers are added and only given values set."""
-    scope = manager_scope(session, user_id)
+    scope = customer_scope(session, user_id)
     customer = customer_in_scope(session, scope, customer_id)
     checked = check_input(session, data, region, all_given=all_given)
     customer.name = checked.name
@@ -224,6 +244,25 @@ def update_customer(session: Session, user_id: int, customer_id: int, data: Cust
     _claim_phones(session, scope, customer, checked.phones, replace=all_given)
     _set_values(session, customer.id, checked.values)
     session.flush()
+
+
+def link_number(session: Session, user_id: int, customer_id: int, typed: str, region: str,
+                now: datetime | None = None) -> str:
+    """Adds the number (brought to E.164 with ``region``) to the customer's numbers (the screen pop's
+    "search the customer database to link"); CustomerError when it is not a number, belongs to another
+    customer (409) or the customer is not in scope (404). The number as stored."""
+    scope = customer_scope(session, user_id)
+    customer = customer_in_scope(session, scope, customer_id)
+    numbers = normalise_phones([typed], region)
+    if not numbers:
+        raise CustomerError("number", "There is no number to link")
+    have = list(session.scalars(select(CustomerPhone.number).where(CustomerPhone.customer_id == customer.id)))
+    if numbers[0] not in have and len(have) >= PHONES_MAX:
+        raise CustomerError("phones", f"at most {PHONES_MAX} numbers")
+    _claim_phones(session, scope, customer, numbers, replace=False)
+    customer.updated_at = now or datetime.now(UTC)
+    session.flush()
+    return numbers[0]
 
 
 def delete_customer(session: Session, user_id: int, customer_id: int) -> None:
@@ -244,7 +283,7 @@ def _unit_names(session: Session) -> dict[int, str]:
 
 
 def get_customer(session: Session, user_id: int, customer_id: int) -> CustomerView:
-    customer = customer_in_scope(session, manager_scope(session, user_id), customer_id)
+    customer = customer_in_scope(session, customer_scope(session, user_id), customer_id)
     stored = {row.field_id: row.value for row in session.scalars(
         select(CustomerFieldValue).where(CustomerFieldValue.customer_id == customer_id))}
     values = tuple((spec, stored.get(spec.id, "")) for spec in list_fields(session))
@@ -256,7 +295,7 @@ def get_customer(session: Session, user_id: int, customer_id: int) -> CustomerVi
 
 def find_by_number(session: Session, user_id: int, number: str) -> int | None:
     """The id of the customer in scope with this E.164 number, if any."""
-    scope = manager_scope(session, user_id)
+    scope = customer_scope(session, user_id)
     return session.scalar(select(Customer.id).join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
                           .where(CustomerPhone.number == number, *in_scope(scope)))
 
@@ -281,7 +320,7 @@ def search_conditions(text: str) -> list[ColumnElement[bool]]:
 
 def search_customers(session: Session, user_id: int, text: str, page: int, per_page: int
                      ) -> ResultPage[CustomerRow]:
-    scope = manager_scope(session, user_id)
+    scope = customer_scope(session, user_id)
     if len(text) > SEARCH_MAX:
         raise CustomerError("q", f"Search: at most {SEARCH_MAX} characters")
     conditions = [*in_scope(scope), *search_conditions(text)]

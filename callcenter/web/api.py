@@ -59,6 +59,7 @@ class Operation:
     body: Mapping[str, Any] | None = None  # a JSON request body's schema
     content_type: str = "application/json"  # of the 200 answer
     paged: bool = False
+    success: str = "200"  # the status of a success: "201" for a create
 
     def document(self) -> dict[str, Any]:
         params = self.params + (PAGE_PARAMS if self.paged else ())
@@ -77,7 +78,8 @@ class Operation:
             "security": [{"bearer": []}],
             "parameters": [{"name": p.name, "in": p.where, "required": p.where == "path", "description": p.description,
                             "schema": {"type": p.kind, **({"format": p.fmt} if p.fmt else {})}} for p in params],
-            "responses": {"200": {"description": "OK", "content": {self.content_type: content}},
+            "responses": {self.success: {"description": "Created" if self.success == "201" else "OK",
+                                         "content": {self.content_type: content}},
                           "400": errors, "401": errors, "403": errors, "404": errors},
         }
         if self.body is not None:

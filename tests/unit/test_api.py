@@ -23,6 +23,7 @@ from callcenter.acd import api_http as acd_api
 from callcenter.acd.scope import WallboardFilter
 from callcenter.cdr import api_http as cdr_api
 from callcenter.cdr.queries import CdrQueries
+from callcenter.customers import api_http as customers_api
 from callcenter.db.engine import Database
 from callcenter.db.models import User
 from callcenter.errors import ActionRefused
@@ -125,6 +126,7 @@ async def world(template: Path, tmp_path: Path) -> AsyncIterator[World]:
     cdr_api.install(app, CdrQueries(db))
     recording_api.install(app, RecordingQueries(db, tmp_path / "files"))
     acd_api.install(app, panel)  # type: ignore[arg-type]  # the API needs only these three methods
+    customers_api.install(app, customers_api.CustomerApi(db, "DE"))
     secrets = {name: make_token(db, name) for name in ("root", "nadmin", "sadmin", "2001", "boss")}
     async with TestClient(TestServer(app)) as client:
         yield World(db, client, tokens, panel, secrets)
@@ -341,7 +343,8 @@ async def test_every_api_route_is_documented_and_every_documented_route_exists(w
               and route.method != "HEAD"}
     assert routed == documented
     assert {"GET /api/v1/cdrs", "GET /api/v1/recordings", "GET /api/v1/recordings/{id}/audio",
-            "GET /api/v1/queues", "GET /api/v1/agents", "POST /api/v1/click-to-call"} <= {
+            "GET /api/v1/queues", "GET /api/v1/agents", "POST /api/v1/click-to-call", "GET /api/v1/customers",
+            "GET /api/v1/customers/{id}", "POST /api/v1/customers", "PATCH /api/v1/customers/{id}"} <= {
         f"{m} {p}" for m, p in documented}
     for path, methods in document["paths"].items():
         for operation in methods.values():

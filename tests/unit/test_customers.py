@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.acd.records import customer_card
+from callcenter.customers import admin_http as customers_admin_http
 from callcenter.customers import http as customers_http
 from callcenter.customers.fields import CustomerError, FieldInput, remove_field, save_field
 from callcenter.customers.history import customer_history
@@ -63,7 +64,11 @@ def password(name: str) -> str:
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("customers")
+    return build_template(tmp_path_factory.mktemp("customers"))
+
+
+def build_template(root: Path) -> Path:
+    """A migrated database with USERS in units North and South (root: every unit)."""
     db = Database(f"sqlite:///{root / 'cc.db'}")
     db.migrate()
     with db.session() as session:
@@ -199,8 +204,13 @@ def test_units_see_only_their_customers_and_fail_closed(db: Database) -> None:
             merge_customers(s, uid(s, "nadmin"), north, south)
         with pytest.raises(ActionRefused, match="no organisational unit"):
             search_customers(s, uid(s, "lost"), "", 1, 50)
+        # an agent sees the customers of the unit they are in (North), and may not merge
+        assert [r.name for r in search_customers(s, uid(s, "2001"), "", 1, 50).rows] == ["Nina North"]
+        with pytest.raises(CustomerError) as hidden:
+            get_customer(s, uid(s, "2001"), south)
+        assert hidden.value.http_status == 404
         with pytest.raises(ActionRefused, match="admins and supervisors"):
-            search_customers(s, uid(s, "2001"), "", 1, 50)
+            merge_customers(s, uid(s, "2001"), north, north + 1)
     with db.session() as s:  # the customer stays in North when its creator moves
         s.execute(User.__table__.update().where(User.login == "nadmin").values(
             org_unit_id=s.scalar(select(User.org_unit_id).where(User.login == "sadmin"))))
@@ -364,6 +374,7 @@ async def world(db: Database) -> AsyncIterator[World]:
     app = build_app(panel)
     admin_pages.install(app, AdminScopes(db))
     customers_http.install(app, customers_http.CustomerPages(db, REGION))
+    customers_admin_http.install(app)
     async with TestClient(TestServer(app)) as client:
         yield World(db, client)
 
@@ -376,32 +387,34 @@ def field_error(html: str, name: str) -> str:
 
 async def test_pages_create_show_edit_and_escape(world: World) -> None:
     csrf = await world.login("nadmin")
-    html = await world.page("/admin/customers")
+    html = await world.page("/customers")
     assert 'id="nav-customers"' in html and "No customers match." in html
     assert 'id="nav-customer-fields"' not in html  # top admins only
-    created = await world.post("/admin/customers", {"csrf": csrf, "name": "<b>Ada</b>", "phones": "030 1234567",
+    created = await world.post("/customers", {"csrf": csrf, "name": "<b>Ada</b>", "phones": "030 1234567",
                                                      "email": "", "company": "", "note": ""})
     location = created.headers["Location"]
-    assert re.fullmatch(r"/admin/customers/\d+", location)
+    assert re.fullmatch(r"/customers/\d+", location)
     html = await world.page(location)
     assert "&lt;b&gt;Ada&lt;/b&gt;" in html and "<b>Ada</b>" not in html and "+49301234567" in html
     refused = await world.post(location, {"csrf": csrf, "name": "Ada", "phones": "12", "email": ""}, 400)
     assert "not a valid number" in field_error(await refused.text(), "phones")  # type: ignore[attr-defined]
     await world.post(location, {"csrf": csrf, "name": "Ada", "phones": "030 1234567\n040 123456"})
     assert "+4940123456" in await world.page(location + "?saved=1")
-    listed = await world.page("/admin/customers?q=4012")
+    listed = await world.page("/customers?q=4012")
     assert 'id="result-count">1 customer<' in listed
-    missing_csrf = await world.client.post("/admin/customers", data={"name": "X"}, allow_redirects=False)
+    missing_csrf = await world.client.post("/customers", data={"name": "X"}, allow_redirects=False)
     assert missing_csrf.status == 403
     await world.login("sadmin")
     await world.page(location, 404)  # another unit's customer is not found
 
 
-async def test_pages_refuse_agents_and_admins_with_no_unit(world: World) -> None:
+async def test_pages_refuse_agents_the_admin_pages_and_admins_with_no_unit(world: World) -> None:
     await world.login("2001")
-    await world.page("/admin/customers", 403)
+    await world.page("/admin/customers/merge", 403)
+    await world.page("/admin/customers/import", 403)
+    await world.page("/admin/customer-fields", 403)
     await world.login("lost")
-    assert "no organisational unit" in await world.page("/admin/customers", 403)
+    assert "no organisational unit" in await world.page("/customers", 403)
     await world.login("nadmin")
     await world.page("/admin/customer-fields", 403)
 
@@ -413,7 +426,7 @@ async def test_fields_merge_and_import_pages(world: World) -> None:
     bad = await world.post("/admin/customer-fields", {"csrf": csrf, "name": "Bad Name!", "kind": "text"}, 400)
     assert "lower-case letters" in field_error(await bad.text(), "name")  # type: ignore[attr-defined]
     assert 'data-field="tier"' in await world.page("/admin/customer-fields")
-    refused = await world.post("/admin/customers", {"csrf": csrf, "name": "Ada", "phones": ""}, 400)
+    refused = await world.post("/customers", {"csrf": csrf, "name": "Ada", "phones": ""}, 400)
     assert field_error(await refused.text(), "f_tier") == "Tier is required"  # type: ignore[attr-defined]
     form = FormData({"csrf": csrf})
     form.add_field("file", b"name,phone,tier\nAda,030 1234567,gold\nBob,12,gold\nAda,030 1234567,silver\n",
@@ -423,13 +436,13 @@ async def test_fields_merge_and_import_pages(world: World) -> None:
     assert "1 created, 1 updated, 1 problem" in text and "<td>3</td>" in text
     with world.db.session() as s:
         ada = s.scalar(select(Customer.id).where(Customer.name == "Ada"))
-    second = await world.post("/admin/customers", {"csrf": csrf, "name": "Ada 2", "phones": "040 123456",
+    second = await world.post("/customers", {"csrf": csrf, "name": "Ada 2", "phones": "040 123456",
                                                    "f_tier": "silver"})
     other = second.headers["Location"].rsplit("/", 1)[1]
     nothing = await world.post("/admin/customers/merge", {"csrf": csrf, "keep": str(ada), "other": "x"}, 400)
     assert "the number of a customer" in field_error(await nothing.text(), "other")  # type: ignore[attr-defined]
     merged = await world.post("/admin/customers/merge", {"csrf": csrf, "keep": str(ada), "other": other})
-    assert merged.headers["Location"] == f"/admin/customers/{ada}?merged=1"
+    assert merged.headers["Location"] == f"/customers/{ada}?merged=1"
     html = await world.page(merged.headers["Location"])
     assert "+49301234567, +4940123456" in html and "Merged" in html
-    await world.page(f"/admin/customers/{other}", 404)
+    await world.page(f"/customers/{other}", 404)
