@@ -19,6 +19,10 @@ STATUSES = (OPEN, PENDING, CLOSED)
 # What started the ticket: a call from the customer, a call to the customer, or a missed inbound call
 # (the list shows a handset: red for a missed call, green once a call back was answered).
 INBOUND, OUTBOUND, MISSED = "inbound", "outbound", "missed"
+# A ticket an integration made through the REST API (not from a call; the call statistics leave it out).
+INTEGRATION = "integration"
+ORIGINS = (INBOUND, OUTBOUND, MISSED, INTEGRATION)
+CALL_ORIGINS = (INBOUND, OUTBOUND, MISSED)
 
 
 class Ticket(Base):
