@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from callcenter.acd import scope as floor
-from callcenter.acd.model import AcdCall, Agent, AgentState, CallState
+from callcenter.acd.model import AcdCall, Agent, AgentState, CallState, CustomerCard
 from callcenter.acd.services import AcdService
 from callcenter.db.engine import Database
 from callcenter.db.models import User
@@ -89,6 +89,26 @@ def parse_callback_at(raw: str, now: datetime) -> datetime:
     return at
 
 
+def customer_view(card: CustomerCard | None) -> dict[str, Any] | None:
+    """The caller on the card: name and notes; for a customer of the database (``id``) also what the
+    profile pane shows after the answer (numbers, e-mail, company, every non-empty custom field)."""
+    if card is None or not card.name:
+        return None
+    found: dict[str, Any] = {"name": card.name, "note": card.note}
+    if card.customer_id is not None:
+        found.update(id=card.customer_id, email=card.email, company=card.company, phones=list(card.phones),
+                     profile=[[label, value] for label, value in card.profile.items()])
+    return found
+
+
+def history_view(card: CustomerCard | None) -> list[dict[str, Any]]:
+    """The last calls, a ready recording as the link the customer's page plays it at (agents in scope)."""
+    if card is None:
+        return []
+    return [{**item, "recording": f"/customers/{card.customer_id}/recordings/{item['recording']}"
+             if item.get("recording") and card.customer_id is not None else ""} for item in card.history]
+
+
 class AcdPanel:
     def __init__(self, acd: AcdService, db: Database, ivr_flows: Callable[[], list[str]], *,
                  accounts: UserLookup | None = None, recording: RecordingService | None = None,
@@ -126,9 +146,10 @@ class AcdPanel:
         return {
             "id": call.record_id, "direction": call.direction.value, "number": call.number, "queue": call.queue,
             "state": shown, "since": _iso(call.state_since or call.entered_at),
-            "customer": {"name": card.name, "note": card.note} if card and card.name else None,
+            "customer": customer_view(card),
             "caller_name": call.name,
-            "history": card.history if card else [],
+            "history": history_view(card),
+            "tickets": list(card.tickets) if card else [],
             "consult": consult,
             "recording": self.recording.state(call.record_id) if self.recording else None,
             "campaign": call.campaign,

@@ -24,7 +24,7 @@ def load(core: Core) -> AcdService:
     acd = AcdService(core.ari, AcdRecorder(core.records), settings.acd, settings.pause_reasons,
                      settings.wrapup_codes, core.prompts, bus=core.bus, claims=core.router.claims_for(stasis.FEATURE),
                      dial_timeout=settings.asterisk.dial_timeout, extensions=core.directory.extensions,
-                     card_lookup=records.card_lookup(core.db),
+                     card_lookup=records.card_lookup(core.db, core.settings.customers.default_region),
                      phone_state=lambda extension: core.presence.states.get(extension, ""))
     stasis.register(core.router, acd)
 

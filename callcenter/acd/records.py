@@ -7,6 +7,7 @@ Writes go through a ``RecordWriter`` (in order, in the background, kept while th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from callcenter.acd.model import AcdCall, Agent, AgentState, Attempt, CustomerCard
 from callcenter.acd.settings import QueueSpec
-from callcenter.customers.fields import card_fields
+from callcenter.customers.fields import card_fields, profile_fields
+from callcenter.customers.history import all_forms
 from callcenter.customers.models import Customer, CustomerPhone
 from callcenter.db.engine import Database
 from callcenter.db.models import (
@@ -29,10 +31,12 @@ from callcenter.db.models import (
     Callback,
     Queue,
     QueueMember,
+    Recording,
     User,
 )
 from callcenter.db.models import AcdCall as AcdCallRow
 from callcenter.db.writer import RecordWriter
+from callcenter.dialer.contacts import normalise_number
 from callcenter.users.units import unit_when_written
 
 log = logging.getLogger(__name__)
@@ -160,24 +164,39 @@ def recent_handle_times(session: Session, queue: str, count: int) -> list[float]
     return [float(r) for r in rows if r is not None]
 
 
-def customer_card(session: Session, number: str, limit: int = 5) -> CustomerCard | None:
-    """The screen pop: the customer with this number, if any, and the last interactions."""
+def customer_card(session: Session, number: str, limit: int = 5, region: str = "") -> CustomerCard | None:
+    """The screen pop: the customer with this number (as given, with a +, or brought to E.164 with the
+    customers' ``region``), its profile and on-card fields, and the last calls by any of its numbers
+    (each with its ready recording's id); for a number no customer has, the last calls of that number."""
     if not number:
         return None
+    typed = {number, "+" + number.lstrip("+")}
+    if region:
+        with contextlib.suppress(ValueError):
+            typed.add(normalise_number(number, region))
     customer = session.scalar(select(Customer).join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
-                               .where(CustomerPhone.number.in_({number, "+" + number.lstrip("+")})))
+                              .where(CustomerPhone.number.in_(sorted(typed))).limit(1))
+    phones = list(session.scalars(select(CustomerPhone.number).where(CustomerPhone.customer_id == customer.id)
+                                  .order_by(CustomerPhone.id))) if customer is not None else []
+    forms = set(all_forms(phones or [n for n in typed if n.startswith("+") and n[1:].isdigit()])) | {number}
     names = {u.id: u.name for u in session.scalars(select(User))}
+    rows = list(session.scalars(select(AcdCallRow).where(AcdCallRow.number.in_(sorted(forms)),
+                                                         AcdCallRow.ended_at.is_not(None))
+                                .order_by(AcdCallRow.entered_at.desc()).limit(limit)))
+    recordings = {call_id: recording_id for call_id, recording_id in session.execute(
+        select(Recording.acd_call_id, Recording.id).where(Recording.acd_call_id.in_([row.id for row in rows]),
+                                                          Recording.status == "ready"))}
     history = [{"at": row.entered_at.isoformat(), "queue": row.queue, "direction": row.direction,
                 "outcome": row.outcome, "agent": names.get(row.agent_id or 0, ""),
-                "wrapup_code": row.wrapup_code, "note": row.note}
-               for row in session.scalars(select(AcdCallRow).where(AcdCallRow.number == number,
-                                                                   AcdCallRow.ended_at.is_not(None))
-                                          .order_by(AcdCallRow.entered_at.desc()).limit(limit))]
+                "wrapup_code": row.wrapup_code, "note": row.note, "recording": recordings.get(row.id, "")}
+               for row in rows]
     if customer is None and not history:
         return None
     if customer is None:
         return CustomerCard("", "", history)
-    return CustomerCard(customer.name, customer.note, history, card_fields(session, customer.id))
+    return CustomerCard(customer.name, customer.note, history, card_fields(session, customer.id),
+                        customer_id=customer.id, email=customer.email, company=customer.company, phones=phones,
+                        profile=profile_fields(session, customer.id))
 
 
 def open_callbacks(session: Session, limit: int = 200) -> list[dict[str, Any]]:
@@ -294,11 +313,12 @@ def load_state(db: Database, specs: Mapping[str, QueueSpec], estimate_calls: int
                            open_callbacks(session, limit=10_000))
 
 
-def card_lookup(db: Database) -> Callable[[str], Awaitable[CustomerCard | None]]:
-    """The caller's card for an offer (name, last calls...), read off the event loop."""
+def card_lookup(db: Database, region: str = "") -> Callable[[str], Awaitable[CustomerCard | None]]:
+    """The caller's card for an offer (name, last calls...), read off the event loop; ``region``: the
+    customers' default region, for numbers dialled or shown without + or 00."""
     async def lookup(number: str) -> CustomerCard | None:
         def read() -> CustomerCard | None:
             with db.session() as session:
-                return customer_card(session, number)
+                return customer_card(session, number, region=region)
         return await asyncio.to_thread(read)
     return lookup

@@ -150,11 +150,18 @@ def values_in_use(session: Session, field_id: int) -> int:
                           .where(CustomerFieldValue.field_id == field_id, CustomerFieldValue.value != "")) or 0
 
 
-def card_fields(session: Session, customer_id: int) -> dict[str, str]:
-    """label -> value of the customer's fields shown on the incoming-call card (non-empty, in order)."""
+def card_fields(session: Session, customer_id: int, *, on_card: bool = True) -> dict[str, str]:
+    """label -> value of the customer's fields shown on the incoming-call card (non-empty, in order);
+    every non-empty field without ``on_card``."""
+    shown = [CustomerField.on_card.is_(True)] if on_card else []
     rows = session.execute(select(CustomerField.label, CustomerFieldValue.value)
                            .join(CustomerFieldValue, CustomerFieldValue.field_id == CustomerField.id)
-                           .where(CustomerFieldValue.customer_id == customer_id, CustomerField.on_card.is_(True),
+                           .where(CustomerFieldValue.customer_id == customer_id, *shown,
                                   CustomerFieldValue.value != "")
                            .order_by(CustomerField.position, CustomerField.name))
     return {label: value for label, value in rows}
+
+
+def profile_fields(session: Session, customer_id: int) -> dict[str, str]:
+    """label -> value of every non-empty custom field of the customer, in order (the profile pane)."""
+    return card_fields(session, customer_id, on_card=False)

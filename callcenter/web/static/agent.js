@@ -125,7 +125,7 @@
     if (body.dataset.signature === signature) return;
     body.dataset.signature = signature;
     if (!history.length) {
-      body.replaceChildren(P.el("tr", {}, P.el("td", { colSpan: 7, className: "muted" }, "No earlier interactions")));
+      body.replaceChildren(P.el("tr", {}, P.el("td", { colSpan: 8, className: "muted" }, "No earlier interactions")));
       return;
     }
     body.replaceChildren.apply(
@@ -140,10 +140,116 @@
           P.el("td", {}, h.outcome || ""),
           P.el("td", {}, h.agent || ""),
           P.el("td", {}, h.wrapup_code || ""),
-          P.el("td", {}, h.note || "")
+          P.el("td", {}, h.note || ""),
+          P.el("td", {}, localPath(h.recording) ? P.el("a", { href: localPath(h.recording), target: "_blank", rel: "noopener", className: "recording" }, "Listen") : "")
         );
       })
     );
+  }
+
+  /** A path on this site the server gave (a recording), or "" for anything else. */
+  function localPath(value) {
+    return typeof value === "string" && value.charAt(0) === "/" && value.charAt(1) !== "/" ? value : "";
+  }
+
+  function enc(value) {
+    return encodeURIComponent(String(value === null || value === undefined ? "" : value));
+  }
+
+  /** The caller is a customer of the database (not only a name from a campaign list). */
+  function knownCustomer(call) {
+    return Boolean(call.customer && typeof call.customer.id === "number");
+  }
+
+  function newTicketUrl(call) {
+    return "/tickets/new?call=" + enc(call.id);
+  }
+
+  function linkSearchUrl(call) {
+    return "/customers/link?number=" + enc(call.number) + "&call=" + enc(call.id);
+  }
+
+  /** The customer's open tickets: a link each and, in the profile pane (``attach``), "Attach this call". */
+  function drawTickets(box, ul, tickets, call, attach) {
+    const rows = list(tickets).filter(function (t) {
+      return t && (typeof t.id === "number" || typeof t.id === "string");
+    });
+    P.show(box, rows.length > 0);
+    const signature = JSON.stringify([call.id, attach, rows]);
+    if (ul.dataset.signature === signature) return;
+    ul.dataset.signature = signature;
+    ul.replaceChildren.apply(
+      ul,
+      rows.map(function (t) {
+        const item = P.el(
+          "li",
+          { dataset: { ticket: String(t.id) } },
+          P.el("a", { href: "/tickets/" + enc(t.id), target: "_blank", rel: "noopener" }, "#" + t.id + " " + (t.subject || "")),
+          " ",
+          P.el("span", { className: "muted" }, (t.status || "") + (t.updated_at ? " · " + P.when(t.updated_at) : ""))
+        );
+        if (attach) {
+          item.append(
+            " ",
+            P.el(
+              "form",
+              { method: "post", action: "/tickets/" + enc(t.id) + "/attach-call", target: "_blank", className: "inline" },
+              P.el("input", { type: "hidden", name: "csrf", value: P.csrf }),
+              P.el("input", { type: "hidden", name: "call", value: String(call.id) }),
+              P.el("button", { type: "submit", dataset: { testid: "attach-call" } }, "Attach this call")
+            )
+          );
+        }
+        return item;
+      })
+    );
+  }
+
+  /** The profile pane: opens by itself once the call is answered and stays through the wrap-up. */
+  function drawPane(agent, call) {
+    const pane = $("customer-pane");
+    if (!call) {
+      if (agent.state !== "wrap_up") {
+        P.show(pane, false);
+        pane.dataset.callId = "";
+      }
+      return;
+    }
+    if (call.state === "ringing") {
+      P.show(pane, false);
+      return;
+    }
+    P.show(pane, true);
+    pane.dataset.callId = call.id;
+    const known = knownCustomer(call);
+    const customer = known ? call.customer : {};
+    P.setText($("pane-name"), known ? customer.name : (call.customer && call.customer.name) || call.number || "Unknown caller");
+    P.setText($("pane-id"), known ? "#" + customer.id : "");
+    const rows = [];
+    if (known) {
+      rows.push(["Numbers", list(customer.phones).join(", ")], ["E-mail", customer.email], ["Company", customer.company]);
+      list(customer.profile).forEach(function (f) {
+        if (Array.isArray(f) && f.length >= 2) rows.push([f[0], f[1]]);
+      });
+      rows.push(["Notes", customer.note]);
+    }
+    const dl = $("pane-profile");
+    const signature = JSON.stringify(rows);
+    if (dl.dataset.signature !== signature) {
+      dl.dataset.signature = signature;
+      const items = [];
+      rows.forEach(function (r) {
+        items.push(P.el("dt", {}, String(r[0])), P.el("dd", {}, r[1] ? String(r[1]) : "–"));
+      });
+      dl.replaceChildren.apply(dl, items);
+    }
+    P.show($("pane-unknown"), !known && !call.campaign);
+    P.show($("pane-open-profile"), known);
+    if (known) $("pane-open-profile").href = "/customers/" + enc(customer.id);
+    P.show($("pane-search-customer"), !known);
+    $("pane-search-customer").href = linkSearchUrl(call);
+    $("pane-new-ticket").href = newTicketUrl(call);
+    drawTickets($("pane-tickets"), $("pane-ticket-list"), known ? call.tickets : [], call, true);
   }
 
   function drawTransfer(call) {
@@ -209,6 +315,14 @@
     P.setText($("call-number"), call.number || "Unknown number");
     P.setText($("call-customer"), call.customer && call.customer.name ? call.customer.name : "Unknown caller");
     P.setText($("call-note"), call.customer && call.customer.note ? call.customer.note : "");
+    const known = knownCustomer(call);
+    const contact = known ? [call.customer.email, call.customer.company].filter(Boolean).join(" · ") : "";
+    P.setText($("call-contact"), contact);
+    P.show($("call-contact"), Boolean(contact));
+    P.show($("call-unknown"), !known && !call.campaign);
+    $("link-search-customer").href = linkSearchUrl(call);
+    $("link-new-ticket-unknown").href = newTicketUrl(call);
+    drawTickets($("call-tickets"), $("call-ticket-list"), known ? call.tickets : [], call, false);
     P.setText($("call-queue"), call.queue || "–");
     P.show($("call-campaign-line"), Boolean(call.campaign));
     P.setText($("call-campaign"), call.campaign || "");
@@ -321,6 +435,7 @@
     drawSession(view.session || null);
     drawPreview(agent, view.preview || null);
     drawCall(view.call || null);
+    drawPane(agent, view.call || null);
     drawWrapup(agent, view.last_call || null);
     drawCallbacks(list(view.callbacks));
     tick();
