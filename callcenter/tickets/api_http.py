@@ -91,7 +91,8 @@ def install(app: web.Application, tickets: TicketApi) -> None:
     add_route(app, "GET", "/api/v1/tickets/{id}", read_ticket, Operation(
         "One ticket with its timeline", roles=ROLES, response=TICKET_SCHEMA, params=(ID_PARAM,)))
     add_route(app, "POST", "/api/v1/tickets", new_ticket, Operation(
-        "Create a ticket (origin integration)", roles=ROLES, body=CREATE_BODY, response=TICKET_SCHEMA))
+        "Create a ticket (origin integration)", roles=ROLES, body=CREATE_BODY, response=TICKET_SCHEMA,
+        success="201"))
     add_route(app, "PATCH", "/api/v1/tickets/{id}", change_ticket, Operation(
         "Change a ticket's subject, status or assignee", roles=ROLES, body=PATCH_BODY, response=TICKET_SCHEMA,
         params=(ID_PARAM,)))
@@ -180,7 +181,8 @@ async def new_ticket(request: web.Request, who: TokenUser) -> web.StreamResponse
                                           status=body.get("status", "open"))
         return views.get_ticket(session, who.user_id, ticket_id)
 
-    return web.json_response(ticket_json(await tickets.run(create)))
+    made = ticket_json(await tickets.run(create))
+    return web.json_response(made, status=201, headers={"Location": f"/api/v1/tickets/{made['id']}"})
 
 
 async def change_ticket(request: web.Request, who: TokenUser) -> web.StreamResponse:

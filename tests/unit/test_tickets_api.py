@@ -94,7 +94,7 @@ async def test_filters_and_pages(world: World) -> None:
 async def test_an_integration_makes_and_changes_a_ticket(world: World) -> None:
     with world.db.session() as s:
         colleague, south_agent = uid(s, "2003"), uid(s, "2002")
-    made = await world.call("POST", "/api/v1/tickets", "nadmin", body={
+    made = await world.call("POST", "/api/v1/tickets", "nadmin", 201, body={
         "subject": "From the CRM", "number": "030 7654321", "assignee_id": colleague})
     assert (made["origin"], made["number"], made["status"], made["assignee_id"]) == (
         INTEGRATION, "+49307654321", "open", colleague)
@@ -137,6 +137,7 @@ async def test_an_integration_makes_and_changes_a_ticket(world: World) -> None:
 async def test_every_ticket_route_is_in_the_openapi_document(world: World) -> None:
     document = await (await world.client.get("/api/docs")).json()
     documented = {(method.upper(), path) for path, methods in document["paths"].items() for method in methods}
+    assert "201" in document["paths"]["/api/v1/tickets"]["post"]["responses"]
     routed = {(route.method, route.resource.canonical) for route in world.client.app.router.routes()
               if route.resource is not None and route.resource.canonical.startswith("/api/v1/")
               and route.method != "HEAD"}
