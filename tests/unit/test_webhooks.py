@@ -472,3 +472,45 @@ def test_cli_parses_its_actions() -> None:
         "add", "crm", "https://crm.example/", "all", False)
     assert parser.parse_args(["webhooks", "resend", "7"]).id == 7
     assert parser.parse_args(["webhooks", "deliveries", "--status", "failed"]).status == "failed"
+
+
+async def test_a_database_outage_is_logged_once_and_the_sender_carries_on(
+        db: Database, receiver: Receiver, running: Callable[[Sender], None], caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from callcenter.webhooks import sender as sender_module
+
+    caplog.set_level(logging.INFO)
+    real, failures = sender_module.due_endpoints, [0]
+
+    def down(*args: Any) -> list[int]:  # the database is unreachable for the first ten polls
+        if failures[0] < 10:
+            failures[0] += 1
+            raise OperationalError("SELECT", {}, Exception("connection refused"))
+        return real(*args)
+
+    monkeypatch.setattr(sender_module, "due_endpoints", down)
+    add_endpoint(db, receiver.url("/hook"))
+    enqueue(db)
+    running(Sender(db, FAST))
+    await until(lambda: rows(db)[0].status == "delivered")
+    assert failures[0] == 10
+    outage = [r for r in caplog.records if "database cannot be reached" in r.getMessage()]
+    back = [r for r in caplog.records if "database is back" in r.getMessage()]
+    assert len(outage) == 1 and len(back) == 1
+
+
+def test_the_service_makes_recording_links_the_recording_route_accepts(db: Database) -> None:
+    from callcenter.webhooks.plugin import Webhooks
+
+    key = link_key("the-session-key")
+    webhooks = Webhooks(db, WebhooksSettings(recording_link_hours=2), "https://cc.example/", key)
+    link = webhooks.recording_link("rec-n1")
+    assert link.startswith("https://cc.example/recordings/rec-n1/signed?expires=")
+    expires, sig = (part.split("=", 1)[1] for part in link.split("?", 1)[1].split("&"))
+    assert abs(int(expires) - (time.time() + 7200)) < 5
+    assert link_problem(key, "rec-n1", expires, sig) == ""
+    add_endpoint(db, "http://127.0.0.1:9/a")
+    with db.session() as session:
+        assert webhooks.enqueue(session, "call.finished", {"external_id": "x"}, at=AT) == 1
