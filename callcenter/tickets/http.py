@@ -229,14 +229,21 @@ async def _ticket(request: web.Request, login: Login, ticket_id: int, status: in
                   errors: Mapping[str, str] | None = None, form: Mapping[str, str] | None = None) -> web.Response:
     pages = request.app[TICKETS]
     scope: Scope = request[SCOPE]
+    placed = request.query.get("call", "")
+    placed = placed if RECORDING_ID.fullmatch(placed) and len(placed) <= CALL_ID else ""
     try:
         view = await pages.run(lambda s: views.get_ticket(s, login.user.id, ticket_id))
+        live = await pages.run(lambda s: views.ticket_state(s, login.user.id, ticket_id, placed))
         people = await pages.run(lambda s: actions.assignable(s, scope))
     except CallcenterError as error:
         return refused(request, login, error)
     done = next((text for key, text in DONE.items() if request.query.get(key)), "") if status == 200 else ""
+    # A call the user placed from this ticket and is still on, not yet on the ticket: the summary form.
+    summary_for = placed if placed and live["call_in_progress"] and not any(
+        e.call_id == placed for e in view.entries) else ""
     return show(request, login, "ticket.html", status, ticket=view, people=people, errors=errors or {},
-                form=form or {}, done=done, plays=pages.files_dir is not None)
+                form=form or {}, done=done, plays=pages.files_dir is not None, live=live, placed=placed,
+                summary_for=summary_for)
 
 
 @routes.get(r"/tickets/{id:\d{1,12}}")
@@ -294,7 +301,7 @@ async def ticket_call(request: web.Request, login: Login) -> web.StreamResponse:
         view = await pages.run(lambda s: views.get_ticket(s, login.user.id, ticket_id))
         if not view.row.number:
             raise TicketError("call", "This ticket has no number to call")
-        await pages.bus.ask(PlaceCall(login.user.id, view.row.number, ticket_id))
+        record_id = await pages.bus.ask(PlaceCall(login.user.id, view.row.number, ticket_id))
     except TicketError as error:
         if error.http_status == 404:
             return refused(request, login, error)
@@ -304,6 +311,8 @@ async def ticket_call(request: web.Request, login: Login) -> web.StreamResponse:
     except CallcenterError as error:
         return await _ticket(request, login, ticket_id, error.http_status, {"call": str(error)})
     log.info("tickets: %s calls the number of ticket %d", login.user.login, ticket_id)
+    if isinstance(record_id, str) and RECORDING_ID.fullmatch(record_id) and len(record_id) <= CALL_ID:
+        return redirect(f"/tickets/{ticket_id}?calling=1&call={record_id}")
     return redirect(f"/tickets/{ticket_id}?calling=1")
 
 
@@ -313,8 +322,9 @@ async def ticket_state(request: web.Request, login: Login) -> web.StreamResponse
     """What the ticket page polls while it waits for a call to end or its recording to be ready."""
     pages = request.app[TICKETS]
     ticket_id = _ticket_id(request)
+    placed = request.query.get("call", "")[:CALL_ID]
     try:
-        state = await pages.run(lambda s: views.ticket_state(s, login.user.id, ticket_id))
+        state = await pages.run(lambda s: views.ticket_state(s, login.user.id, ticket_id, placed))
     except CallcenterError as error:
         message = error.message if isinstance(error, ActionRefused | TicketError) else str(error)
         return web.json_response({"error": message}, status=error.http_status)

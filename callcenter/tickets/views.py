@@ -19,7 +19,7 @@ from callcenter.db.models import AcdCall as AcdCallRow
 from callcenter.db.models import OrgUnit, Recording, User
 from callcenter.db.queries import ResultPage, day_conditions, paging
 from callcenter.tickets.actions import TicketError, in_scope, ticket_in_scope, ticket_scope
-from callcenter.tickets.models import CALL_ORIGINS, ORIGINS, STATUSES, Ticket, TicketEntry
+from callcenter.tickets.models import CALL_ORIGINS, CLOSED, ORIGINS, STATUSES, Ticket, TicketEntry
 
 SEARCH_MAX = 100
 # What a call entry's recording is: the call is still going on, the MP3 is ready, being prepared, failed, none.
@@ -178,6 +178,20 @@ def customer_call_tickets(session: Session, user_id: int, customer_id: int | Non
     return _rows(session, tickets)
 
 
+def card_tickets(session: Session, customer_id: int | None, number: str, unit_id: int | None,
+                 limit: int = 5) -> list[dict[str, Any]]:
+    """The customer's tickets still to be dealt with (open or pending) for the screen pop of an agent of
+    ``unit_id`` (``acd.model.CustomerCard.tickets``): those of that unit, by the customer, else by the number,
+    the most recently changed first; none for an agent of no unit (scopes fail closed)."""
+    if unit_id is None or (customer_id is None and not number):
+        return []
+    whose = Ticket.customer_id == customer_id if customer_id is not None else Ticket.number == number
+    tickets = session.scalars(select(Ticket).where(whose, Ticket.status != CLOSED, Ticket.org_unit_id == unit_id)
+                              .order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit))
+    return [{"id": t.id, "subject": t.subject, "status": t.status, "updated_at": t.updated_at.isoformat()}
+            for t in tickets]
+
+
 def _call_states(session: Session, ticket: Ticket, entries: list[TicketEntry]) -> dict[int, tuple[str, str]]:
     """entry id -> (state, ready recording id) of each call entry."""
     call_ids = sorted({e.call_id for e in entries if e.kind == "call" and e.call_id})
@@ -224,11 +238,23 @@ def get_ticket(session: Session, user_id: int, ticket_id: int) -> TicketView:
     return TicketView(_rows(session, [ticket])[0], views)
 
 
-def ticket_state(session: Session, user_id: int, ticket_id: int) -> dict[str, Any]:
-    """What a ticket page polls while it waits: whether a call is in progress or a recording being prepared,
-    and a stamp that changes whenever the page would show something else."""
+def placing(session: Session, user_id: int, call_id: str) -> bool:
+    """Whether the call the user placed from a ticket (click-to-call: its record id) is still going on: its
+    record not written yet or not ended. False for a call that is not the user's."""
+    if not call_id:
+        return False
+    row = session.get(AcdCallRow, call_id[:32])
+    return row is None or (row.agent_id == user_id and row.ended_at is None)
+
+
+def ticket_state(session: Session, user_id: int, ticket_id: int, call_id: str = "") -> dict[str, Any]:
+    """What a ticket page polls while it waits: whether a call is in progress (on the ticket, or ``call_id``
+    the user placed from it) or a recording being prepared, and a stamp that changes whenever the page
+    would show something else."""
     view = get_ticket(session, user_id, ticket_id)
-    return {"call_in_progress": view.call_in_progress, "waiting": view.waiting, "stamp": view.stamp}
+    placed = placing(session, user_id, call_id)
+    stamp = view.stamp if not call_id else f"{view.stamp[:12]}{'live' if placed else 'over'}"
+    return {"call_in_progress": view.call_in_progress or placed, "waiting": view.waiting or placed, "stamp": stamp}
 
 
 def ticket_recording(session: Session, user_id: int, ticket_id: int, recording_id: str) -> str | None:

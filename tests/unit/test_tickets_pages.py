@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from callcenter.acd.events import PlaceCall
 from callcenter.bus import Bus
 from callcenter.db.engine import Database
+from callcenter.db.models import AcdCall as AcdCallRow
 from callcenter.db.models import Recording, User
 from callcenter.errors import ActionRefused
 from callcenter.tickets import http as tickets_http
@@ -141,26 +142,41 @@ async def test_an_agent_makes_a_ticket_from_a_call_and_works_on_it(world: World)
     assert 'id="result-count">1 ticket<' in listed
 
 
-async def test_click_to_call_asks_the_acd_and_shows_its_refusal(world: World) -> None:
+async def test_click_to_call_asks_the_acd_and_the_agent_saves_the_call_summary(world: World) -> None:
     with world.db.session() as s:
         call(s, "c4", "2001", ended=True)
+        me = uid(s, "2001")
     csrf = await world.login("2001")
     ticket_id = ticket_of(await world.post("/tickets/new", {"csrf": csrf, "call": "c4", "subject": "Call me"}))
-    assert "Calling" in await world.page(ticket_of_path(await world.post(f"/tickets/{ticket_id}/call",
-                                                                         {"csrf": csrf})))
-    with world.db.session() as s:
-        me = uid(s, "2001")
+    location = await world.post(f"/tickets/{ticket_id}/call", {"csrf": csrf})
+    assert location == f"/tickets/{ticket_id}?calling=1&call=rec-call"
     assert world.dialled.calls == [PlaceCall(me, "+49301234567", ticket_id)]
+    html = await world.page(location)  # the ACD has not written the call's record yet: still placing
+    assert "Calling" in html and 'id="call-summary-form"' in html and 'data-call="rec-call"' in html
+    assert 'data-waiting="true"' in html
+    with world.db.session() as s:
+        call(s, "rec-call", "2001", direction="outbound")
+    assert ticket_of(await world.post(f"/tickets/{ticket_id}/attach-call", {
+        "csrf": csrf, "call": "rec-call", "summary": "Customer will pay on Monday"})) == ticket_id
+    html = await world.page(location)
+    assert 'id="call-summary-form"' not in html and "Customer will pay on Monday" in html
+    assert 'data-call="in_progress"' in html
+    live = await (await world.client.get(f"/tickets/{ticket_id}/state?call=rec-call")).json()
+    assert live["waiting"] is True
+    with world.db.session() as s:
+        row = s.get(AcdCallRow, "rec-call")
+        assert row is not None
+        row.ended_at = T0 + timedelta(minutes=2)
+        entry = s.scalar(select(TicketEntry).where(TicketEntry.call_id == "rec-call"))
+        assert entry is not None
+        entry.in_progress = False  # what the rules do at the end of the leg
+    over = await (await world.client.get(f"/tickets/{ticket_id}/state?call=rec-call")).json()
+    assert over["waiting"] is False and over["stamp"] != live["stamp"]
     world.dialled.refuse = "Your phone is busy"
     html = await world.post(f"/tickets/{ticket_id}/call", {"csrf": csrf}, 409)
     assert 'id="error-call"' in html and "Your phone is busy" in html
     await world.post(f"/tickets/{ticket_id}/call", {}, 403)  # no CSRF token
     assert len(world.dialled.calls) == 1
-
-
-def ticket_of_path(location: str) -> str:
-    ticket_of(location)
-    return location
 
 
 async def test_the_state_route_and_the_recording_of_a_call_on_the_ticket(world: World) -> None:

@@ -1,11 +1,13 @@
-/* A ticket page (callcenter/tickets/templates/ticket.html): while a call on it is in progress or its
-   recording is being prepared, ask /tickets/{id}/state every few seconds and reload when the page would
-   show something else (the call ended, the recording is ready). Works without it: reload by hand. */
+/* A ticket page (callcenter/tickets/templates/ticket.html): while a call on it (or one placed from it,
+   data-call) is in progress or its recording is being prepared, ask /tickets/{id}/state every few
+   seconds and reload when the page would show something else (the call ended, the recording is ready).
+   Works without it: reload by hand. */
 (function () {
   "use strict";
   var live = document.getElementById("ticket-live");
   if (!live || live.dataset.waiting !== "true") return;
-  var url = "/tickets/" + encodeURIComponent(live.dataset.ticket) + "/state";
+  var url = "/tickets/" + encodeURIComponent(live.dataset.ticket) + "/state" +
+    (live.dataset.call ? "?call=" + encodeURIComponent(live.dataset.call) : "");
   var stamp = live.dataset.stamp;
   var misses = 0;
 
