@@ -16,13 +16,17 @@ from callcenter.recording.links import link_key, signed_link
 from callcenter.secrets import load_or_create
 from callcenter.webhooks import http, outbox
 from callcenter.webhooks.admin import WebhookAdmin
+from callcenter.webhooks.call_events import CallNotifications
 from callcenter.webhooks.sender import Sender
 from callcenter.webhooks.settings import WebhooksSettings
 
 
 class Webhooks:
     """What the rest of the controller uses: ``enqueue`` (in the caller's transaction), ``recording_link``
-    (the payloads' ``call_record_file_info.file_link``) and ``sender.run`` (the background task)."""
+    (the payloads' ``call_record_file_info.file_link``) and ``sender.run`` (the background task); ``calls``
+    queues the call events (call_events.py) and takes the ledger's calls dialled from a phone."""
+
+    calls: CallNotifications
 
     def __init__(self, db: Database, settings: WebhooksSettings, public_url: str, link_key: bytes) -> None:
         self.db = db
@@ -49,6 +53,8 @@ def load(core: Core) -> Webhooks:
     public_url = settings.webhooks.public_url or f"http://127.0.0.1:{settings.web.port}"
     key = link_key(load_or_create(settings.var_dir).session_key)
     webhooks = Webhooks(core.db, settings.webhooks, public_url, key)
+    # The call events, queued from the bus in the transaction of the records they report.
+    webhooks.calls = CallNotifications(webhooks, core.records, core.bus, settings.customers.default_region)
     core.task("webhooks", webhooks.sender.run)
     core.pages(lambda app: http.install(app, webhooks.admin))
     return webhooks
