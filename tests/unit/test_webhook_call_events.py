@@ -64,7 +64,8 @@ class Floor:
 
     def sent(self) -> list[dict[str, Any]]:
         with self.db.session() as session:
-            return [json.loads(d.payload) for d in session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id))]
+            rows = session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id))
+            return [json.loads(d.payload) for d in rows]
 
 
 @pytest.fixture
@@ -79,9 +80,10 @@ async def test_an_inbound_calls_events_carry_the_seeds_fields(floor: Floor) -> N
     await floor.bus.publish(AgentLegStarted(call, leg))
     leg.ended_at, leg.how = T0 + timedelta(seconds=34), "hangup"
     await floor.bus.publish(AgentLegEnded(call, leg))
-    summary = CallSummary("chan-1", "inbound", "did", "601000001", "500", T0, leg.started_at, T0 + timedelta(seconds=35),
-                          (CallLeg(leg.leg_id, floor.ann.user_id, "2001", "Ann", leg.started_at, leg.ended_at,
-                                   "hangup"),), (floor.ann.user_id,), (call.record_id,), ("sales",), "", "answered")
+    talked = CallLeg(leg.leg_id, floor.ann.user_id, "2001", "Ann", leg.started_at, leg.ended_at, "hangup")
+    summary = CallSummary("chan-1", "inbound", "did", "601000001", "500", T0, leg.started_at,
+                          T0 + timedelta(seconds=35), (talked,), (floor.ann.user_id,), (call.record_id,), ("sales",),
+                          "", "answered")
     await floor.bus.publish(CallFinished(summary))
     await floor.writer.flush()
     accepted, finished_leg, finished = floor.sent()
