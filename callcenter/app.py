@@ -39,6 +39,7 @@ from callcenter.recording import plugin as recording_plugin
 from callcenter.retention import plugin as retention_plugin
 from callcenter.secrets import Secrets, load_or_create
 from callcenter.status import ControllerStatus
+from callcenter.tickets import plugin as tickets_plugin
 from callcenter.users import plugin as users_plugin
 from callcenter.users.directory import UserDirectory
 from callcenter.users.presence import PhonePresence
@@ -83,8 +84,10 @@ class Controller:
         self.users = users_plugin.load(core, throttle)
         customers_plugin.load(core)
         self.webhooks = webhooks_plugin.load(core)
+        # Tickets report their changes to the webhooks' outbox, in the transaction of each change.
+        self.tickets = tickets_plugin.load(core, announce=self.webhooks.enqueue)
         self.ivr = ivr_plugin.load(core)
-        self.acd = acd_plugin.load(core)
+        self.acd = acd_plugin.load(core, card_tickets=self.tickets.card_tickets)
         self.recording = recording_plugin.load(core)
         self.dialer = dialer_plugin.load(core, self.acd)
         self.monitor = monitor_plugin.load(core, self.acd)
@@ -92,6 +95,8 @@ class Controller:
                               self.ivr.registry.names)
         self.calls = calls_plugin.load(core, self.ivr.has_flow)
         self.ledger = calls_plugin.load_ledger(core)
+        # Calls users dial from their phones (the ACD never sees them), in the transaction of their CDR.
+        self.ledger.direct_call_hooks += [self.tickets.rules.direct_call, self.webhooks.calls.direct_call]
         cdr_plugin.load(core)
         retention_plugin.load(core)
         export_plugin.load(core)

@@ -115,8 +115,11 @@ class AcdPanel:
                  monitor: MonitorService | None = None, dialer: PanelDialer | None = None,
                  phone_states: Callable[[], Mapping[str, str]] = dict,
                  user_names: Callable[[], Mapping[str, str]] = dict,
-                 user_ids: Callable[[], Mapping[str, int]] = dict) -> None:
+                 user_ids: Callable[[], Mapping[str, int]] = dict,
+                 unit_of: Callable[[int], int | None] = lambda _user_id: None) -> None:
         self.acd = acd
+        # An agent's organisational unit: the card shows them the caller's open tickets of that unit only.
+        self.unit_of = unit_of
         self.db = db
         self.ivr_flows = ivr_flows
         # Who a user is (their login, for the logs of supervisors' and agents' actions).
@@ -134,7 +137,7 @@ class AcdPanel:
 
     # -- views --------------------------------------------------------------------------------------
 
-    def _call_view(self, call: AcdCall) -> dict[str, Any]:
+    def _call_view(self, call: AcdCall, unit: int | None) -> dict[str, Any]:
         state = call.state
         shown = {CallState.RINGING: "ringing", CallState.CALLBACK_WAITING: "ringing", CallState.DIALING: "dialing",
                  CallState.HELD: "held", CallState.CONSULTING: "consulting"}.get(state, "connected")
@@ -149,7 +152,8 @@ class AcdPanel:
             "customer": customer_view(card),
             "caller_name": call.name,
             "history": history_view(card),
-            "tickets": list(card.tickets) if card else [],
+            "tickets": [{k: v for k, v in t.items() if k != "unit_id"} for t in (card.tickets if card else [])
+                        if unit is not None and t.get("unit_id") == unit],
             "consult": consult,
             "recording": self.recording.state(call.record_id) if self.recording else None,
             "campaign": call.campaign,
@@ -178,7 +182,7 @@ class AcdPanel:
                 "wrapup_deadline": _iso(agent.wrapup_deadline), "missed_in_row": agent.missed_in_row,
                 "queues": sorted(agent.skills),
             },
-            "call": self._call_view(call) if call is not None else None,
+            "call": self._call_view(call, self.unit_of(user_id)) if call is not None else None,
             "last_call": {"id": last.record_id, "number": last.number, "wrapup_code": last.wrapup_code,
                           "note": last.note, "campaign": last.campaign,
                           "dispositions": self._dispositions(last)} if last is not None else None,

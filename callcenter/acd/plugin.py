@@ -19,12 +19,14 @@ from callcenter.users.accounts import UserAccounts
 from callcenter.users.events import UnitsChanged
 
 
-def load(core: Core) -> AcdService:
+def load(core: Core, card_tickets: records.CardTickets | None = None) -> AcdService:
+    """``card_tickets``: the caller's open tickets for the screen pop (the tickets feature's)."""
     settings = core.settings
     acd = AcdService(core.ari, AcdRecorder(core.records), settings.acd, settings.pause_reasons,
                      settings.wrapup_codes, core.prompts, bus=core.bus, claims=core.router.claims_for(stasis.FEATURE),
                      dial_timeout=settings.asterisk.dial_timeout, extensions=core.directory.extensions,
-                     card_lookup=records.card_lookup(core.db, core.settings.customers.default_region),
+                     card_lookup=records.card_lookup(core.db, core.settings.customers.default_region,
+                                                     card_tickets),
                      phone_state=lambda extension: core.presence.states.get(extension, ""))
     stasis.register(core.router, acd)
 
@@ -42,7 +44,8 @@ def load_panel(core: Core, acd: AcdService, accounts: UserAccounts, recording: R
     recording, monitoring or the dialer."""
     panel = AcdPanel(acd, core.db, ivr_flows, accounts=accounts, recording=recording, monitor=monitor,
                      dialer=dialer, phone_states=lambda: core.presence.states,
-                     user_names=lambda: core.directory.names, user_ids=lambda: core.directory.ids)
+                     user_names=lambda: core.directory.names, user_ids=lambda: core.directory.ids,
+                     unit_of=core.directory.unit_of)
     def install(app: web.Application) -> None:
         http.install(app, panel)
         api_http.install(app, panel)

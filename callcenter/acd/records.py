@@ -164,7 +164,13 @@ def recent_handle_times(session: Session, queue: str, count: int) -> list[float]
     return [float(r) for r in rows if r is not None]
 
 
-def customer_card(session: Session, number: str, limit: int = 5, region: str = "") -> CustomerCard | None:
+# The customer's open tickets for the card: (session, customer id or None, number) -> [{id, subject, status,
+# updated_at, unit_id}] (the tickets feature's, wired by the composition root).
+CardTickets = Callable[[Session, int | None, str], list[dict[str, Any]]]
+
+
+def customer_card(session: Session, number: str, limit: int = 5, region: str = "",
+                  tickets: CardTickets | None = None) -> CustomerCard | None:
     """The screen pop: the customer with this number (as given, with a +, or brought to E.164 with the
     customers' ``region``), its profile and on-card fields, and the last calls by any of its numbers
     (each with its ready recording's id); for a number no customer has, the last calls of that number."""
@@ -190,13 +196,16 @@ def customer_card(session: Session, number: str, limit: int = 5, region: str = "
                 "outcome": row.outcome, "agent": names.get(row.agent_id or 0, ""),
                 "wrapup_code": row.wrapup_code, "note": row.note, "recording": recordings.get(row.id, "")}
                for row in rows]
-    if customer is None and not history:
+    e164 = sorted(n for n in typed if n.startswith("+"))
+    open_tickets = tickets(session, customer.id if customer is not None else None,
+                           e164[0] if e164 else number) if tickets is not None else []
+    if customer is None and not history and not open_tickets:
         return None
     if customer is None:
-        return CustomerCard("", "", history)
+        return CustomerCard("", "", history, tickets=open_tickets)
     return CustomerCard(customer.name, customer.note, history, card_fields(session, customer.id),
                         customer_id=customer.id, email=customer.email, company=customer.company, phones=phones,
-                        profile=profile_fields(session, customer.id))
+                        profile=profile_fields(session, customer.id), tickets=open_tickets)
 
 
 def open_callbacks(session: Session, limit: int = 200) -> list[dict[str, Any]]:
@@ -313,12 +322,13 @@ def load_state(db: Database, specs: Mapping[str, QueueSpec], estimate_calls: int
                            open_callbacks(session, limit=10_000))
 
 
-def card_lookup(db: Database, region: str = "") -> Callable[[str], Awaitable[CustomerCard | None]]:
+def card_lookup(db: Database, region: str = "",
+                tickets: CardTickets | None = None) -> Callable[[str], Awaitable[CustomerCard | None]]:
     """The caller's card for an offer (name, last calls...), read off the event loop; ``region``: the
     customers' default region, for numbers dialled or shown without + or 00."""
     async def lookup(number: str) -> CustomerCard | None:
         def read() -> CustomerCard | None:
             with db.session() as session:
-                return customer_card(session, number, region=region)
+                return customer_card(session, number, region=region, tickets=tickets)
         return await asyncio.to_thread(read)
     return lookup

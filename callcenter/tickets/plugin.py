@@ -1,27 +1,38 @@
 """The tickets feature (CRM-2, docs/tickets.md): the store every change goes through (tickets/store.py), the
-pages (tickets/http.py, the report: tickets/report_http.py) and the REST API (tickets/api_http.py). The
-automatic rules driven by call events are tickets/rules.py, wired here by the composition root's owner."""
+automatic rules driven by the calls (tickets/rules.py), the pages (tickets/http.py, the report:
+tickets/report_http.py) and the REST API (tickets/api_http.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
+from sqlalchemy.orm import Session
 
 from callcenter.features import Core
-from callcenter.tickets import api_http, http, report_http
-from callcenter.tickets.store import TicketStore
+from callcenter.tickets import api_http, http, report_http, views
+from callcenter.tickets.rules import TicketRules
+from callcenter.tickets.store import Announce, TicketStore, no_one
 
 
 @dataclass
 class Tickets:
-    """What the feature hands back: the store (the rules and the webhooks' announce hook use it)."""
+    """What the feature hands back: the store, the rules (the ledger's hook for calls dialled from a phone)
+    and the screen pop's list of a caller's open tickets."""
 
     store: TicketStore
+    rules: TicketRules
+
+    @staticmethod
+    def card_tickets(session: Session, customer_id: int | None, number: str) -> list[dict[str, Any]]:
+        return views.card_tickets(session, customer_id, number)
 
 
-def load(core: Core) -> Tickets:
-    tickets = Tickets(TicketStore(core.settings.customers.default_region))
+def load(core: Core, announce: Announce = no_one) -> Tickets:
+    """``announce``: where ticket.created / ticket.status_changed go, in the change's transaction (webhooks)."""
+    store = TicketStore(core.settings.customers.default_region, announce)
+    tickets = Tickets(store, TicketRules(store, core.records, core.bus))
     files_dir = core.settings.files_dir
 
     def install(app: web.Application) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -44,7 +45,7 @@ from callcenter.tickets.store import TicketStore
 log = logging.getLogger(__name__)
 
 
-class Writer:
+class Writer(Protocol):
     def add(self, item: Operation) -> None: ...
 
 

@@ -5,10 +5,10 @@ transaction), and what it reports to integrations (``ticket.created``, ``ticket.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,18 +18,21 @@ from callcenter.customers.services import normalise_phones
 from callcenter.db.models import User
 from callcenter.tickets.models import CLOSED, MISSED, OPEN, STATUSES, Ticket, TicketEntry
 
-# Writes what a ticket change reports, in the session of the change: (session, event, payload, at).
-Announce = Callable[[Session, str, dict[str, Any], datetime], None]
+
+class Announce(Protocol):
+    """Writes what a ticket change reports, in the session of the change (the webhooks' ``enqueue``)."""
+
+    def __call__(self, session: Session, event: str, payload: Mapping[str, Any], *, at: datetime) -> object: ...
 
 
-def _no_one(_session: Session, _event: str, _payload: dict[str, Any], _at: datetime) -> None:
-    return None
+def no_one(session: Session, event: str, payload: Mapping[str, Any], *, at: datetime) -> None:
+    """Tells nobody (no webhooks wired: tests, tools)."""
 
 
 @dataclass
 class TicketStore:
     region: str
-    announce: Announce = _no_one
+    announce: Announce = no_one
 
     def number(self, typed: str) -> str:
         """The number as tickets keep it: E.164 when it reads as a number of the region, else as given (an
@@ -57,7 +60,7 @@ class TicketStore:
                         missed_calls=1 if origin == MISSED else 0, answered_back=False, reopened=0)
         session.add(ticket)
         session.flush()
-        self.announce(session, "ticket.created", ticket_payload(session, ticket), at)
+        self.announce(session, "ticket.created", ticket_payload(session, ticket), at=at)
         return ticket
 
     def add_entry(self, session: Session, ticket: Ticket, kind: str, at: datetime, **values: Any) -> TicketEntry:
@@ -90,7 +93,7 @@ class TicketStore:
         session.flush()
         payload = ticket_payload(session, ticket)
         payload["previous_status"] = old
-        self.announce(session, "ticket.status_changed", payload, at)
+        self.announce(session, "ticket.status_changed", payload, at=at)
         return True
 
     def set_assignee(self, session: Session, ticket: Ticket, user_id: int | None, at: datetime,

@@ -178,18 +178,16 @@ def customer_call_tickets(session: Session, user_id: int, customer_id: int | Non
     return _rows(session, tickets)
 
 
-def card_tickets(session: Session, customer_id: int | None, number: str, unit_id: int | None,
-                 limit: int = 5) -> list[dict[str, Any]]:
-    """The customer's tickets still to be dealt with (open or pending) for the screen pop of an agent of
-    ``unit_id`` (``acd.model.CustomerCard.tickets``): those of that unit, by the customer, else by the number,
-    the most recently changed first; none for an agent of no unit (scopes fail closed)."""
-    if unit_id is None or (customer_id is None and not number):
+def card_tickets(session: Session, customer_id: int | None, number: str, limit: int = 10) -> list[dict[str, Any]]:
+    """The customer's open and pending tickets for the screen pop, each with its ``unit_id``: the card is read
+    before an agent is chosen, and the agent page shows an agent only those of their unit."""
+    if customer_id is None and not number:
         return []
     whose = Ticket.customer_id == customer_id if customer_id is not None else Ticket.number == number
-    tickets = session.scalars(select(Ticket).where(whose, Ticket.status != CLOSED, Ticket.org_unit_id == unit_id)
+    tickets = session.scalars(select(Ticket).where(whose, Ticket.status != CLOSED)
                               .order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit))
-    return [{"id": t.id, "subject": t.subject, "status": t.status, "updated_at": t.updated_at.isoformat()}
-            for t in tickets]
+    return [{"id": t.id, "subject": t.subject, "status": t.status, "updated_at": t.updated_at.isoformat(),
+             "unit_id": t.org_unit_id} for t in tickets]
 
 
 def _call_states(session: Session, ticket: Ticket, entries: list[TicketEntry]) -> dict[int, tuple[str, str]]:

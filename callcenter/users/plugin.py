@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -13,6 +14,7 @@ from callcenter.users import http as login_http
 from callcenter.users import services as users
 from callcenter.users.access import AdminScopes
 from callcenter.users.accounts import UserAccounts
+from callcenter.users.events import UnitsChanged
 from callcenter.users.throttle import LoginThrottle
 from callcenter.users.tokens import ApiTokens
 from callcenter.users.units_admin import UnitsAdmin
@@ -57,4 +59,11 @@ def load(core: Core, throttle: LoginThrottle) -> Users:
     core.pages(lambda app: api.install(app, api_tokens))  # the REST API's token check (docs/api.md)
     core.pages(lambda app: tokens_http.install(app, api_tokens))
     core.drain(api_tokens.settle)  # last_used_at writes in flight
+
+    async def units_changed(_event: UnitsChanged) -> None:
+        def read() -> None:
+            with core.db.session() as session:
+                core.directory.reload_units(session)
+        await asyncio.to_thread(read)
+    core.bus.subscribe(UnitsChanged, units_changed)
     return feature

@@ -50,6 +50,12 @@ class PanelClient:
                                      headers={"X-CSRF-Token": self.csrf}) as response:
             return response.status, await response.json()
 
+    async def submit(self, path: str, fields: dict[str, str]) -> tuple[int, str, str]:
+        """A page's form as the browser posts it (redirects followed): status, final path, page text."""
+        async with self.session.post(self.base_url + path, data={**fields, "csrf": self.csrf},
+                                     headers={"Origin": self.base_url}) as response:
+            return response.status, response.url.path, await response.text()
+
     async def act(self, action: str, **params: str) -> dict[str, Any]:
         """An agent action that must succeed."""
         status, body = await self.post("/api/agent/action", {"action": action, "params": params})

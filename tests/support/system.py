@@ -90,6 +90,13 @@ level = "{log_level}"
 port = {ports['ftps']}
 passive_ports = "{ports['passive']}-{ports['passive'] + 9}"
 
+[webhooks]
+# Short waits, so a test sees retries in seconds (the defaults: 10 s, 5 s doubling up to an hour).
+timeout = 1
+first_retry_seconds = 0.5
+max_retry_seconds = 3
+poll_seconds = 0.1
+
 [cdr]
 poll_interval = {poll_interval}
 rates_file = "{REPO / 'config' / 'rates.csv'}"
