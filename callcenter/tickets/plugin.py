@@ -32,7 +32,10 @@ class Tickets:
 def load(core: Core, announce: Announce = no_one) -> Tickets:
     """``announce``: where ticket.created / ticket.status_changed go, in the change's transaction (webhooks)."""
     store = TicketStore(core.settings.customers.default_region, announce)
-    tickets = Tickets(store, TicketRules(store, core.records, core.bus))
+    queues, settings = core.settings.queues, core.settings.tickets
+    rules = TicketRules(store, core.records, core.bus, lambda queue: queues[queue].org_unit if queue in queues else "",
+                        settings.missed_calls_unit)
+    tickets = Tickets(store, rules)
     files_dir = core.settings.files_dir
 
     def install(app: web.Application) -> None:

@@ -27,6 +27,7 @@ them, docs/webhooks.md), reading what the agents did in the database."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -38,6 +39,7 @@ from callcenter.acd.events import AgentLegEnded
 from callcenter.acd.model import Direction
 from callcenter.bus import Bus
 from callcenter.calls.events import CallFinished, CallSummary, DirectCall
+from callcenter.db.models import OrgUnit
 from callcenter.db.writer import Operation
 from callcenter.tickets.models import CLOSED, INBOUND, MISSED, OPEN, OUTBOUND, PENDING, Ticket, TicketEntry
 from callcenter.tickets.store import TicketStore
@@ -72,9 +74,14 @@ def _kind(direction: Direction, campaign: str | None) -> str:
 
 
 class TicketRules:
-    def __init__(self, store: TicketStore, writer: Writer, bus: Bus) -> None:
+    def __init__(self, store: TicketStore, writer: Writer, bus: Bus,
+                 queue_unit: Callable[[str], str] = lambda _queue: "", missed_calls_unit: str = "") -> None:
+        """``queue_unit``: the organisational unit (name) of a queue; ``missed_calls_unit``: the unit of a
+        missed call that reached no queue ([tickets] missed_calls_unit)."""
         self.store = store
         self.writer = writer
+        self.queue_unit = queue_unit
+        self.missed_calls_unit = missed_calls_unit
         bus.subscribe(AgentLegEnded, self._leg_ended)
         bus.subscribe(CallFinished, self._call_finished)
 
@@ -175,9 +182,12 @@ class TicketRules:
         body = f"Missed call: waited {call.wait_seconds:g} s{(' ' + where) if where else ''}"
         ticket = self._open_missed(session, number, grouping=True) if number else None
         if ticket is None:
+            unit = next((self.queue_unit(q) for q in reversed(call.queues) if self.queue_unit(q)),
+                        self.missed_calls_unit)
+            unit_id = session.scalar(select(OrgUnit.id).where(OrgUnit.name == unit)) if unit else None
             ticket = store.new_ticket(session, subject=f"Missed call from {number or 'an unknown number'}",
                                       origin=MISSED, number=number, at=call.started_at, status=OPEN,
-                                      assignee_id=call.last_offered, grouping=bool(number))
+                                      assignee_id=call.last_offered, grouping=bool(number), org_unit_id=unit_id)
         else:
             ticket.missed_calls += 1
             if ticket.assignee_id is None and call.last_offered is not None:

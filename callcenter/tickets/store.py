@@ -50,11 +50,13 @@ class TicketStore:
 
     def new_ticket(self, session: Session, *, subject: str, origin: str, number: str, at: datetime,
                    status: str = OPEN, assignee_id: int | None = None, created_by: int | None = None,
-                   customer_id: int | None = None, grouping: bool = False) -> Ticket:
-        """A ticket in the unit of its assignee (else of its maker; none without either)."""
+                   customer_id: int | None = None, grouping: bool = False,
+                   org_unit_id: int | None = None) -> Ticket:
+        """A ticket in the unit of its assignee (else of its maker, else ``org_unit_id``)."""
         customer_id = customer_id if customer_id is not None else self.customer_of(session, number)
         ticket = Ticket(subject=subject[:200], status=status, origin=origin, number=number, customer_id=customer_id,
-                        assignee_id=assignee_id, org_unit_id=_unit_of(session, assignee_id or created_by),
+                        assignee_id=assignee_id,
+                        org_unit_id=_unit_of(session, assignee_id or created_by) or org_unit_id,
                         created_by=created_by, created_at=at, updated_at=at,
                         closed_at=at if status == CLOSED else None, grouping=grouping,
                         missed_calls=1 if origin == MISSED else 0, answered_back=False, reopened=0)

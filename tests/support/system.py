@@ -90,6 +90,9 @@ level = "{log_level}"
 port = {ports['ftps']}
 passive_ports = "{ports['passive']}-{ports['passive'] + 9}"
 
+[tickets]
+missed_calls_unit = "Demo"
+
 [webhooks]
 # Short waits, so a test sees retries in seconds (the defaults: 10 s, 5 s doubling up to an hour).
 timeout = 1

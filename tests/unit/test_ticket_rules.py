@@ -28,7 +28,7 @@ from callcenter.bus import Bus
 from callcenter.calls.events import CallFinished, CallSummary
 from callcenter.calls.journeys import Journeys
 from callcenter.db.engine import Database
-from callcenter.db.models import User
+from callcenter.db.models import OrgUnit, User
 from callcenter.tickets.models import CLOSED, MISSED, OPEN, PENDING, Ticket, TicketEntry
 from callcenter.tickets.rules import TicketRules
 from callcenter.tickets.store import TicketStore
@@ -46,6 +46,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db.migrate()
     with db.session() as session:
         units.save_unit(session, "North")
+        units.save_unit(session, "South")
         add_user(session, name="Ann", extension="2001", roles=("agent",), org_unit="North")
         add_user(session, name="Bob", extension="2002", roles=("agent",), org_unit="North")
     db.dispose()
@@ -84,7 +85,8 @@ class Floor:
         writer = Writer(db)
         self.store = TicketStore("PL")
         self.journeys = Journeys(self.bus, writer.together, now=lambda: self.clock)
-        self.rules = TicketRules(self.store, writer, self.bus)
+        self.rules = TicketRules(self.store, writer, self.bus, lambda queue: "North" if queue == "sales" else "",
+                                 missed_calls_unit="South")
         with db.session() as session:
             ids = {u.extension: u.id for u in session.scalars(select(User))}
         self.ann = Agent(ids["2001"], "2001", "Ann")
@@ -335,3 +337,17 @@ async def test_a_call_dialled_from_the_phone_gets_a_closed_ticket_and_ends_the_g
                                                                          floor.bob.user_id)
     # Not closed (the agent did not take the missed call's question over), but no longer grouping.
     assert (missed_ticket.status, missed_ticket.grouping) == (OPEN, False)
+
+
+async def test_a_missed_call_no_agent_was_offered_keeps_its_queues_unit_else_the_configured_one(
+        floor: Floor) -> None:
+    queued = await floor.trunk_call("q1", "+48601000002")  # waited in "sales" (North), no agent free
+    await floor.hang_up(queued)
+    floor.journeys.trunk_call("i1", "+48601000003", "500", flow="main")  # hung up in the IVR
+    await floor.journeys.channel_ended("i1")
+    with floor.db.session() as session:
+        names = {u.id: u.name for u in session.scalars(select(OrgUnit))}
+    in_queue, in_ivr = floor.tickets()
+    assert (names[in_queue.org_unit_id or 0], in_queue.assignee_id) == ("North", None)
+    assert names[in_ivr.org_unit_id or 0] == "South"
+    assert "in IVR main" in floor.entries(in_ivr.id)[0].body
