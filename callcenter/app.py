@@ -82,11 +82,12 @@ class Controller:
         # The features, each after those it needs. The order is also the order of their start-up steps,
         # of the bus's subscribers to one event, and of the channel router's resync after a reconnect.
         self.users = users_plugin.load(core, throttle)
-        customers_plugin.load(core)
+        self.customers = customers_plugin.load(core)
         self.webhooks = webhooks_plugin.load(core)
         # Tickets report their changes to the webhooks' outbox, in the transaction of each change.
         self.tickets = tickets_plugin.load(core, announce=self.webhooks.enqueue)
         self.ivr = ivr_plugin.load(core)
+        self.customers.history_sources.append(self.tickets.customer_history)
         self.acd = acd_plugin.load(core, card_tickets=self.tickets.card_tickets)
         self.recording = recording_plugin.load(core)
         self.dialer = dialer_plugin.load(core, self.acd)

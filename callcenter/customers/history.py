@@ -5,6 +5,7 @@ and recordings pages); callbacks and campaign contacts carry no unit and are sho
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from callcenter.customers.models import CustomerPhone
 from callcenter.customers.services import customer_in_scope, customer_scope
 from callcenter.db.models import AcdCall, Callback, Cdr, CdrUser, DialerContact, Recording
+from callcenter.users.units import Scope
 
 HISTORY_MAX = 200
 
@@ -22,10 +24,16 @@ HISTORY_MAX = 200
 @dataclass(frozen=True)
 class HistoryItem:
     at: datetime
-    kind: str  # call, callback, campaign
+    kind: str  # call, callback, campaign, ticket
     number: str
     summary: str
     recording_id: str = ""
+    link: str = ""  # a page of the item (a ticket's)
+
+
+# What other features add to a customer's history (the tickets'): (session, the reader's scope, customer id,
+# at most this many) -> items, of the reader's scope only.
+HistorySource = Callable[[Session, Scope, int, int], list[HistoryItem]]
 
 
 def number_forms(e164: str) -> set[str]:
@@ -63,14 +71,15 @@ def customer_recording(session: Session, user_id: int, customer_id: int, recordi
     return recording.path if ours else None
 
 
-def customer_history(session: Session, user_id: int, customer_id: int,
-                     limit: int = HISTORY_MAX) -> list[HistoryItem]:
+def customer_history(session: Session, user_id: int, customer_id: int, limit: int = HISTORY_MAX,
+                     sources: Sequence[HistorySource] = ()) -> list[HistoryItem]:
     scope = customer_scope(session, user_id)
     customer = customer_in_scope(session, scope, customer_id)
     numbers = list(session.scalars(select(CustomerPhone.number)
                                    .where(CustomerPhone.customer_id == customer.id)))
-    if not numbers:
-        return []
+    if not numbers:  # nothing to find by number; what other features keep by the customer still shows
+        found = [item for source in sources for item in source(session, scope, customer.id, limit)]
+        return sorted(found, key=lambda item: item.at, reverse=True)[:limit]
     forms = all_forms(numbers)
     items: list[HistoryItem] = []
     calls = select(Cdr).where(or_(Cdr.src.in_(forms), Cdr.dst.in_(forms)))
@@ -104,5 +113,7 @@ def customer_history(session: Session, user_id: int, customer_id: int,
                    f"{'' if contact.attempts == 1 else 's'}"
                    f"{', last ' + contact.last_outcome if contact.last_outcome else ''}")
         items.append(HistoryItem(at, "campaign", contact.number, summary))
+    for source in sources:
+        items.extend(source(session, scope, customer.id, limit))
     items.sort(key=lambda item: item.at, reverse=True)
     return items[:limit]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.customers import fields as custom
 from callcenter.customers.fields import CustomerError
-from callcenter.customers.history import customer_history, customer_recording
+from callcenter.customers.history import HistorySource, customer_history, customer_recording
 from callcenter.customers.services import (
     CustomerInput,
     create_customer,
@@ -52,6 +52,8 @@ class CustomerPages:
     db: Database
     region: str
     files_dir: Path | None = None  # where the recordings' MP3s are (None: recordings are not played here)
+    # What other features add to the history (the tickets feature's tickets), wired by the composition root.
+    history_sources: list[HistorySource] = field(default_factory=list)
 
     async def run(self, work: Callable[[Session], T]) -> T:
         return await in_thread(self.db, work)
@@ -167,7 +169,8 @@ async def _profile(request: web.Request, login: Login, customer_id: int, status:
     pages = request.app[CUSTOMERS]
     try:
         customer = await pages.run(lambda s: get_customer(s, login.user.id, customer_id))
-        history = await pages.run(lambda s: customer_history(s, login.user.id, customer_id))
+        history = await pages.run(lambda s: customer_history(s, login.user.id, customer_id,
+                                                             sources=pages.history_sources))
     except CallcenterError as error:
         return _refused(request, login, error)
     if form is None:

@@ -10,7 +10,8 @@ from callcenter.customers import admin_http, api_http, http
 from callcenter.features import Core
 
 
-def load(core: Core) -> None:
+def load(core: Core) -> http.CustomerPages:
+    """Answers the pages' service: other features add to its ``history_sources``."""
     region = core.settings.customers.default_region
     pages = http.CustomerPages(core.db, region, core.settings.files_dir)
 
@@ -20,3 +21,4 @@ def load(core: Core) -> None:
         api_http.install(app, api_http.CustomerApi(core.db, region))
 
     core.pages(install)
+    return pages

@@ -10,10 +10,12 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.orm import Session
 
+from callcenter.customers.history import HistoryItem
 from callcenter.features import Core
 from callcenter.tickets import api_http, http, report_http, views
 from callcenter.tickets.rules import TicketRules
 from callcenter.tickets.store import Announce, TicketStore, no_one
+from callcenter.users.units import Scope
 
 
 @dataclass
@@ -27,6 +29,10 @@ class Tickets:
     @staticmethod
     def card_tickets(session: Session, customer_id: int | None, number: str) -> list[dict[str, Any]]:
         return views.card_tickets(session, customer_id, number)
+
+    @staticmethod
+    def customer_history(session: Session, scope: Scope, customer_id: int, limit: int) -> list[HistoryItem]:
+        return views.customer_history(session, scope, customer_id, limit)
 
 
 def load(core: Core, announce: Announce = no_one) -> Tickets:

@@ -14,12 +14,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
+from callcenter.customers.history import HistoryItem
 from callcenter.customers.models import Customer
 from callcenter.db.models import AcdCall as AcdCallRow
 from callcenter.db.models import OrgUnit, Recording, User
 from callcenter.db.queries import ResultPage, day_conditions, paging
 from callcenter.tickets.actions import TicketError, in_scope, ticket_in_scope, ticket_scope
 from callcenter.tickets.models import CALL_ORIGINS, CLOSED, ORIGINS, STATUSES, Ticket, TicketEntry
+from callcenter.users.units import Scope
 
 SEARCH_MAX = 100
 # What a call entry's recording is: the call is still going on, the MP3 is ready, being prepared, failed, none.
@@ -266,3 +268,13 @@ def ticket_recording(session: Session, user_id: int, ticket_id: int, recording_i
         TicketEntry.ticket_id == ticket.id, TicketEntry.kind == "call",
         TicketEntry.call_id == recording.acd_call_id).limit(1))
     return recording.path if on_ticket is not None else None
+
+
+def customer_history(session: Session, scope: Scope, customer_id: int, limit: int) -> list[HistoryItem]:
+    """The customer's tickets for the history on their page (customers/history.py), of the reader's scope."""
+    query = select(Ticket).where(Ticket.customer_id == customer_id)
+    if not scope.top:
+        query = query.where(Ticket.org_unit_id.in_(sorted(scope.unit_ids)))
+    return [HistoryItem(t.created_at, "ticket", t.number, f"Ticket #{t.id}: {t.subject} ({t.status})",
+                        link=f"/tickets/{t.id}")
+            for t in session.scalars(query.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit))]

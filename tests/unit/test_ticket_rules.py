@@ -27,6 +27,7 @@ from callcenter.acd.model import AcdCall, Agent, AgentLeg, Direction
 from callcenter.bus import Bus
 from callcenter.calls.events import CallFinished, CallSummary
 from callcenter.calls.journeys import Journeys
+from callcenter.customers.models import Customer, CustomerPhone
 from callcenter.db.engine import Database
 from callcenter.db.models import OrgUnit, User
 from callcenter.tickets.models import CLOSED, MISSED, OPEN, PENDING, Ticket, TicketEntry
@@ -351,3 +352,26 @@ async def test_a_missed_call_no_agent_was_offered_keeps_its_queues_unit_else_the
     assert (names[in_queue.org_unit_id or 0], in_queue.assignee_id) == ("North", None)
     assert names[in_ivr.org_unit_id or 0] == "South"
     assert "in IVR main" in floor.entries(in_ivr.id)[0].body
+
+
+async def test_the_customers_history_lists_their_tickets_of_the_readers_units(floor: Floor) -> None:
+    from callcenter.tickets.views import customer_history
+    from callcenter.users.units import Scope, UnitRef
+    with floor.db.session() as session:
+        customer = Customer(name="Known", created_at=T0, updated_at=T0)
+        session.add(customer)
+        session.flush()
+        session.add(CustomerPhone(customer_id=customer.id, number=CALLER))
+        customer_id = customer.id
+        units_by_name = {u.name: u.id for u in session.scalars(select(OrgUnit))}
+    call = await floor.trunk_call("c1")
+    await floor.offer(call, floor.ann)
+    await floor.talk(call, floor.ann)  # Ann is in North: her ticket is North's
+    north = Scope("n", False, (UnitRef(units_by_name["North"], "North"),))
+    south = Scope("s", False, (UnitRef(units_by_name["South"], "South"),))
+    with floor.db.session() as session:
+        [item] = customer_history(session, north, customer_id, 10)
+        assert (item.kind, item.link) == ("ticket", f"/tickets/{floor.tickets()[0].id}")
+        assert f"Incoming call from {CALLER} (open)" in item.summary
+        assert customer_history(session, south, customer_id, 10) == []
+        assert len(customer_history(session, Scope("top", True), customer_id, 10)) == 1
