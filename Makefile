@@ -56,6 +56,7 @@ bench: install
 	$(PY) bench/export.py
 	$(PY) bench/dialer.py
 	$(PY) bench/connect.py
+	$(PY) bench/webhooks.py
 
 clean:
 	rm -rf $(VENV) var

@@ -1,4 +1,4 @@
-"""Outgoing webhooks and the screen pop's customer lookup, without Asterisk.
+"""Outgoing webhooks and the screen pop's customer lookup: (a) and (b) without Asterisk, (c) with it.
 
     .venv/bin/python bench/webhooks.py [--deliveries 5000] [--endpoints 4] [--customers 1000000]
                                        [--lookups 2000] [--pg URL|cluster] [--skip-deliveries] [--skip-lookup]
@@ -18,10 +18,8 @@
 --pg URL runs both on that PostgreSQL database too (its tables are dropped and created: give it a
 throwaway database); --pg cluster starts a throwaway cluster (tests/support/postgres.py; fsync off).
 
-Call set-up p95 with and without a hanging receiver (issue 15's third figure) needs Asterisk and sipp; it
-is not measured here. ``CALL_SETUP`` is its hook: a function given the options and the URL of a receiver
-that never answers (``hanging_receiver``), returning its figures as text; bench/acd.py's tools place the
-calls.
+(c) Call set-up p50/p95 with and without an endpoint whose receiver never answers, on a real Asterisk with
+    sipp callers and agent phones (bench/webhooks_calls.py; --calls 0 skips it).
 """
 
 from __future__ import annotations
@@ -33,7 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,9 +49,6 @@ from callcenter.webhooks import admin, outbox
 from callcenter.webhooks.models import WebhookDelivery, WebhookEndpoint
 from callcenter.webhooks.sender import Sender
 from callcenter.webhooks.settings import WebhooksSettings
-
-# The lead's hook: call set-up p95 with and without a receiver that never answers (see the docstring).
-CALL_SETUP: Callable[[argparse.Namespace, str], str] | None = None
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -101,9 +96,6 @@ def receiver(hang: bool = False) -> Iterator[tuple[str, list[int]]]:
         assert isinstance(loop, asyncio.AbstractEventLoop)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
-
-
-hanging_receiver = receiver  # receiver(hang=True) for CALL_SETUP
 
 
 def fresh(url: str) -> Database:
@@ -239,6 +231,8 @@ def main() -> int:
     parser.add_argument("--pg", metavar="URL|cluster", help="also on PostgreSQL (a throwaway database)")
     parser.add_argument("--skip-deliveries", action="store_true")
     parser.add_argument("--skip-lookup", action="store_true")
+    parser.add_argument("--calls", type=int, default=60, help="calls per phase of (c); 0 skips it")
+    parser.add_argument("--rate", type=float, default=1.5, help="calls per second in (c)")
     args = parser.parse_args()
     cluster = None
     targets = []
@@ -260,11 +254,10 @@ def main() -> int:
         finally:
             if cluster is not None:
                 cluster.stop()
-    if CALL_SETUP is not None:
+    if args.calls > 0:
+        from bench.webhooks_calls import call_setup
         with receiver(hang=True) as (base, _):
-            print(CALL_SETUP(args, f"{base}/hang"))
-    else:
-        print("call set-up p95 with and without a hanging receiver: not measured here (CALL_SETUP hook)")
+            print(call_setup(args.calls, args.rate, f"{base}/hang"))
     return 0
 
 
