@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from callcenter.cli_support import database
 from callcenter.config import Settings, load_settings
 from callcenter.errors import AlreadyRunning, CallcenterError, UserError
 
@@ -158,14 +159,6 @@ def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
         return asyncio.run(_run_controller(settings))
 
 
-def _database(settings: Settings) -> Any:
-    from callcenter.db.engine import Database
-
-    db = Database(settings.database_url)
-    db.migrate()
-    return db
-
-
 def _notify_controller(settings: Settings) -> None:
     from callcenter.app import lock_path
 
@@ -178,7 +171,7 @@ def _notify_controller(settings: Settings) -> None:
 def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
     from callcenter.users import services as users
 
-    db = _database(settings)
+    db = database(settings)
     if args.action == "list":
         with db.session() as session:
             rows = users.list_users(session)
@@ -228,7 +221,7 @@ def cmd_units(settings: Settings, args: argparse.Namespace) -> int:
 
     def names(text: str | None) -> list[str] | None:
         return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
-    with _database(settings).session() as session:
+    with database(settings).session() as session:
         if args.action == "list":
             for view in units.list_units(session):
                 print(f"{view.name} (id {view.id})\n  members: {', '.join(view.members) or '-'}\n"
@@ -246,7 +239,7 @@ def cmd_units(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_monitor_groups(settings: Settings, args: argparse.Namespace) -> int:
     from callcenter.monitor import groups
 
-    with _database(settings).session() as session:
+    with database(settings).session() as session:
         if args.action == "list":
             for view in groups.list_groups(session):
                 agents = "every agent" if view.all_agents else ", ".join(view.agents) or "-"
@@ -304,7 +297,7 @@ def cmd_ivr(settings: Settings, args: argparse.Namespace) -> int:
     if args.days:
         from datetime import UTC, datetime, timedelta
         since = datetime.now(UTC) - timedelta(days=args.days)
-    with _database(settings).session() as session:
+    with database(settings).session() as session:
         rows = ivr_report(session, since=since, flow=args.flow)
     print(f"{'flow':<14} {'node':<20} {'passed':>7} {'hung up':>8}  keys")
     for row in rows:
@@ -320,7 +313,7 @@ def cmd_holidays(settings: Settings, args: argparse.Namespace) -> int:
 
     from callcenter.db.models import Holiday
 
-    with _database(settings).session() as session:
+    with database(settings).session() as session:
         if args.action == "add":
             try:
                 day = date.fromisoformat(args.date)

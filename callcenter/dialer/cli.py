@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from callcenter.cli_support import database
 from callcenter.dialer.pacing import OVER_TARGET_AGENTS_PER_CALL
 from callcenter.errors import UserError
 
@@ -39,21 +40,13 @@ def _spec(settings: Settings, name: str) -> CampaignSpec:
     return spec
 
 
-def _database(settings: Settings) -> Any:
-    from callcenter.db.engine import Database
-
-    db = Database(settings.database_url)
-    db.migrate()
-    return db
-
-
 def cmd_campaigns(settings: Settings, args: argparse.Namespace) -> int:
     from sqlalchemy import func, select
 
     from callcenter.db.models import DialerContact
     from callcenter.dialer import store
 
-    with _database(settings).session() as session:
+    with database(settings).session() as session:
         running = store.running_campaigns(session)
         counts: dict[str, dict[str, int]] = {}
         for campaign, status, count in session.execute(
@@ -84,7 +77,7 @@ def cmd_start_stop(settings: Settings, args: argparse.Namespace) -> int:
     spec = _spec(settings, args.campaign)
     start = args.action == "start"
     now = datetime.now(UTC)
-    with _database(settings).session() as session:
+    with database(settings).session() as session:
         if start:
             others = [n for n in store.running_campaigns(session)
                       if n != spec.name and n in settings.campaigns and settings.campaigns[n].queue == spec.queue]
@@ -118,7 +111,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     if args.keep is not None:
         keep = tuple(c.strip() for c in args.keep.split(",") if c.strip())
     mapping = ColumnMap(number=args.number, timezone=args.timezone, name=args.name, keep=keep)
-    with _database(settings).session() as session, path.open(encoding="utf-8-sig", newline="") as source:
+    with database(settings).session() as session, path.open(encoding="utf-8-sig", newline="") as source:
         try:
             done = store.import_list(session, spec.name, path.name, source, mapping, region=spec.region,
                                      timezone=spec.timezone or None, by="cli", now=datetime.now(UTC))
@@ -148,7 +141,7 @@ def cmd_dnc(settings: Settings, args: argparse.Namespace) -> int:
     if campaign:
         _spec(settings, campaign)
     now = datetime.now(UTC)
-    with _database(settings).session() as session:
+    with database(settings).session() as session:
         if args.action == "list":
             for number in sorted(store.dnc_numbers(session, campaign) if campaign else
                                  store.dnc_numbers(session, "")):
@@ -198,7 +191,7 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         raise UserError(f"--from {first} is after --to {last}")
     if (last - first).days > 366:
         raise UserError("a report covers a year at most")
-    with _database(settings).session() as session:
+    with database(settings).session() as session:
         days = reports.campaign_days(session, spec.name, first, last, target=spec.abandon_target,
                                      windows=spec.abandon_windows,
                                      amd_false_positive_rate=spec.amd_false_positive_rate,

@@ -58,14 +58,14 @@ def _report(result: ExportResult) -> None:
 
 
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
-    from callcenter.cli import _database
+    from callcenter.cli_support import database
     from callcenter.export.daily import export_day, export_missing_days
 
     today = datetime.now(UTC).date()
     days = days_to_export(args, today)
     if not days and not args.missing:
         raise UserError("say which days: --date YYYY-MM-DD (repeatable), --from/--to, or --missing")
-    db = _database(settings)
+    db = database(settings)
     started = time.monotonic()
     try:
         results = [export_day(db, settings.files_dir, day) for day in days]

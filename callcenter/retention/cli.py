@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from callcenter.cli_support import database, operator, utc
 
 if TYPE_CHECKING:
     from callcenter.config import Settings
@@ -15,34 +16,17 @@ if TYPE_CHECKING:
 _CATEGORY_CODES = ("cdrs", "recordings", "queue_calls", "ivr_paths", "work_logs", "call_events")
 
 
-def _who() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no user name in a bare container
-        return "cli"
-
-
-def _database(settings: Settings) -> Any:
-    from callcenter.cli import _database
-
-    return _database(settings)
-
-
-def _when(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def cmd_show(settings: Settings, _args: argparse.Namespace) -> int:
     from callcenter.retention import services
 
-    with _database(settings).session() as session:
+    with database(settings).session() as session:
         policies = services.get_policies(session)
         last = services.last_purges(session)
         print(f"{'category':<12} {'records':<28} {'keep':<10} last purge")
         for code, label in services.CATEGORIES.items():
             entry = last.get(code)
-            done = (f"{_when(entry.at)} {entry.kind.replace('_', ' ')}: {entry.rows} rows, {entry.files} files"
-                    f" ({entry.by})" if entry else "-")
+            done = (f"{utc(entry.at, zone=True)} {entry.kind.replace('_', ' ')}: {entry.rows} rows, "
+                    f"{entry.files} files ({entry.by})" if entry else "-")
             print(f"{code:<12} {label:<28} {services.keep_label(policies[code]):<10} {done}")
     return 0
 
@@ -51,8 +35,8 @@ def cmd_set(settings: Settings, args: argparse.Namespace) -> int:
     from callcenter.retention import services
 
     days = services.parse_days(args.days)
-    with _database(settings).session() as session:
-        services.set_policy(session, args.category, days, _who())
+    with database(settings).session() as session:
+        services.set_policy(session, args.category, days, operator())
     print(f"{services.CATEGORIES[args.category]}: kept {services.keep_label(days)}")
     return 0
 
@@ -60,11 +44,11 @@ def cmd_set(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_purge(settings: Settings, _args: argparse.Namespace) -> int:
     from callcenter.retention import services
 
-    results = services.purge_expired(_database(settings), settings.files_dir, datetime.now(UTC), by=_who())
+    results = services.purge_expired(database(settings), settings.files_dir, datetime.now(UTC), by=operator())
     if not results:
         print("nothing to purge: every category is kept forever")
     for result in results:
-        cutoff = _when(result.cutoff) if result.cutoff else "-"
+        cutoff = utc(result.cutoff, zone=True) if result.cutoff else "-"
         print(f"{result.category}: {result.rows} rows and {result.files} files older than {cutoff} deleted")
     return 0
 
@@ -82,7 +66,7 @@ def cmd_delete_all(settings: Settings, args: argparse.Namespace) -> int:
     if confirmation != services.CONFIRMATION:
         print(f"callcenter: type {services.CONFIRMATION} to delete every {label}; nothing was deleted", file=sys.stderr)
         return 2
-    result = services.delete_all(_database(settings), settings.files_dir, args.category, confirmation, _who())
+    result = services.delete_all(database(settings), settings.files_dir, args.category, confirmation, operator())
     print(f"{label}: {result.rows} rows and {result.files} files deleted")
     return 0
 

@@ -4,31 +4,22 @@ secret is printed once, at creation; only its SHA-256 is stored."""
 from __future__ import annotations
 
 import argparse
-import getpass
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
+
+from callcenter.cli_support import database, operator, utc
 
 if TYPE_CHECKING:
     from callcenter.config import Settings
 
 
-def _who() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"[:64]
-    except (KeyError, OSError):  # no user name in a bare container
-        return "cli"
-
-
-def _when(at: datetime | None) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if at else "-"
 
 
 def cmd_api_tokens(settings: Settings, args: argparse.Namespace) -> int:
-    from callcenter.cli import _database
     from callcenter.errors import UserError
     from callcenter.users import tokens
 
-    db: Any = _database(settings)
+    db: Any = database(settings)
     with db.session() as session:
         if args.action == "create":
             expires = None
@@ -37,7 +28,7 @@ def cmd_api_tokens(settings: Settings, args: argparse.Namespace) -> int:
                     expires = datetime.combine(date.fromisoformat(args.expires), time(), UTC)
                 except ValueError:
                     raise UserError("--expires: a date as YYYY-MM-DD") from None
-            info, secret = tokens.create_token(session, name=args.name, user=args.user, created_by=_who(),
+            info, secret = tokens.create_token(session, name=args.name, user=args.user, created_by=operator(),
                                                expires_at=expires)
             print(f"created API token {info.id} {info.name!r}, acting as {info.user}")
             print(f"  {secret}")
@@ -45,8 +36,8 @@ def cmd_api_tokens(settings: Settings, args: argparse.Namespace) -> int:
         elif args.action == "list":
             print(f"{'id':>4} {'name':<24} {'user':<12} {'state':<8} {'expires':<17} {'last used':<17} created by")
             for t in tokens.list_tokens(session):
-                print(f"{t.id:>4} {t.name:<24} {t.user:<12} {t.state:<8} {_when(t.expires_at):<17} "
-                      f"{_when(t.last_used_at):<17} {t.created_by}")
+                print(f"{t.id:>4} {t.name:<24} {t.user:<12} {t.state:<8} {utc(t.expires_at):<17} "
+                      f"{utc(t.last_used_at):<17} {t.created_by}")
         elif args.action == "revoke":
             info = tokens.revoke_token(session, args.id)
             print(f"revoked API token {info.id} {info.name!r}")

@@ -4,36 +4,26 @@ once, when the endpoint is added; the pages can rotate it."""
 from __future__ import annotations
 
 import argparse
-import getpass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from callcenter.cli_support import database, operator, utc
 
 if TYPE_CHECKING:
     from callcenter.config import Settings
 
 
-def _who() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"[:64]
-    except (KeyError, OSError):  # no user name in a bare container
-        return "cli"
-
-
-def _when(at: datetime | None) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if at else "-"
 
 
 def cmd_webhooks(settings: Settings, args: argparse.Namespace) -> int:
-    from callcenter.cli import _database
     from callcenter.webhooks import admin
     from callcenter.webhooks.catalog import EVENTS
 
-    db: Any = _database(settings)
+    db: Any = database(settings)
     with db.session() as session:
         if args.action == "add":
             events = [e for e in args.events.split(",") if e] if args.events != "all" else [e.name for e in EVENTS]
             info, secret = admin.create_endpoint(session, name=args.name, url=args.url, events=events,
-                                                 active=not args.inactive, created_by=_who())
+                                                 active=not args.inactive, created_by=operator())
             print(f"added webhook endpoint {info.id} {info.name!r} -> {info.url}")
             print(f"  events: {', '.join(info.events)}")
             print(f"  signing secret: {secret}")
@@ -47,13 +37,13 @@ def cmd_webhooks(settings: Settings, args: argparse.Namespace) -> int:
             info = admin.delete_endpoint(session, args.id)
             print(f"removed webhook endpoint {info.id} {info.name!r} and its deliveries")
         elif args.action == "test":
-            admin.send_test(session, args.id, _who())
+            admin.send_test(session, args.id, operator())
             print(f"queued a webhook.test for endpoint {args.id}")
         elif args.action == "deliveries":
             found = admin.deliveries(session, args.endpoint, 1, args.limit, status=args.status or "")
             print(f"{found.total} deliveries; newest {len(found.rows)}:")
             for d in found.rows:
-                print(f"{d.id:>6} {_when(d.created_at)} ep {d.endpoint_id:<3} {d.event:<26} {d.status:<9} "
+                print(f"{d.id:>6} {utc(d.created_at, seconds=True)} ep {d.endpoint_id:<3} {d.event:<26} {d.status:<9} "
                       f"attempts {d.attempts:<3} {d.event_id} {d.last_error}")
         elif args.action == "resend":
             d = admin.resend(session, args.id)
