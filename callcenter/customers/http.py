@@ -33,6 +33,7 @@ from callcenter.customers.services import (
 from callcenter.db.engine import Database
 from callcenter.db.queries import in_thread
 from callcenter.errors import ActionRefused, CallcenterError
+from callcenter.recording.files import mp3_path
 from callcenter.users.units import Scope
 from callcenter.web.admin_pages import PER_PAGE, BadInput, page_number, query
 from callcenter.web.guards import Handler, Login, LoginHandler, guard, redirect
@@ -223,9 +224,8 @@ async def customer_recording_audio(request: web.Request, login: Login) -> web.St
             found = await pages.run(lambda s: customer_recording(s, login.user.id, customer_id, recording_id))
         except CallcenterError as error:
             return _refused(request, login, error)
-    path = (pages.files_dir / found).resolve() if found and pages.files_dir is not None else None
-    if path is None or pages.files_dir is None or not path.is_relative_to(pages.files_dir.resolve()) \
-            or not path.is_file():
+    path = mp3_path(pages.files_dir, found)
+    if path is None:
         return show(request, login, "refused.html", 404, message=NO_RECORDING)
     log.info("customers: %s plays recording %s of customer %d", login.user.login, recording_id, customer_id)
     return web.FileResponse(path, headers={"Content-Type": "audio/mpeg"})

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from callcenter.db.engine import Database
 from callcenter.db.models import Recording, User
 from callcenter.db.queries import ResultPage, day_conditions, in_thread, paging
+from callcenter.recording.files import mp3_path
 from callcenter.users.access import require_admin, scope_of, user_label
 from callcenter.users.units import AdminScope
 
@@ -96,10 +97,7 @@ class RecordingQueries:
                 return None
             if recording.status != "ready" or not recording.path:
                 return None
-            root = self.files_dir.resolve()
-            path = (root / recording.path).resolve()
-            if not path.is_relative_to(root) or not path.is_file():
-                return None
-            return path, path.name
+            path = mp3_path(self.files_dir, recording.path)
+            return (path, path.name) if path is not None else None
 
         return await in_thread(self.db, find)

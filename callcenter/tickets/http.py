@@ -25,6 +25,7 @@ from callcenter.customers.models import Customer
 from callcenter.db.engine import Database
 from callcenter.db.queries import in_thread
 from callcenter.errors import ActionRefused, CallcenterError
+from callcenter.recording.files import mp3_path
 from callcenter.tickets import actions, views
 from callcenter.tickets.actions import TicketError, ticket_scope
 from callcenter.tickets.models import ORIGINS, STATUSES
@@ -343,9 +344,8 @@ async def ticket_recording(request: web.Request, login: Login) -> web.StreamResp
             found = await pages.run(lambda s: views.ticket_recording(s, login.user.id, ticket_id, recording_id))
         except CallcenterError as error:
             return refused(request, login, error)
-    root = pages.files_dir.resolve() if pages.files_dir is not None else None
-    path = (root / found).resolve() if found and root is not None else None
-    if path is None or root is None or not path.is_relative_to(root) or not path.is_file():
+    path = mp3_path(pages.files_dir, found)
+    if path is None:
         return show(request, login, "refused.html", 404, message=NO_RECORDING)
     log.info("tickets: %s plays recording %s of ticket %d", login.user.login, recording_id, ticket_id)
     return web.FileResponse(path, headers={"Content-Type": "audio/mpeg"})
