@@ -37,12 +37,11 @@ tools:
 unit: $(STAMP) browser tools
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
 
-# The integration suite runs twice: on SQLite and on a throwaway PostgreSQL cluster. One after the
-# other: side by side (tried) the two Asterisks once both hung in `ari shutdown websocket session`.
+# The integration suite runs twice, side by side: on SQLite and on a throwaway PostgreSQL cluster, each
+# with its own Asterisk and controller (tests/support/integration.sh says why and how long).
 integration: install browser
 	$(PY) tests/support/postgres.py install
-	CALLCENTER_TEST_DB=sqlite $(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
-	CALLCENTER_TEST_DB=postgresql $(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+	tests/support/integration.sh $(PY) $(PYTEST_ARGS)
 
 test: install lint unit integration
 
