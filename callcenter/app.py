@@ -85,7 +85,7 @@ class Controller:
         self.customers = customers_plugin.load(core)
         self.webhooks = webhooks_plugin.load(core)
         # Tickets report their changes to the webhooks' outbox, in the transaction of each change.
-        self.tickets = tickets_plugin.load(core, announce=self.webhooks.enqueue)
+        self.tickets = tickets_plugin.load(core, announce=self.webhooks.announce)
         self.ivr = ivr_plugin.load(core)
         self.customers.history_sources.append(self.tickets.customer_history)
         self.acd = acd_plugin.load(core, card_tickets=self.tickets.card_tickets)

@@ -185,10 +185,12 @@ def customer_card(session: Session, number: str, limit: int = 5, region: str = "
     phones = list(session.scalars(select(CustomerPhone.number).where(CustomerPhone.customer_id == customer.id)
                                   .order_by(CustomerPhone.id))) if customer is not None else []
     forms = set(all_forms(phones or [n for n in typed if n.startswith("+") and n[1:].isdigit()])) | {number}
-    names = {u.id: u.name for u in session.scalars(select(User))}
     rows = list(session.scalars(select(AcdCallRow).where(AcdCallRow.number.in_(sorted(forms)),
                                                          AcdCallRow.ended_at.is_not(None))
                                 .order_by(AcdCallRow.entered_at.desc()).limit(limit)))
+    agent_ids = sorted({row.agent_id for row in rows if row.agent_id is not None})
+    names = {user_id: name for user_id, name in session.execute(
+        select(User.id, User.name).where(User.id.in_(agent_ids)))} if agent_ids else {}
     recordings = {call_id: recording_id for call_id, recording_id in session.execute(
         select(Recording.acd_call_id, Recording.id).where(Recording.acd_call_id.in_([row.id for row in rows]),
                                                           Recording.status == "ready"))}

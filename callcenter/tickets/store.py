@@ -5,7 +5,7 @@ transaction), and what it reports to integrations (``ticket.created``, ``ticket.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -20,12 +20,14 @@ from callcenter.tickets.models import CLOSED, MISSED, OPEN, STATUSES, Ticket, Ti
 
 
 class Announce(Protocol):
-    """Writes what a ticket change reports, in the session of the change (the webhooks' ``enqueue``)."""
+    """Writes what a ticket change reports, in the session of the change (the webhooks' ``announce``: it
+    calls ``build`` for the payload only when someone takes the event)."""
 
-    def __call__(self, session: Session, event: str, payload: Mapping[str, Any], *, at: datetime) -> object: ...
+    def __call__(self, session: Session, event: str, build: Callable[[], Mapping[str, Any]], *,
+                 at: datetime) -> object: ...
 
 
-def no_one(session: Session, event: str, payload: Mapping[str, Any], *, at: datetime) -> None:
+def no_one(session: Session, event: str, build: Callable[[], Mapping[str, Any]], *, at: datetime) -> None:
     """Tells nobody (no webhooks wired: tests, tools)."""
 
 
@@ -62,7 +64,7 @@ class TicketStore:
                         missed_calls=1 if origin == MISSED else 0, answered_back=False, reopened=0)
         session.add(ticket)
         session.flush()
-        self.announce(session, "ticket.created", ticket_payload(session, ticket), at=at)
+        self.announce(session, "ticket.created", lambda: ticket_payload(session, ticket), at=at)
         return ticket
 
     def add_entry(self, session: Session, ticket: Ticket, kind: str, at: datetime, **values: Any) -> TicketEntry:
@@ -93,9 +95,8 @@ class TicketStore:
             ticket.reopened += 1
         self.add_entry(session, ticket, "status", at, author_id=by, old=old, new=status)
         session.flush()
-        payload = ticket_payload(session, ticket)
-        payload["previous_status"] = old
-        self.announce(session, "ticket.status_changed", payload, at=at)
+        self.announce(session, "ticket.status_changed",
+                      lambda: {**ticket_payload(session, ticket), "previous_status": old}, at=at)
         return True
 
     def set_assignee(self, session: Session, ticket: Ticket, user_id: int | None, at: datetime,

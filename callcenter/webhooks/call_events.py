@@ -33,7 +33,8 @@ class Writer(Protocol):
 
 
 class Outbox(Protocol):
-    def enqueue(self, session: Session, event: str, payload: Mapping[str, Any], *, at: datetime) -> int: ...
+    def announce(self, session: Session, event: str, build: Callable[[], Mapping[str, Any]], *,
+                 at: datetime) -> int: ...
     def recording_link(self, recording_id: str) -> str: ...
 
 
@@ -80,7 +81,7 @@ class CallNotifications:
     def _queue(self, event: str, at: datetime, build: Callable[[Session], dict[str, Any]]) -> None:
         # Queued even when no endpoint takes the event: which ones do is read in the transaction (an endpoint
         # added a moment ago gets it; one the CLI removed from another process does not).
-        self.writer.add(lambda session: self.outbox.enqueue(session, event, build(session), at=at))
+        self.writer.add(lambda session: self.outbox.announce(session, event, lambda: build(session), at=at))
 
     def _leg_started(self, event: AgentLegStarted) -> None:
         if event.call.direction is not Direction.INBOUND:
@@ -110,7 +111,7 @@ class CallNotifications:
 
     def direct_call(self, session: Session, call: DirectCall) -> None:
         """A call a user dialled from their phone (the ledger's hook, in its CDR's transaction)."""
-        self.outbox.enqueue(session, "call.outbound", self._direct_payload(session, call), at=call.ended_at)
+        self.outbox.announce(session, "call.outbound", lambda: self._direct_payload(session, call), at=call.ended_at)
 
     # -- payloads (inside the writer's transaction) ------------------------------------------------------
 

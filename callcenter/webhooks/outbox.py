@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -81,6 +81,13 @@ def enqueue(session: Session, event: str, payload: Mapping[str, Any], *, at: dat
     """Queues ``event`` for every active endpoint subscribed to it, in ``session``'s transaction (rolled
     back with it); answers how many deliveries were queued. One event id for all of them."""
     return _add(session, subscribers(session, event), event, payload, at)
+
+
+def enqueue_built(session: Session, event: str, build: Callable[[], Mapping[str, Any]], *, at: datetime) -> int:
+    """As ``enqueue``, calling ``build`` for the payload only when an endpoint takes the event: the call events'
+    payloads read the customer and the recording, work the controller saves when nobody listens."""
+    endpoint_ids = subscribers(session, event)
+    return _add(session, endpoint_ids, event, build() if endpoint_ids else {}, at)
 
 
 def enqueue_to(session: Session, endpoint_id: int, event: str, payload: Mapping[str, Any], *,

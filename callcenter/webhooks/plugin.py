@@ -4,7 +4,7 @@ admin pages."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +41,12 @@ class Webhooks:
         commits nor opens a session); answers how many deliveries were queued. Raises ValueError for an event
         not in webhooks/catalog.py or a payload setting ``event``/``event_id``."""
         return outbox.enqueue(session, event, payload, at=at)
+
+    def announce(self, session: Session, event: str, build: Callable[[], Mapping[str, Any]], *,
+                 at: datetime) -> int:
+        """As ``enqueue``, building the payload only when an endpoint takes the event (the call and ticket
+        events are queued for every call: nobody listening should cost one indexed query, not the payload)."""
+        return outbox.enqueue_built(session, event, build, at=at)
 
     def recording_link(self, recording_id: str) -> str:
         """A signed download link of the recording, valid ``[webhooks] recording_link_hours``."""

@@ -313,8 +313,8 @@ def test_numbers_are_kept_in_e164_so_national_and_international_forms_group_toge
 
 def _status_round_trip(store: TicketStore, session: Session, ticket: Ticket) -> None:
     announced: list[tuple[str, dict[str, Any]]] = []
-    def announce(_session: Session, event: str, payload: Any, *, at: datetime) -> None:
-        announced.append((event, payload))
+    def announce(_session: Session, event: str, build: Any, *, at: datetime) -> None:
+        announced.append((event, build()))
     store.announce = announce
     assert store.set_status(session, ticket, CLOSED, T0 + timedelta(hours=1))
     assert not store.set_status(session, ticket, CLOSED, T0 + timedelta(hours=2))
