@@ -103,6 +103,7 @@ class Journeys:
         """A caller's channel entered the app on a DID that leads to an IVR flow or a queue."""
         self.by_channel[channel_id] = Journey(channel_id, "inbound", "did", caller, did, self.now(), flow=flow,
                                               channel_id=channel_id)
+        self._prune()
 
     async def channel_ended(self, channel_id: str) -> None:
         journey = self.by_channel.pop(channel_id, None)
