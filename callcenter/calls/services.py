@@ -191,6 +191,9 @@ class CallService:
         for channel_id in list(self.calls):
             if channel_id not in owned:
                 self._forget(channel_id)
+        if self.journeys is not None:  # callers who hung up while the controller was away: their calls are over
+            for channel_id in [c for c in self.journeys.by_channel if c not in owned]:
+                await self.journeys.channel_ended(channel_id)
         for channel_id, channel in owned.items():
             call = self.calls.get(channel_id)
             if call is None:

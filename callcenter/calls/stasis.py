@@ -48,9 +48,7 @@ def register(router: ChannelRouter, calls: CallService, ari: AriClient) -> None:
             await calls.resync(owned)
         except AriError:
             log.exception("resync after reconnect failed")
-        if journeys is not None:  # callers who hung up while the controller was away: their calls are over
-            for channel_id in [c for c in journeys.by_channel if c not in owned]:
-                await journeys.channel_ended(channel_id)
+
         return calls.calls.keys()
 
     router.register(FEATURE, ChannelHandlers(started=started, playback_finished=playback_finished, ended=ended,

@@ -136,3 +136,24 @@ async def test_resync_forgets_gone_calls_finishes_missed_playbacks_and_adopts_un
     assert not any(a[1] == "still-playing" for a in control.actions)
     # The adopted channel is already up: it is not answered again (that would wait behind a playback).
     assert [a for a in control.actions if a[1] == "adopted"] == [("play", "adopted", "sound:/srv/sounds/en/welcome")]
+
+
+async def test_a_caller_who_hung_up_while_the_controller_was_away_ends_their_journey(
+        control: FakeControl, tmp_path: Path) -> None:
+    import contextlib
+
+    from callcenter.calls.events import CallFinished
+    from callcenter.calls.journeys import Journeys
+    bus = Bus()
+    bus.serve(StartIvr, FakeIvr().start_requested)
+    finished: list[CallFinished] = []
+    bus.subscribe(CallFinished, finished.append)
+    journeys = Journeys(bus, contextlib.nullcontext)
+    service = CallService(control, {"1002": DidRoute("IVR", "ivr:main")},
+                          PromptCatalog(tmp_path, "/srv/sounds", None), bus, journeys)
+    await service.start("left", ("did", "1002"), caller="601000001")
+    await service.start("stays", ("did", "1002"), caller="601000002")
+    await service.resync({"stays": OwnedChannel(("did", "1002"), answered=True)})
+    [gone] = [event.summary for event in finished]
+    assert (gone.session_id, gone.number, gone.flow, gone.outcome) == ("left", "601000001", "main", "abandoned")
+    assert list(journeys.by_channel) == ["stays"]
