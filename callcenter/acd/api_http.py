@@ -29,7 +29,9 @@ AGENT_SCHEMA = {"type": "object", "properties": {
     "queues": {"type": "array", "items": {"type": "string"}}}}
 CALL_BODY = {"type": "object", "required": ["extension", "number"], "properties": {
     "extension": {"type": "string", "description": "The agent whose phone places the call"},
-    "number": {"type": "string", "description": "The number to call: digits, optional leading +"}}}
+    "number": {"type": "string", "description": "The number to call: digits, optional leading +"},
+    "external_id": {"type": "string", "maxLength": 100,
+                    "description": "Your id of the call: sent back as external_id in its webhooks"}}}
 
 
 def install(app: web.Application, panel: PanelBackend) -> None:
@@ -73,9 +75,12 @@ async def click_to_call(request: web.Request, who: TokenUser) -> web.StreamRespo
         raise BadRequest("extension: the agent's extension, a string")
     if not isinstance(number, str) or not NUMBER.fullmatch(number):
         raise BadRequest("number: 1-30 digits (and * #), optionally after a +")
+    external_id = body.get("external_id", "")
+    if not isinstance(external_id, str) or len(external_id) > 100 or any(ord(c) < 32 for c in external_id):
+        raise BadRequest("external_id: a string of at most 100 characters, no control characters")
     agents = (await scoped_view(request, who))["agents"]
     agent = next((a for a in agents if a.get("extension") == extension), None)
     if agent is None:
         raise ActionRefused(AGENT_OUT, 404)
-    await request.app[API_PANEL].agent_action(agent["id"], "dial", {"number": number})
+    await request.app[API_PANEL].agent_action(agent["id"], "dial", {"number": number, "external_id": external_id})
     return web.json_response({"status": "dialling"})

@@ -279,7 +279,8 @@ class AcdCore(ABC):
 
     @abstractmethod
     async def dial(self, user_id: int, number: str, *, campaign: str | None = None, card: CustomerCard | None = None,
-                   caller_id: str | None = None, trunk: str | None = None, ticket_id: int | None = None) -> AcdCall: ...
+                   caller_id: str | None = None, trunk: str | None = None, ticket_id: int | None = None,
+                   external_id: str | None = None) -> AcdCall: ...
 
     @abstractmethod
     async def _consult_failed(self, call: AcdCall, attempt: Attempt) -> None: ...

@@ -280,7 +280,9 @@ class AcdPanel:
             self._callback_choice(user_id, code, params)
             await acd.wrapup(user_id, code, note if isinstance(note, str) else "")
         elif action == "dial":
-            await acd.dial(user_id, param("number"))
+            external = params.get("external_id")
+            await acd.dial(user_id, param("number"),
+                           external_id=external[:100] if isinstance(external, str) and external else None)
         elif action == "hold":
             await acd.hold(user_id)
         elif action == "unhold":

@@ -33,7 +33,8 @@ class Transfers(AcdCore):
     # -- click-to-call, hold, hang-up ----------------------------------------------------------------
 
     async def dial(self, user_id: int, number: str, *, campaign: str | None = None, card: CustomerCard | None = None,
-                   caller_id: str | None = None, trunk: str | None = None, ticket_id: int | None = None) -> AcdCall:
+                   caller_id: str | None = None, trunk: str | None = None, ticket_id: int | None = None,
+                   external_id: str | None = None) -> AcdCall:
         """Click-to-call: the agent's phone rings first; when they pick up, the number is dialled. A preview
         campaign's call says so (``campaign``, the contact's ``card``, the campaign's caller ID and trunk)."""
         agent = self._agent(user_id)
@@ -68,6 +69,8 @@ class Transfers(AcdCore):
         self.recorder.attempt_started(call, attempt)
         if ticket_id is not None:
             call.extra["ticket_id"] = ticket_id
+        if external_id is not None:  # an integration's own id of the call (API click-to-call): in its webhooks
+            call.extra["external_id"] = external_id
         await self.bus.publish(OutboundCallStarted(call, agent))
         if self.card_lookup is not None and card is None:
             asyncio.get_running_loop().create_task(self._load_card(call))

@@ -55,6 +55,8 @@ class CallSummary:
     # callback list, a callback the caller asked for).
     ticket_id: int | None = None
     callback: bool = False
+    # An integration's own id of a call it placed (the API's click-to-call ``external_id``).
+    external_id: str | None = None
 
     @property
     def is_lost(self) -> bool:

@@ -53,6 +53,7 @@ class Journey:
     campaign: str | None = None
     ticket_id: int | None = None
     callback: bool = False
+    external_id: str | None = None
 
     def summary(self, ended_at: datetime) -> CallSummary:
         if self.legs:
@@ -64,7 +65,7 @@ class Journey:
         return CallSummary(self.session_id, self.direction, self.source, self.number, self.did, self.started_at,
                            self.answered_at, ended_at, tuple(self.legs), tuple(self.offered),
                            tuple(self.record_ids), tuple(dict.fromkeys(self.queues)), self.flow, outcome,
-                           self.campaign, self.ticket_id, self.callback)
+                           self.campaign, self.ticket_id, self.callback, self.external_id)
 
 
 def _leg(leg: AgentLeg, now: datetime) -> CallLeg:
@@ -134,6 +135,7 @@ class Journeys:
             journey = self._start_outbound(call)
         journey.ticket_id = journey.ticket_id or call.extra.get("ticket_id")
         journey.callback = journey.callback or bool(call.extra.get("callback"))
+        journey.external_id = journey.external_id or call.extra.get("external_id")
 
     def _start_outbound(self, call: AcdCall) -> Journey:
         journey = Journey(call.session_id, "outbound", _source(call), call.number, call.did,

@@ -179,7 +179,7 @@ class CallNotifications:
         last = call.legs[-1] if call.legs else None
         return {
             "virtual_phone_number": call.did,
-            "external_id": None,
+            "external_id": call.external_id,
             "contact_info": self._contact(session, call.number, call.did),
             "employee_info": {"employee_full_name": last.agent_name if last else None,
                               "employee_id": last.user_id if last else None},

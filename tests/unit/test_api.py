@@ -48,7 +48,7 @@ class FakePanel:
     """The wallboard of two agents in two units; ``scopes``: which extensions each viewer may see."""
 
     scopes: dict[int, set[str]] = field(default_factory=dict)
-    dialled: list[tuple[int, str]] = field(default_factory=list)
+    dialled: list[tuple[int, str, str]] = field(default_factory=list)
 
     def wallboard(self) -> dict[str, Any]:
         return {"queues": [{"name": "sales", "waiting": 1}, {"name": "support", "waiting": 0}],
@@ -69,7 +69,7 @@ class FakePanel:
     async def agent_action(self, user_id: int, action: str, params: Mapping[str, str]) -> None:
         if action != "dial":
             raise ActionRefused("unexpected")
-        self.dialled.append((user_id, params["number"]))
+        self.dialled.append((user_id, params["number"], params.get("external_id", "")))
 
 
 @pytest.fixture(scope="module")
@@ -283,7 +283,10 @@ async def test_click_to_call_in_scope_dials_and_out_of_scope_is_refused(world: W
         return answer
 
     assert await post({"extension": "2001", "number": "+4930123"}, 200) == {"status": "dialling"}
-    assert world.panel.dialled == [(11, "+4930123")]
+    assert await post({"extension": "2001", "number": "+4930124", "external_id": "crm-4711"}, 200)
+    assert world.panel.dialled == [(11, "+4930123", ""), (11, "+4930124", "crm-4711")]
+    assert (await post({"extension": "2001", "number": "1", "external_id": "x" * 101}, 400))["error"].startswith(
+        "external_id:")
     refused = await post({"extension": "2002", "number": "+4930123"}, 404)
     assert refused["error"] == acd_api.AGENT_OUT
     assert (await post({"extension": "2001", "number": "12ab"}, 400))["error"].startswith("number:")
@@ -291,7 +294,7 @@ async def test_click_to_call_in_scope_dials_and_out_of_scope_is_refused(world: W
     assert (await post(["2001"], 400))["error"] == "The body must be a JSON object"
     response = await world.client.post("/api/v1/click-to-call", data=b"{nope", headers=headers)
     assert response.status == 400 and (await response.json())["error_id"] == "invalid-request"
-    assert world.panel.dialled == [(11, "+4930123")]
+    assert len(world.panel.dialled) == 2
 
 
 # --- the admin page and the CLI -------------------------------------------------------------------------

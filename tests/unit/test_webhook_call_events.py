@@ -143,3 +143,19 @@ def test_a_call_dialled_from_a_phone_is_an_outbound_call_event(floor: Floor) -> 
         "call.outbound", "phone", 30.0)
     assert event["contact_info"]["contact_id"] is not None
 
+
+
+async def test_an_integrations_external_id_of_a_call_it_placed_comes_back_in_its_events(floor: Floor) -> None:
+    import contextlib
+
+    from callcenter.acd.events import CallEnded, OutboundCallStarted
+    from callcenter.calls.journeys import Journeys
+    Journeys(floor.bus, contextlib.nullcontext, now=lambda: T0 + timedelta(seconds=30))
+    call = AcdCall(None, Direction.OUTBOUND, None, NUMBER, entered_at=T0)
+    call.extra["external_id"] = "crm-4711"  # what the API's click-to-call was given
+    await floor.bus.publish(OutboundCallStarted(call, floor.ann))
+    await floor.bus.publish(CallEnded(call, "no_answer"))
+    await floor.writer.flush()
+    [outbound] = floor.sent()
+    assert (outbound["event"], outbound["external_id"]) == ("call.outbound", "crm-4711")
+    assert outbound["call_info"]["is_lost"] is True and outbound["call_info"]["outcome"] == "no_answer"
