@@ -429,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from callcenter.dialer.cli import register as register_dialer
     from callcenter.export.cli import register as register_export
+    from callcenter.reports.cli import register as register_reports
     from callcenter.retention.cli import register as register_retention
     from callcenter.users.tokens_cli import register as register_api_tokens
     from callcenter.webhooks.cli import register as register_webhooks
@@ -437,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_dialer(sub)
     register_api_tokens(sub)
     register_webhooks(sub)
+    register_reports(sub)
     return parser
 
 

@@ -5,6 +5,7 @@ from sqlalchemy import create_engine
 
 import callcenter.customers.models  # noqa: F401
 import callcenter.db.models  # noqa: F401  (every table registers itself on Base.metadata)
+import callcenter.reports.models  # noqa: F401
 import callcenter.tickets.models  # noqa: F401
 import callcenter.users.token_models  # noqa: F401
 import callcenter.webhooks.models  # noqa: F401

@@ -10,6 +10,7 @@ from alembic.migration import MigrationContext
 # Each model module registers its tables on Base.metadata when imported.
 import callcenter.customers.models
 import callcenter.db.models
+import callcenter.reports.models
 import callcenter.tickets.models
 import callcenter.users.token_models
 import callcenter.webhooks.models  # noqa: F401
