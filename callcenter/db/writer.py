@@ -35,10 +35,30 @@ class BatchWriter(Generic[Item]):
         self.wakeup = asyncio.Event()
         self.failing = False
         self.written = 0
+        self.added = 0
+        self._progress = asyncio.Event()
 
     def add(self, item: Item) -> None:
         self.pending.append(item)
+        self.added += 1
         self.wakeup.set()
+
+    async def caught_up(self, timeout: float = 3.0) -> bool:
+        """Waits until what was added before this call is stored (a page about to read what the call handling
+        just recorded: the agent's call, seconds after its answer). False after ``timeout`` (the database is
+        slow or away): the caller reads what is there."""
+        target = self.added
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.written < target:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return False
+            self._progress.clear()
+            try:
+                await asyncio.wait_for(self._progress.wait(), left)
+            except TimeoutError:
+                return False
+        return True
 
     def _store(self, batch: list[Item]) -> None:
         raise NotImplementedError
@@ -49,6 +69,7 @@ class BatchWriter(Generic[Item]):
             try:
                 await asyncio.to_thread(self._store, batch)
                 self.written += len(batch)
+                self._progress.set()
                 if self.failing:
                     log.info("%s are stored again", self.name)
                     self.failing = False

@@ -53,9 +53,18 @@ class TicketPages:
     bus: Bus
     files_dir: Path | None = None  # where the recordings' MP3s are (None: not played here)
     close_target_hours: float = 24.0
+    # Waits until the call records queued so far are stored: an agent who clicks "New ticket for this call"
+    # a moment after answering acts on a call whose record (its agent) may still be on its way.
+    records_caught_up: Callable[[], Awaitable[bool]] | None = None
 
     async def run(self, work: Callable[[Session], T]) -> T:
         return await in_thread(self.db, work)
+
+    async def on_call_records(self, work: Callable[[Session], T]) -> T:
+        """``run``, once the call records queued before now are in the database."""
+        if self.records_caught_up is not None:
+            await self.records_caught_up()
+        return await self.run(work)
 
 
 TICKETS: web.AppKey[TicketPages] = web.AppKey("tickets", TicketPages)
@@ -172,7 +181,7 @@ async def _new_page(request: web.Request, login: Login, call_id: str, status: in
                     form: Mapping[str, str] | None = None, errors: Mapping[str, str] | None = None) -> web.Response:
     pages = request.app[TICKETS]
     try:
-        context = await pages.run(lambda s: call_context(s, pages.store, login.user.id, call_id))
+        context = await pages.on_call_records(lambda s: call_context(s, pages.store, login.user.id, call_id))
     except CallcenterError as error:
         return refused(request, login, error)
     return show(request, login, "ticket_new.html", status, call=context, form=form or {}, errors=errors or {})
@@ -196,8 +205,8 @@ async def new_ticket(request: web.Request, login: Login) -> web.StreamResponse:
     call_id = form.get("call", "")[:CALL_ID]
     subject, summary = form.get("subject", ""), form.get("summary", "")
     try:
-        ticket_id = await pages.run(lambda s: actions.create_from_call(s, pages.store, login.user.id, call_id,
-                                                                       subject, summary, now()))
+        ticket_id = await pages.on_call_records(lambda s: actions.create_from_call(
+            s, pages.store, login.user.id, call_id, subject, summary, now()))
     except TicketError as error:
         if error.field in ("subject", "summary"):
             return await _new_page(request, login, call_id, error.http_status, form, {error.field: error.message})
@@ -216,8 +225,8 @@ async def attach(request: web.Request, login: Login) -> web.StreamResponse:
     form = await form_values(request)
     call_id, summary = form.get("call", "")[:CALL_ID], form.get("summary", "")
     try:
-        await pages.run(lambda s: actions.attach_call(s, pages.store, login.user.id, ticket_id, call_id, summary,
-                                                      now()))
+        await pages.on_call_records(lambda s: actions.attach_call(s, pages.store, login.user.id, ticket_id, call_id,
+                                                                  summary, now()))
     except CallcenterError as error:
         return refused(request, login, error)
     log.info("tickets: %s attached call %s to ticket %d", login.user.login, call_id, ticket_id)

@@ -46,7 +46,7 @@ def load(core: Core, announce: Announce = no_one) -> Tickets:
 
     def install(app: web.Application) -> None:
         pages = http.TicketPages(core.db, tickets.store, core.bus, files_dir,
-                                 core.settings.tickets.close_target_hours)
+                                 core.settings.tickets.close_target_hours, core.records.caught_up)
         http.install(app, pages)
         report_http.install(app)
         api_http.install(app, api_http.TicketApi(core.db, tickets.store))

@@ -4,6 +4,7 @@ The end-to-end test with real calls is tests/integration/test_tickets.py."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 from collections.abc import Iterator
@@ -375,3 +376,18 @@ async def test_the_customers_history_lists_their_tickets_of_the_readers_units(fl
         assert f"Incoming call from {CALLER} (open)" in item.summary
         assert customer_history(session, south, customer_id, 10) == []
         assert len(customer_history(session, Scope("top", True), customer_id, 10)) == 1
+
+
+async def test_the_records_writer_says_when_what_was_queued_before_is_stored(db: Database) -> None:
+    from callcenter.db.writer import RecordWriter
+    writer = RecordWriter(db, "test records")
+    assert await writer.caught_up(0.1)  # nothing queued
+    written: list[int] = []
+    writer.add(lambda _session: written.append(1))
+    assert not await writer.caught_up(0.05)  # nobody writes: it says so instead of waiting for ever
+    task = asyncio.get_running_loop().create_task(writer.run())
+    try:
+        writer.add(lambda _session: written.append(2))
+        assert await writer.caught_up(3.0) and written == [1, 2]
+    finally:
+        task.cancel()
