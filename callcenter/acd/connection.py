@@ -143,6 +143,8 @@ class Connection(AcdCore):
         self._cancel_call_timers(call)
         first_answer = call.answered_at is None
         call.state, call.state_since = CallState.CONNECTED, now
+        # Connected from now on for the panel: a hold or transfer clicked meanwhile waits for the bridge.
+        call.linking = asyncio.Event()
         call.answered_at = call.answered_at or now
         call.agent, call.agent_channel, call.target_agent = agent, attempt.channel_id, None
         agent.missed_in_row = 0
@@ -181,7 +183,9 @@ class Connection(AcdCore):
         """Puts the customer and the agent in the call's bridge (``bridge``) while a hold or a transfer the
         agent clicked meanwhile waits (``call.linking``), and tells the bus (recording starts before they go
         on). A party who hangs up meanwhile is no failure: its own event ends the call."""
-        linking = call.linking = asyncio.Event()
+        # The event the answer set up (a click between the answer and here waits on it), else a new one.
+        linking = call.linking if call.linking is not None and not call.linking.is_set() else asyncio.Event()
+        call.linking = linking
         try:
             try:
                 await bridge
@@ -269,6 +273,7 @@ class Connection(AcdCore):
         call.channel_id = channel_id
         self._track(channel_id, "customer", call)
         call.state, call.state_since, call.answered_at = CallState.CONNECTED, now, now
+        call.linking = asyncio.Event()  # as in _connect: hold and transfer wait for the bridge
         values: dict[str, Any] = {"answered_at": now, "outcome": "answered", "channel_id": channel_id,
                                   "agent_id": call.agent.user_id if call.agent else None}
         if call.direction is Direction.CALLBACK:
