@@ -24,7 +24,6 @@ from callcenter.db.models import AcdAttempt, OrgUnit, User
 from callcenter.db.models import AcdCall as AcdCallRow
 from callcenter.errors import ActionRefused, CallcenterError
 from callcenter.tickets.models import (
-    CLOSED,
     INBOUND,
     INTEGRATION,
     MISSED,
@@ -204,7 +203,7 @@ def create_from_call(session: Session, store: TicketStore, user_id: int, call_id
         entry.body, entry.author_id, entry.in_progress = summary, user_id, False
         auto.created_by = user_id
         store.set_status(session, auto, PENDING, at, by=user_id)
-        close_missed(session, store, auto.number, at, keep={auto.id})
+        store.close_missed(session, auto.number, at, keep={auto.id})
         session.flush()
         return auto.id
     number = store.number(row.number)
@@ -248,20 +247,8 @@ def attach_call(session: Session, store: TicketStore, user_id: int, ticket_id: i
     if ticket.origin == MISSED and row.direction != "inbound" and row.answered_at is not None:
         ticket.answered_back = True
     store.set_status(session, ticket, PENDING, at, by=user_id)
-    close_missed(session, store, ticket.number, at, keep={ticket.id})
+    store.close_missed(session, ticket.number, at, keep={ticket.id})
     session.flush()
-
-
-def close_missed(session: Session, store: TicketStore, number: str, at: datetime, keep: set[int]) -> None:
-    """Closes the number's open missed-call tickets but ``keep``: a conversation on a ticket the agent chose
-    took their question over (seed items 18a, 18d; what the rules do at the end of a leg the agent chose a
-    ticket in, done here when the agent chooses after the leg ended)."""
-    if not number:
-        return
-    for missed in session.scalars(select(Ticket).where(Ticket.number == number, Ticket.origin == MISSED,
-                                                       Ticket.status != CLOSED)):
-        if missed.id not in keep:
-            store.set_status(session, missed, CLOSED, at)
 
 
 # --- what anyone in scope does on a ticket ---------------------------------------------------------------

@@ -110,7 +110,7 @@ class TicketRules:
             TicketEntry.call_id == leg.call_id, TicketEntry.author_id == leg.user_id, TicketEntry.kind == "call")))
         if entries:
             chosen = self._agent_chose(session, leg, entries)
-            self._close_missed(session, number, at, keep={t.id for t in chosen})
+            self.store.close_missed(session, number, at, keep={t.id for t in chosen})
         elif leg.kind != "campaign":
             context = self._context(session, leg.ticket_id, leg.callback, number)
             if context is not None and leg.kind == "outbound":
@@ -125,7 +125,7 @@ class TicketRules:
                                           origin=INBOUND, number=number, at=leg.started_at, status=status,
                                           assignee_id=leg.user_id)
                 store.add_entry(session, ticket, "call", at, call_id=leg.call_id, leg_id=leg.leg_id)
-                self._close_missed(session, number, at, keep=set())
+                self.store.close_missed(session, number, at, keep=set())
             else:
                 ticket = store.new_ticket(session, subject=f"Outgoing call to {number}", origin=OUTBOUND,
                                           number=number, at=leg.started_at, status=CLOSED, assignee_id=leg.user_id)
@@ -161,14 +161,6 @@ class TicketRules:
         if grouping:
             query = query.where(Ticket.grouping.is_(True))
         return session.scalar(query.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(1))
-
-    def _close_missed(self, session: Session, number: str, at: datetime, keep: set[int]) -> None:
-        if not number:
-            return
-        for ticket in session.scalars(select(Ticket).where(Ticket.number == number, Ticket.origin == MISSED,
-                                                           Ticket.status != CLOSED)):
-            if ticket.id not in keep:
-                self.store.set_status(session, ticket, CLOSED, at)
 
     def _end_grouping(self, session: Session, number: str) -> None:
         if number:

@@ -99,6 +99,16 @@ class TicketStore:
                       lambda: {**ticket_payload(session, ticket), "previous_status": old}, at=at)
         return True
 
+    def close_missed(self, session: Session, number: str, at: datetime, keep: set[int]) -> None:
+        """Closes the number's open missed-call tickets but ``keep``: a conversation took their question over
+        (seed items 18a, 18d), whether the rules see it at the end of a leg or the agent acts after it."""
+        if not number:
+            return
+        for missed in session.scalars(select(Ticket).where(Ticket.number == number, Ticket.origin == MISSED,
+                                                           Ticket.status != CLOSED)):
+            if missed.id not in keep:
+                self.set_status(session, missed, CLOSED, at)
+
     def set_assignee(self, session: Session, ticket: Ticket, user_id: int | None, at: datetime,
                      by: int | None = None) -> None:
         if ticket.assignee_id == user_id:
