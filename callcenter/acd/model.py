@@ -210,6 +210,16 @@ class AcdCall:
         return self.direction in (Direction.INBOUND, Direction.DIALER)
 
     @property
+    def source(self) -> str:
+        """How the call came about, as integrations are told (``call_source``): a caller on a DID, the dialer,
+        a call back of a missed call (the callback list, a callback the caller asked for), an agent's call."""
+        if self.direction is Direction.DIALER or self.campaign:
+            return "dialer"
+        if self.direction is Direction.CALLBACK or self.extra.get("callback"):
+            return "callback"
+        return "did" if self.direction is Direction.INBOUND else "click_to_call"
+
+    @property
     def waiting(self) -> bool:
         return self.state in (CallState.WAITING, CallState.RINGING, CallState.CALLBACK_WAITING)
 

@@ -74,14 +74,6 @@ def _leg(leg: AgentLeg, now: datetime) -> CallLeg:
                    leg.how)
 
 
-def _source(call: AcdCall) -> str:
-    if call.direction is Direction.DIALER or call.campaign:
-        return "dialer"
-    if call.direction is Direction.CALLBACK or call.extra.get("callback"):
-        return "callback"
-    return "click_to_call"
-
-
 class Journeys:
     def __init__(self, bus: Bus, together: Callable[[], contextlib.AbstractContextManager[None]],
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
@@ -138,7 +130,7 @@ class Journeys:
         journey.external_id = journey.external_id or call.extra.get("external_id")
 
     def _start_outbound(self, call: AcdCall) -> Journey:
-        journey = Journey(call.session_id, "outbound", _source(call), call.number, call.did,
+        journey = Journey(call.session_id, "outbound", call.source, call.number, call.did,
                           call.entered_at or self.now(), campaign=call.campaign)
         journey.ticket_id = call.extra.get("ticket_id")
         journey.callback = bool(call.extra.get("callback")) or call.direction is Direction.CALLBACK

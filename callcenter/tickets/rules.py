@@ -91,7 +91,7 @@ class TicketRules:
         facts = LegFacts(call.record_id, _kind(call.direction, call.campaign), call.number, leg.leg_id,
                          leg.agent.user_id, leg.how, leg.started_at, leg.ended_at or leg.started_at,
                          int(ticket_id) if ticket_id is not None else None,
-                         bool(call.extra.get("callback")) or call.direction is Direction.CALLBACK)
+                         call.source == "callback")
         self.writer.add(lambda session: self.leg_ended(session, facts))
 
     def _call_finished(self, event: CallFinished) -> None:

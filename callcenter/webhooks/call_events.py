@@ -52,17 +52,9 @@ class CallFacts:
     tags: tuple[str, ...]
 
 
-def _source(call: AcdCall) -> str:
-    if call.direction is Direction.DIALER or call.campaign:
-        return "dialer"
-    if call.direction is Direction.CALLBACK or call.extra.get("callback"):
-        return "callback"
-    return "did" if call.direction is Direction.INBOUND else "click_to_call"
-
-
 def _facts(call: AcdCall) -> CallFacts:
     external = call.extra.get("external_id")
-    return CallFacts(call.session_id, "in" if call.direction is Direction.INBOUND else "out", _source(call),
+    return CallFacts(call.session_id, "in" if call.direction is Direction.INBOUND else "out", call.source,
                      call.number, call.did, call.queue or call.campaign or "",
                      str(external) if external is not None else None,
                      (call.wrapup_code,) if call.wrapup_code else ())
